@@ -1,0 +1,119 @@
+//! Write and read throughput of the format on the synthetic goroutine-heavy stream.
+//!
+//! `cargo run --release -p gcap-format --example bench -- [EVENTS] [TS_SHIFT]`
+//!
+//! Prints events/s for writing (one core: encode + zstd + BLAKE3 chain + write to a file),
+//! reading on one core (mmap + zstd decompress + checked rkyv access + decode every event),
+//! reading with every core (rayon), the bytes per event, and zstd's own decompression speed
+//! on the same blocks as the physical limit.
+
+use gcap_format::synthetic::Synthetic;
+use gcap_format::{Capture, Writer, WriterOptions};
+use std::time::Instant;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let n: u64 = args
+        .get(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(10_000_000);
+    let shift: u8 = args
+        .get(2)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(WriterOptions::default().ts_shift);
+    let dir = std::env::temp_dir().join(format!("gcap-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("bench.gcap");
+
+    // Generate first so generation time is not counted as write time.
+    let mut gen = Synthetic::new(42, 2, 500.0);
+    let opts = WriterOptions {
+        ts_shift: shift,
+        ..WriterOptions::default()
+    };
+    let mut w = Writer::new(gcap_format::create_file(&path, true)?, opts)?;
+    gen.prepare(&mut w, 0);
+    let events: Vec<_> = (0..n).map(|_| gen.next_event()).collect();
+
+    let t = Instant::now();
+    for e in events {
+        w.push(0, e)?;
+    }
+    let (summary, _) = w.finish()?;
+    let write_s = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let cap = Capture::open(&path)?;
+    let mut count = 0u64;
+    let mut check = 0u64;
+    for info in cap.event_blocks() {
+        let p = cap.events_block(info)?;
+        for ev in p.archived().iter() {
+            let ev = ev?;
+            count += 1;
+            check = check.wrapping_add(ev.goid ^ ev.ts);
+        }
+    }
+    let read_s = t.elapsed().as_secs_f64();
+    assert_eq!(count, n);
+
+    let t = Instant::now();
+    let per_block = cap.par_map_blocks(|p| {
+        let mut c = 0u64;
+        for ev in p.archived().iter() {
+            c = c.wrapping_add(
+                ev.map_err(|e| gcap_format::Error::Invalid(e.0.into()))?
+                    .goid,
+            );
+        }
+        Ok(c)
+    });
+    let par_s = t.elapsed().as_secs_f64();
+    assert!(per_block.iter().all(|r| r.is_ok()));
+
+    // zstd alone on the same payloads: the floor for any reader of this file.
+    let bytes = std::fs::read(&path)?;
+    let t = Instant::now();
+    let mut raw_total = 0usize;
+    for info in cap.event_blocks() {
+        let s = info.offset as usize + gcap_format::frame::FRAME_HEADER_LEN;
+        let out = zstd::bulk::decompress(
+            &bytes[s..s + info.payload_len as usize],
+            info.raw_len as usize,
+        )?;
+        raw_total += out.len();
+    }
+    let zstd_s = t.elapsed().as_secs_f64();
+
+    let threads = rayon::current_num_threads();
+    println!("events                  {n}");
+    println!("ts resolution           {} ns", 1u64 << shift);
+    println!("file bytes              {}", summary.bytes);
+    println!(
+        "bytes/event             {:.3}",
+        summary.bytes as f64 / n as f64
+    );
+    println!("raw (uncompressed) B/ev {:.3}", raw_total as f64 / n as f64);
+    println!(
+        "write (1 core)          {:.1} M events/s",
+        n as f64 / write_s / 1e6
+    );
+    println!(
+        "read  (1 core)          {:.1} M events/s",
+        n as f64 / read_s / 1e6
+    );
+    println!(
+        "read  ({threads} threads)       {:.1} M events/s ({:.2}x of 1 core)",
+        n as f64 / par_s / 1e6,
+        read_s / par_s
+    );
+    println!(
+        "zstd decompress only    {:.1} M events/s (1 core)",
+        n as f64 / zstd_s / 1e6
+    );
+    println!("(checksum {check:x})");
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! The byte-level framing: file header, block frames and trailer (FORMAT.md has the spec).
+//!
+//! ```text
+//! file    = header(32) frame* [trailer(68)]
+//! frame   = frame_header(24) payload(payload_len) digest(32)
+//! digest  = BLAKE3(previous digest || frame_header || payload)
+//! ```
+//! The first frame's "previous digest" is BLAKE3 of the file header, so the last digest
+//! commits to every byte before it. Frame headers carry their own CRC so that a reader
+//! scanning a damaged file can tell a real frame from a stray magic number cheaply.
+
+use crate::error::{Error, Result};
+
+/// The first 8 bytes of every capture (PNG-style: catches text-mode transfers).
+pub const FILE_MAGIC: [u8; 8] = *b"\x89GCAP\r\n\x1a";
+/// The format version this crate writes and the newest it reads.
+pub const FORMAT_VERSION: u16 = 1;
+pub const FILE_HEADER_LEN: usize = 32;
+
+/// Magic at the start of every frame: "GBLK".
+pub const FRAME_MAGIC: [u8; 4] = *b"GBLK";
+pub const FRAME_HEADER_LEN: usize = 24;
+pub const DIGEST_LEN: usize = 32;
+
+/// Magic at the start of the trailer.
+pub const TRAILER_MAGIC: [u8; 8] = *b"GCAPEND\0";
+pub const TRAILER_LEN: usize = 68;
+
+/// Frame flag: the payload is zstd-compressed (otherwise it is the raw rkyv archive).
+pub const FLAG_ZSTD: u16 = 1;
+
+/// Hard limits a reader enforces before allocating anything a length field asks for.
+pub const MAX_PAYLOAD_LEN: u32 = 64 << 20;
+pub const MAX_RAW_LEN: u32 = 256 << 20;
+
+/// A BLAKE3 digest.
+pub type Digest = [u8; DIGEST_LEN];
+
+/// The 32-byte file header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileHeader {
+    pub version: u16,
+    pub flags: u16,
+    /// Random per capture; seeds the hash chain so two captures never share digests.
+    pub file_id: [u8; 16],
+}
+
+impl FileHeader {
+    pub fn encode(&self) -> [u8; FILE_HEADER_LEN] {
+        let mut b = [0u8; FILE_HEADER_LEN];
+        b[0..8].copy_from_slice(&FILE_MAGIC);
+        b[8..10].copy_from_slice(&self.version.to_le_bytes());
+        b[10..12].copy_from_slice(&self.flags.to_le_bytes());
+        b[12..28].copy_from_slice(&self.file_id);
+        let crc = crc32fast::hash(&b[0..28]);
+        b[28..32].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    pub fn decode(b: &[u8]) -> Result<FileHeader> {
+        if b.len() < FILE_HEADER_LEN || b[0..8] != FILE_MAGIC {
+            return Err(Error::NotACapture);
+        }
+        let crc = u32::from_le_bytes(b[28..32].try_into().unwrap());
+        if crc != crc32fast::hash(&b[0..28]) {
+            return Err(Error::corrupt(0, "file header checksum mismatch"));
+        }
+        let version = u16::from_le_bytes([b[8], b[9]]);
+        if version > FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        Ok(FileHeader {
+            version,
+            flags: u16::from_le_bytes([b[10], b[11]]),
+            file_id: b[12..28].try_into().unwrap(),
+        })
+    }
+
+    /// The chain's starting digest.
+    pub fn seed_digest(&self) -> Digest {
+        *blake3::hash(&self.encode()).as_bytes()
+    }
+}
+
+/// The 24-byte header in front of every block's payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHeader {
+    pub kind: u16,
+    pub flags: u16,
+    /// 0, 1, 2, ... in file order: a removed or reordered block breaks the sequence.
+    pub seq: u32,
+    pub payload_len: u32,
+    /// Length of the payload once decompressed (the rkyv archive).
+    pub raw_len: u32,
+}
+
+impl FrameHeader {
+    pub fn encode(&self) -> [u8; FRAME_HEADER_LEN] {
+        let mut b = [0u8; FRAME_HEADER_LEN];
+        b[0..4].copy_from_slice(&FRAME_MAGIC);
+        b[4..6].copy_from_slice(&self.kind.to_le_bytes());
+        b[6..8].copy_from_slice(&self.flags.to_le_bytes());
+        b[8..12].copy_from_slice(&self.seq.to_le_bytes());
+        b[12..16].copy_from_slice(&self.payload_len.to_le_bytes());
+        b[16..20].copy_from_slice(&self.raw_len.to_le_bytes());
+        let crc = crc32fast::hash(&b[0..20]);
+        b[20..24].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Decodes and checks a frame header at file offset `at` (for error messages).
+    pub fn decode(b: &[u8], at: u64) -> Result<FrameHeader> {
+        if b.len() < FRAME_HEADER_LEN {
+            return Err(Error::corrupt(at, "frame header cut short"));
+        }
+        if b[0..4] != FRAME_MAGIC {
+            return Err(Error::corrupt(
+                at,
+                "no block magic where a block should start",
+            ));
+        }
+        let word = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+        if word(20) != crc32fast::hash(&b[0..20]) {
+            return Err(Error::corrupt(at, "block header checksum mismatch"));
+        }
+        let h = FrameHeader {
+            kind: u16::from_le_bytes([b[4], b[5]]),
+            flags: u16::from_le_bytes([b[6], b[7]]),
+            seq: word(8),
+            payload_len: word(12),
+            raw_len: word(16),
+        };
+        if h.payload_len > MAX_PAYLOAD_LEN {
+            return Err(Error::TooLarge {
+                offset: at,
+                declared: h.payload_len as u64,
+                limit: MAX_PAYLOAD_LEN as u64,
+            });
+        }
+        if h.raw_len > MAX_RAW_LEN {
+            return Err(Error::TooLarge {
+                offset: at,
+                declared: h.raw_len as u64,
+                limit: MAX_RAW_LEN as u64,
+            });
+        }
+        Ok(h)
+    }
+
+    /// Total bytes of the frame on disk.
+    pub fn frame_len(&self) -> u64 {
+        (FRAME_HEADER_LEN + DIGEST_LEN) as u64 + self.payload_len as u64
+    }
+}
+
+/// The digest of a frame, chained to the previous one.
+pub fn chain_digest(prev: &Digest, header: &[u8], payload: &[u8]) -> Digest {
+    let mut h = blake3::Hasher::new();
+    h.update(prev);
+    h.update(header);
+    h.update(payload);
+    *h.finalize().as_bytes()
+}
+
+/// The 68-byte trailer at the very end of a finished capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trailer {
+    /// Offset of the index block's frame.
+    pub index_offset: u64,
+    /// Length of the whole file, trailer included: appended bytes are detected.
+    pub file_len: u64,
+    /// Number of frames in the file (index block included).
+    pub blocks: u32,
+    /// The digest of the last frame (the index): the capture's evidence digest.
+    pub digest: Digest,
+}
+
+impl Trailer {
+    pub fn encode(&self) -> [u8; TRAILER_LEN] {
+        let mut b = [0u8; TRAILER_LEN];
+        b[0..8].copy_from_slice(&TRAILER_MAGIC);
+        b[8..16].copy_from_slice(&self.index_offset.to_le_bytes());
+        b[16..24].copy_from_slice(&self.file_len.to_le_bytes());
+        b[24..28].copy_from_slice(&self.blocks.to_le_bytes());
+        // 28..32 reserved, zero.
+        b[32..64].copy_from_slice(&self.digest);
+        let crc = crc32fast::hash(&b[0..64]);
+        b[64..68].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Decodes the trailer from the last [`TRAILER_LEN`] bytes, if they are one.
+    pub fn decode(b: &[u8]) -> Option<Trailer> {
+        if b.len() != TRAILER_LEN || b[0..8] != TRAILER_MAGIC {
+            return None;
+        }
+        if u32::from_le_bytes(b[64..68].try_into().unwrap()) != crc32fast::hash(&b[0..64])
+            || b[28..32] != [0; 4]
+        {
+            return None;
+        }
+        Some(Trailer {
+            index_offset: u64::from_le_bytes(b[8..16].try_into().unwrap()),
+            file_len: u64::from_le_bytes(b[16..24].try_into().unwrap()),
+            blocks: u32::from_le_bytes(b[24..28].try_into().unwrap()),
+            digest: b[32..64].try_into().unwrap(),
+        })
+    }
+}
+
+/// Lowercase hex of a digest, as printed by `info` and `verify`.
+pub fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_roundtrip_and_checks() {
+        let h = FileHeader {
+            version: FORMAT_VERSION,
+            flags: 0,
+            file_id: [7; 16],
+        };
+        let b = h.encode();
+        assert_eq!(FileHeader::decode(&b).unwrap(), h);
+        for i in 0..FILE_HEADER_LEN {
+            let mut c = b;
+            c[i] ^= 1;
+            assert!(FileHeader::decode(&c).is_err(), "flip at {i} undetected");
+        }
+    }
+
+    #[test]
+    fn frame_header_rejects_huge_lengths() {
+        let h = FrameHeader {
+            kind: 6,
+            flags: FLAG_ZSTD,
+            seq: 3,
+            payload_len: MAX_PAYLOAD_LEN + 1,
+            raw_len: 10,
+        };
+        assert!(matches!(
+            FrameHeader::decode(&h.encode(), 0),
+            Err(Error::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn trailer_roundtrip() {
+        let t = Trailer {
+            index_offset: 1234,
+            file_len: 99999,
+            blocks: 17,
+            digest: [9; 32],
+        };
+        let b = t.encode();
+        assert_eq!(Trailer::decode(&b), Some(t));
+        for i in 0..TRAILER_LEN {
+            let mut c = b;
+            c[i] ^= 0x40;
+            assert_ne!(Trailer::decode(&c), Some(t), "flip at {i} undetected");
+        }
+    }
+}
