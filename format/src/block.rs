@@ -228,7 +228,9 @@ impl EventsBlock {
         let mut args = Vec::with_capacity(n * 3);
         let t_min = events.first().map_or(0, |e| e.ts & mask);
         let t_max = events.last().map_or(0, |e| e.ts);
-        let (mut prev_ts, mut prev_goid) = (t_min, 0u64);
+        let mut prev_ts = t_min;
+        let mut coder = GoidCoder::default();
+        let mut tids = GoidCoder::default();
         for e in events.iter() {
             let raw = e.to_raw();
             let k = raw.kind as usize;
@@ -240,12 +242,14 @@ impl EventsBlock {
             let t = e.ts & mask;
             varint::put(&mut ts, (t - prev_ts) >> ts_shift);
             prev_ts = t;
-            varint::put(
-                &mut goids,
-                varint::zigzag(e.goid.wrapping_sub(prev_goid) as i64),
-            );
-            prev_goid = e.goid;
-            for &a in &raw.args[..raw.nargs as usize] {
+            varint::put(&mut goids, coder.encode(e.goid));
+            let coded = coded_arg(raw.kind);
+            for (i, &a) in raw.args[..raw.nargs as usize].iter().enumerate() {
+                let a = match coded {
+                    Coded::Goid if i == 0 => coder.encode(a),
+                    Coded::Tid if i == 0 => tids.encode(a),
+                    _ => a,
+                };
                 varint::put(&mut args, a);
             }
         }
@@ -261,6 +265,81 @@ impl EventsBlock {
             goids,
             args,
         }
+    }
+}
+
+/// How the first arg of a kind is coded. Goroutine-valued args (the parent of a create, the
+/// waker of an unblock) share the goid column's recent list: they are usually goroutines
+/// that ran moments ago. Thread ids get a recent list of their own (a process has few).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Coded {
+    Plain,
+    Goid,
+    Tid,
+}
+
+#[inline]
+fn coded_arg(kind: u8) -> Coded {
+    use crate::EventKind as K;
+    const CREATE: u8 = K::GoCreate as u8;
+    const UNBLOCK: u8 = K::GoUnblock as u8;
+    const START: u8 = K::GoStart as u8;
+    const SYS_IN: u8 = K::SyscallEnter as u8;
+    const SYS_OUT: u8 = K::SyscallExit as u8;
+    const OFF: u8 = K::ThreadOff as u8;
+    const ON: u8 = K::ThreadOn as u8;
+    const SAMPLE: u8 = K::CpuSample as u8;
+    match kind {
+        CREATE | UNBLOCK => Coded::Goid,
+        START | SYS_IN | SYS_OUT | OFF | ON | SAMPLE => Coded::Tid,
+        _ => Coded::Plain,
+    }
+}
+
+/// Entries in the recently-seen goroutine list.
+const MRU: usize = 8;
+
+/// Codes goroutine ids against the last [`MRU`] distinct ids seen in the block: a hit is its
+/// position (0..8, one byte that compresses well); a miss is `8 + zigzag(id - previous miss)`.
+/// Events of a goroutine cluster in time, so most ids are hits.
+#[derive(Clone, Debug, Default)]
+struct GoidCoder {
+    recent: [u64; MRU],
+    last_miss: u64,
+}
+
+impl GoidCoder {
+    #[inline]
+    fn touch(&mut self, i: usize, g: u64) {
+        self.recent.copy_within(0..i, 1);
+        self.recent[0] = g;
+    }
+
+    #[inline]
+    fn encode(&mut self, g: u64) -> u64 {
+        if let Some(i) = self.recent.iter().position(|&x| x == g) {
+            self.touch(i, g);
+            return i as u64;
+        }
+        let v = MRU as u64 + varint::zigzag(g.wrapping_sub(self.last_miss) as i64);
+        self.last_miss = g;
+        self.touch(MRU - 1, g);
+        v
+    }
+
+    #[inline]
+    fn decode(&mut self, v: u64) -> u64 {
+        if v < MRU as u64 {
+            let g = self.recent[v as usize];
+            self.touch(v as usize, g);
+            return g;
+        }
+        let g = self
+            .last_miss
+            .wrapping_add(varint::unzigzag(v - MRU as u64) as u64);
+        self.last_miss = g;
+        self.touch(MRU - 1, g);
+        g
     }
 }
 
@@ -280,7 +359,8 @@ pub struct EventsIter<'a> {
     args: Cursor<'a>,
     shift: u8,
     prev_ts: u64,
-    prev_goid: u64,
+    coder: GoidCoder,
+    tids: GoidCoder,
     failed: bool,
 }
 
@@ -297,7 +377,8 @@ impl ArchivedEventsBlock {
             args: Cursor::new(self.args.as_slice()),
             shift: self.ts_shift,
             prev_ts: self.t_min.to_native(),
-            prev_goid: 0,
+            coder: GoidCoder::default(),
+            tids: GoidCoder::default(),
             failed: false,
         }
     }
@@ -330,19 +411,27 @@ impl<'a> EventsIter<'a> {
             .goids
             .get()
             .ok_or(DecodeError("goroutine column truncated"))?;
-        self.prev_goid = self.prev_goid.wrapping_add(varint::unzigzag(dg) as u64);
+        let goid = self.coder.decode(dg);
         let mut ev = RawEvent {
             kind,
             ts: self.prev_ts,
-            goid: self.prev_goid,
+            goid,
             nargs: nargs.min(MAX_ARGS as u8),
             args: [0; MAX_ARGS],
         };
+        let coded = coded_arg(kind);
         for i in 0..nargs as usize {
-            let a = self
+            let mut a = self
                 .args
                 .get()
                 .ok_or(DecodeError("args column truncated"))?;
+            if i == 0 {
+                match coded {
+                    Coded::Goid => a = self.coder.decode(a),
+                    Coded::Tid => a = self.tids.decode(a),
+                    Coded::Plain => {}
+                }
+            }
             if i < MAX_ARGS {
                 ev.args[i] = a;
             }

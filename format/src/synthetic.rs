@@ -26,6 +26,14 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
+    /// Skewed pick in 0..n: low indices are much likelier, as blocking sites are in real
+    /// servers (a handful of hot places, a long tail).
+    fn skewed(&mut self, n: u64) -> u64 {
+        let a = self.below(n);
+        let b = self.below(n);
+        let c = self.below(n);
+        a.min(b).min(c)
+    }
     fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
@@ -266,7 +274,7 @@ impl Synthetic {
 
     fn block(&mut self, p: usize, gi: usize, reason: u8) {
         let goid = self.gs[gi].goid;
-        let stack = self.block_stacks[self.rng.below(self.block_stacks.len() as u64) as usize];
+        let stack = self.block_stacks[self.rng.skewed(self.block_stacks.len() as u64) as usize];
         self.emit(goid, EventData::GoBlock { reason, stack });
         self.gs[gi].state = State::Blocked;
         self.blocked.push(gi);

@@ -38,7 +38,7 @@ impl Default for WriterOptions {
     fn default() -> Self {
         WriterOptions {
             block_events: 1 << 16,
-            ts_shift: 4,
+            ts_shift: 5,
             zstd_level: 3,
             file_id: None,
         }
