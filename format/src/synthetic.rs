@@ -193,7 +193,7 @@ impl Synthetic {
         match roll {
             0..=39 => {
                 let r = REASONS[self.rng.below(REASONS.len() as u64) as usize];
-                if span != 0 && self.rng.chance(30) {
+                if span != 0 && span & (1 << 63) == 0 && self.rng.chance(30) {
                     let target = self.paths[self.rng.below(self.paths.len() as u64) as usize];
                     let method = self.method;
                     self.emit(

