@@ -50,11 +50,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut check = 0u64;
     for info in cap.event_blocks() {
         let p = cap.events_block(info)?;
-        for ev in p.archived().iter() {
-            let ev = ev?;
+        p.archived().for_each_raw(|ev| {
             count += 1;
             check = check.wrapping_add(ev.goid ^ ev.ts);
-        }
+        })?;
     }
     let read_s = t.elapsed().as_secs_f64();
     assert_eq!(count, n);

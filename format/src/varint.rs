@@ -37,16 +37,22 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads one varint.
-    #[inline]
+    #[inline(always)]
     pub fn get(&mut self) -> Option<u64> {
         // Fast path: one byte, the common case for deltas and small ids.
         let b = *self.buf.get(self.pos)?;
-        self.pos += 1;
         if b < 0x80 {
+            self.pos += 1;
             return Some(b as u64);
         }
-        let mut v = (b & 0x7f) as u64;
-        let mut shift = 7;
+        self.get_long()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_long(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        let mut shift = 0;
         loop {
             let b = *self.buf.get(self.pos)?;
             self.pos += 1;
