@@ -1,0 +1,453 @@
+// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+/*
+ * gcap kernel side: uprobes on the Go runtime plus two BTF tracepoints.
+ *
+ * Design rules (measured, see shared/reference/build-and-probe-cost.md):
+ *  - every uprobe is attached after the stack-check prologue (at PUSHQ BP, which the kernel
+ *    emulates: ~0.7 us per hit instead of ~10 us at the first instruction, and no double hit
+ *    after morestack). Userspace computes those offsets; nothing here depends on them.
+ *  - never uretprobes (they crash Go); function returns are ordinary uprobes on each RET.
+ *  - every record is submitted with BPF_RB_NO_WAKEUP (a wakeup costs 2-7 us per event);
+ *    userspace drains the ring on a timer.
+ *  - never bpf_probe_write_user.
+ *
+ * Configuration is a .rodata const per loaded object (one object per target binary): the
+ * verifier sees the offsets as constants and dead-code-eliminates version branches, so the
+ * hot path has no map lookup. A per-tgid config map would let one object serve several Go
+ * versions but costs a hash lookup (~30-50 ns) on every hit of every probe.
+ */
+#include "mini.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "gcap.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+const volatile struct gcap_config cfg = {};
+
+/* Upper bound of the injectglist walk: one netpoll batch is up to 128 epoll events, each
+ * readying up to 2 goroutines; GC sweep-waiter lists can be longer (counted as lost). */
+#define GCAP_GLIST_MAX 512
+/* Largest stack a block record can reference; the real depth is the map's value_size,
+ * which userspace sets before loading (lifecycle: 32 frames, full: 127). */
+#define GCAP_MAX_STACK 127
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized by userspace before load */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, GCAP_P_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} hits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, GCAP_LOST_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+/*
+ * Block stacks are deduplicated in the kernel: a block record carries a 4-byte stack id,
+ * and userspace reads each distinct stack once. Goroutines block at a few hundred distinct
+ * sites, millions of times, so this keeps block records at 40 bytes instead of 40 + 8*depth.
+ * No BPF_F_REUSE_STACKID: an id, once handed out, never changes meaning (a hash-bucket
+ * collision is reported as a lost stack instead).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, GCAP_MAX_STACK * sizeof(__u64));
+	__uint(max_entries, 16384);
+} stacks SEC(".maps");
+
+/* tgids being captured (filled by userspace at attach); filters the global tracepoints. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} targets SEC(".maps");
+
+static __always_inline void count(__u32 probe)
+{
+	__u64 *v = bpf_map_lookup_elem(&hits, &probe);
+	/* atomic: since 6.0 a uprobe program can be preempted on its CPU by another one */
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+static __always_inline void count_lost(__u32 what)
+{
+	__u64 *v = bpf_map_lookup_elem(&lost, &what);
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+static __always_inline __u64 rd(__u64 addr)
+{
+	__u64 v = 0;
+	bpf_probe_read_user(&v, sizeof(v), (const void *)addr);
+	return v;
+}
+
+static __always_inline void *reserve(__u64 size, __u8 kind, __u8 probe, __u32 flags)
+{
+	struct gcap_hdr *h = bpf_ringbuf_reserve(&events, size, 0);
+	if (!h) {
+		count_lost(GCAP_LOST_RINGBUF);
+		return 0;
+	}
+	__u64 id = bpf_get_current_pid_tgid();
+	h->ts_ns = bpf_ktime_get_ns();
+	h->tgid = id >> 32;
+	h->tid = (__u32)id;
+	h->kind = kind;
+	h->probe = probe;
+	h->cpu = bpf_get_smp_processor_id();
+	h->flags = flags;
+	return h;
+}
+
+/* x86 EFLAGS bits tested by JBE. */
+#define X86_CF 0x001
+#define X86_ZF 0x040
+
+/*
+ * Sites attached with cookie 1 are on the stack-check JBE of the prologue, not on a PUSHQ
+ * BP: Go 1.19 (and 1.20) frames start `CMPQ SP, 16(R14); JBE morestack; SUBQ $n, SP`, and
+ * a SUBQ is single-stepped by the kernel (measured ~22 us per hit) while a Jcc is emulated
+ * (~0.8 us). The CMP has already run, so EFLAGS says whether the JBE is taken; when it is,
+ * the function calls morestack and restarts from its entry, so this hit is not the call:
+ * drop it (the restart hits again and is recorded). Exactly one record per call, as at a
+ * PUSHQ BP site.
+ */
+static __always_inline bool restarting(struct pt_regs *ctx)
+{
+	return bpf_get_attach_cookie(ctx) && (ctx->flags & (X86_CF | X86_ZF));
+}
+
+static __always_inline void submit(void *ev)
+{
+	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
+}
+
+/*
+ * goid of the goroutine `g` (R14). When g is g0 (goid 0: newproc1, ready, stopTheWorld run
+ * on the system stack), the user goroutine that switched to the system stack is still
+ * g0.m.curg, so report that one and say so in flags. When the M runs no user goroutine
+ * (the scheduler, sysmon, timers run from schedule()) the answer is 0 = unknown.
+ */
+static __always_inline __u64 user_goid(__u64 g, __u32 *flags)
+{
+	__u64 goid = rd(g + cfg.g_goid);
+	if (goid)
+		return goid;
+	__u64 m = rd(g + cfg.g_m);
+	__u64 curg = m ? rd(m + cfg.m_curg) : 0;
+	if (curg) {
+		*flags |= GCAP_F_WAKER_CURG;
+		return rd(curg + cfg.g_goid);
+	}
+	*flags |= GCAP_F_WAKER_UNKNOWN;
+	return 0;
+}
+
+static __always_inline int emit_goid(__u8 kind, __u8 probe, __u64 goid, __u32 flags)
+{
+	struct gcap_ev_goid *e = reserve(sizeof(*e), kind, probe, flags);
+	if (!e)
+		return 0;
+	e->goid = goid;
+	submit(e);
+	return 0;
+}
+
+static __always_inline int emit_runtime(__u8 kind, __u8 probe, __u64 goid, __u64 arg, __u32 flags)
+{
+	struct gcap_ev_runtime *e = reserve(sizeof(*e), kind, probe, flags);
+	if (!e)
+		return 0;
+	e->goid = goid;
+	e->arg = arg;
+	submit(e);
+	return 0;
+}
+
+/* runtime.newproc1, at every RET: RAX = newg, fully initialised (goid assigned on every
+ * version; before 1.24 only after casgstatus(_Gdead -> _Grunnable), so not at entry). */
+SEC("uprobe")
+int newproc1_ret(struct pt_regs *ctx)
+{
+	count(GCAP_P_NEWPROC1_RET);
+	__u64 g = ctx->ax;
+	__u32 flags = 0;
+	__u64 parent;
+	if (cfg.g_parent_goid) {
+		parent = rd(g + cfg.g_parent_goid);
+	} else {
+		/* Go 1.19 has no g.parentGoid: newproc1 runs on g0 via systemstack from the
+		 * creating goroutine, which is still g0.m.curg (nil -> 0 for runtime.main). */
+		__u64 m = rd(ctx->r14 + cfg.g_m);
+		__u64 curg = m ? rd(m + cfg.m_curg) : 0;
+		parent = curg ? rd(curg + cfg.g_goid) : 0;
+		flags |= GCAP_F_PARENT_CURG;
+	}
+	struct gcap_ev_create *e = reserve(sizeof(*e), GCAP_GO_CREATE, GCAP_P_NEWPROC1_RET, flags);
+	if (!e)
+		return 0;
+	e->goid = rd(g + cfg.g_goid);
+	e->parent_goid = parent;
+	e->gopc = rd(g + cfg.g_gopc);
+	e->startpc = rd(g + cfg.g_startpc);
+	submit(e);
+	return 0;
+}
+
+/* runtime.execute(gp *g, inheritTime bool): gp in RAX, on g0 of the thread that runs it. */
+SEC("uprobe")
+int execute(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_EXECUTE);
+	return emit_goid(GCAP_GO_START, GCAP_P_EXECUTE, rd(ctx->ax + cfg.g_goid), 0);
+}
+
+/* runtime.gopark(unlockf, lock, reason waitReason, ...): R14 = the parking goroutine,
+ * reason in CL. The user stack is walked by frame pointers (Go keeps them); the kernel
+ * (6.11+) also adds the return address at [SP] for probes on a PUSH RBP. */
+SEC("uprobe")
+int gopark(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_GOPARK);
+	__s32 stack_id = -1;
+	if (cfg.block_stacks) {
+		long r = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+		if (r < 0)
+			count_lost(GCAP_LOST_STACK);
+		stack_id = r;
+	}
+	struct gcap_ev_block *e = reserve(sizeof(*e), GCAP_GO_BLOCK, GCAP_P_GOPARK, 0);
+	if (!e)
+		return 0;
+	e->goid = rd(ctx->r14 + cfg.g_goid);
+	e->reason = ctx->cx & 0xff;
+	e->stack_id = stack_id;
+	submit(e);
+	return 0;
+}
+
+/* runtime.ready(gp *g, traceskip int, next bool): gp in RAX; runs on g0 (goready is
+ * systemstack(ready) and is inlined since 1.21), so the waker is g0.m.curg. */
+SEC("uprobe")
+int ready(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_READY);
+	__u32 flags = 0;
+	__u64 waker = user_goid(ctx->r14, &flags);
+	struct gcap_ev_unblock *e = reserve(sizeof(*e), GCAP_GO_UNBLOCK, GCAP_P_READY, flags);
+	if (!e)
+		return 0;
+	e->goid = rd(ctx->ax + cfg.g_goid);
+	e->waker_goid = waker;
+	submit(e);
+	return 0;
+}
+
+/* runtime.injectglist(glist *gList): netpoll (and GC) make a list of waiting gs runnable
+ * without ready(). RAX = &gList{head}; walk g.schedlink. The waker is the netpoller (or
+ * the GC), not whichever goroutine happened to poll, so it is reported as 0. */
+SEC("uprobe")
+int injectglist(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_INJECTGLIST);
+	__u32 flags = GCAP_F_NETPOLL | GCAP_F_WAKER_UNKNOWN;
+	__u64 waker = 0;
+	__u64 g = rd(ctx->ax);
+	for (int i = 0; i < GCAP_GLIST_MAX && g; i++) {
+		struct gcap_ev_unblock *e =
+			reserve(sizeof(*e), GCAP_GO_UNBLOCK, GCAP_P_INJECTGLIST, flags);
+		/* a full ring counts each lost unblock: keep walking */
+		if (e) {
+			e->goid = rd(g + cfg.g_goid);
+			e->waker_goid = waker;
+			submit(e);
+		}
+		g = rd(g + cfg.g_schedlink);
+	}
+	if (g)
+		count_lost(GCAP_LOST_GLIST);
+	return 0;
+}
+
+/* runtime.goschedImpl(gp *g, ...): Gosched and (sync/async) preemption; gp in RAX, on g0. */
+SEC("uprobe")
+int gosched(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_GOSCHED);
+	return emit_goid(GCAP_GO_PREEMPT, GCAP_P_GOSCHED, rd(ctx->ax + cfg.g_goid), 0);
+}
+
+/* runtime.goyield_m(gp *g): runtime-internal yield (mutex handoff); gp in RAX, on g0. */
+SEC("uprobe")
+int goyield(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_GOYIELD);
+	return emit_goid(GCAP_GO_PREEMPT, GCAP_P_GOYIELD, rd(ctx->ax + cfg.g_goid), 0);
+}
+
+/* runtime.reentersyscall (entersyscall's body): R14 = the goroutine. Probed directly
+ * because 1.26+ no longer passes through casgstatus here. */
+SEC("uprobe")
+int reentersyscall(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_REENTERSYSCALL);
+	return emit_goid(GCAP_SYSCALL_ENTER, GCAP_P_REENTERSYSCALL, rd(ctx->r14 + cfg.g_goid), 0);
+}
+
+SEC("uprobe")
+int entersyscallblock(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_ENTERSYSCALLBLOCK);
+	return emit_goid(GCAP_SYSCALL_ENTER, GCAP_P_ENTERSYSCALLBLOCK, rd(ctx->r14 + cfg.g_goid), 0);
+}
+
+SEC("uprobe")
+int exitsyscall(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_EXITSYSCALL);
+	return emit_goid(GCAP_SYSCALL_EXIT, GCAP_P_EXITSYSCALL, rd(ctx->r14 + cfg.g_goid), 0);
+}
+
+/* runtime.goexit1: R14 = the exiting goroutine (still on its own stack). */
+SEC("uprobe")
+int goexit1(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_GOEXIT1);
+	return emit_goid(GCAP_GO_EXIT, GCAP_P_GOEXIT1, rd(ctx->r14 + cfg.g_goid), 0);
+}
+
+/* GC start: runtime.gcBgMarkStartWorkers, which gcStart calls exactly once per cycle after
+ * its trigger re-check passed (gcStart's own entry also fires for triggers that bail out),
+ * just before the sweep-termination stop-the-world. R14 = the goroutine starting the GC. */
+SEC("uprobe")
+int gc_start(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_GC_START);
+	__u32 flags = 0;
+	return emit_runtime(GCAP_GC_START, GCAP_P_GC_START, user_goid(ctx->r14, &flags), 0, flags);
+}
+
+/* GC end: runtime.gcMarkTermination entry (marking is over, the world is stopped; sweeping
+ * then runs concurrently and is not part of the cycle here). Once per cycle. */
+SEC("uprobe")
+int gc_mark_termination(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_GC_MARK_TERMINATION);
+	__u32 flags = 0;
+	return emit_runtime(GCAP_GC_END, GCAP_P_GC_MARK_TERMINATION, user_goid(ctx->r14, &flags),
+			    0, flags);
+}
+
+/* runtime.stopTheWorldWithSema: reason (stwReason, u8) in AL from 1.21, none in 1.19. */
+SEC("uprobe")
+int stop_the_world(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_STOP_THE_WORLD);
+	__u32 flags = 0;
+	__u64 reason = cfg.stw_reason_in_al ? (ctx->ax & 0xff) : 255;
+	return emit_runtime(GCAP_STW_START, GCAP_P_STOP_THE_WORLD, user_goid(ctx->r14, &flags),
+			    reason, flags);
+}
+
+SEC("uprobe")
+int start_the_world(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_START_THE_WORLD);
+	__u32 flags = 0;
+	return emit_runtime(GCAP_STW_END, GCAP_P_START_THE_WORLD, user_goid(ctx->r14, &flags), 0,
+			    flags);
+}
+
+/*
+ * sched_switch as a BTF tracepoint: it hands us both task_structs, so the switched-in
+ * thread can be filtered by tgid too (the classic tracepoint only has pids), and it needs
+ * no tracefs. Runs on every context switch of the machine: the target lookup comes first.
+ */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	__u32 prev_tgid = prev->tgid, next_tgid = next->tgid;
+	__u32 flags = 0;
+	if (bpf_map_lookup_elem(&targets, &prev_tgid))
+		flags |= GCAP_F_SWITCH_PREV_TARGET;
+	if (bpf_map_lookup_elem(&targets, &next_tgid))
+		flags |= GCAP_F_SWITCH_NEXT_TARGET;
+	/* Keep clang from folding the two tests into `ptr1 | ptr2`, which the verifier rejects
+	 * (bitwise op on a map-value pointer). */
+	asm volatile("" : "+r"(flags));
+	if (!flags)
+		return 0;
+	count(GCAP_P_SCHED_SWITCH);
+	if (preempt)
+		flags |= GCAP_F_SWITCH_PREEMPT;
+	struct gcap_ev_switch *e = reserve(sizeof(*e), GCAP_SCHED_SWITCH, GCAP_P_SCHED_SWITCH, flags);
+	if (!e)
+		return 0;
+	e->prev_tid = prev->pid;
+	e->prev_tgid = prev_tgid;
+	e->next_tid = next->pid;
+	e->next_tgid = next_tgid;
+	e->prev_state = prev_state;
+	submit(e);
+	return 0;
+}
+
+/* Process exit: the main thread (pid == tgid) of a target leaves. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sched_process_exit, struct task_struct *p)
+{
+	__u32 tgid = p->tgid;
+	if (p->pid != p->tgid || !bpf_map_lookup_elem(&targets, &tgid))
+		return 0;
+	count(GCAP_P_PROCESS_EXIT);
+	struct gcap_ev_proc_exit *e = reserve(sizeof(*e), GCAP_PROC_EXIT, GCAP_P_PROCESS_EXIT, 0);
+	if (!e)
+		return 0;
+	e->exit_code = p->exit_code;
+	e->_pad = 0;
+	submit(e);
+	return 0;
+}

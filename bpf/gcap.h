@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Records that gcap.bpf.c writes into the `events` ring buffer, and the ids that index the
+ * per-CPU hit counters. Mirrored in capture/src/probes/events.rs (#[repr(C)], with a unit
+ * test on every size and offset): change both together.
+ *
+ * Every record starts with the 24-byte gcap_hdr; `kind` says which layout follows. All
+ * records are fixed-size and a multiple of 8 bytes (the ring buffer adds an 8-byte header
+ * per record, so a 32-byte record costs 40 bytes of ring space).
+ */
+#ifndef GCAP_H
+#define GCAP_H
+
+/* Event kinds (gcap_hdr.kind). */
+enum gcap_kind {
+	GCAP_GO_CREATE = 1,      /* gcap_ev_create */
+	GCAP_GO_START = 2,       /* gcap_ev_goid: goroutine starts running on thread hdr.tid */
+	GCAP_GO_BLOCK = 3,       /* gcap_ev_block */
+	GCAP_GO_UNBLOCK = 4,     /* gcap_ev_unblock */
+	GCAP_GO_PREEMPT = 5,     /* gcap_ev_goid: running -> runnable (preempted or yielded) */
+	GCAP_SYSCALL_ENTER = 6,  /* gcap_ev_goid */
+	GCAP_SYSCALL_EXIT = 7,   /* gcap_ev_goid */
+	GCAP_GO_EXIT = 8,        /* gcap_ev_goid */
+	GCAP_GC_START = 9,       /* gcap_ev_runtime: arg = 0 */
+	GCAP_GC_END = 10,        /* gcap_ev_runtime: arg = 0 (mark termination begins) */
+	GCAP_STW_START = 11,     /* gcap_ev_runtime: arg = stwReason (Go >= 1.21), else 255 */
+	GCAP_STW_END = 12,       /* gcap_ev_runtime: arg = 0 */
+	GCAP_SCHED_SWITCH = 13,  /* gcap_ev_switch */
+	GCAP_PROC_EXIT = 14,     /* gcap_ev_proc_exit */
+};
+
+/* Probe ids: index of the per-CPU `hits` array and gcap_hdr.probe. One per BPF program. */
+enum gcap_probe {
+	GCAP_P_NEWPROC1_RET = 0,
+	GCAP_P_EXECUTE = 1,
+	GCAP_P_GOPARK = 2,
+	GCAP_P_READY = 3,
+	GCAP_P_INJECTGLIST = 4,
+	GCAP_P_GOSCHED = 5,          /* runtime.goschedImpl (Gosched and preemption) */
+	GCAP_P_GOYIELD = 6,          /* runtime.goyield_m */
+	GCAP_P_REENTERSYSCALL = 7,
+	GCAP_P_ENTERSYSCALLBLOCK = 8,
+	GCAP_P_EXITSYSCALL = 9,
+	GCAP_P_GOEXIT1 = 10,
+	GCAP_P_GC_START = 11,
+	GCAP_P_GC_MARK_TERMINATION = 12,
+	GCAP_P_STOP_THE_WORLD = 13,
+	GCAP_P_START_THE_WORLD = 14,
+	GCAP_P_SCHED_SWITCH = 15,
+	GCAP_P_PROCESS_EXIT = 16,
+	GCAP_P_COUNT = 17,
+};
+
+/* Indexes of the per-CPU `lost` array. */
+enum gcap_lost {
+	GCAP_LOST_RINGBUF = 0,   /* bpf_ringbuf_reserve failed: the event is gone */
+	GCAP_LOST_STACK = 1,     /* bpf_get_stackid failed: the event is kept, stack_id < 0 */
+	GCAP_LOST_GLIST = 2,     /* injectglist list longer than the walk bound: unblocks lost */
+	GCAP_LOST_COUNT = 3,
+};
+
+/* gcap_hdr.flags bits. */
+#define GCAP_F_WAKER_CURG     (1u << 0) /* waker read from g0.m.curg (wakeup ran on the system stack) */
+#define GCAP_F_WAKER_UNKNOWN  (1u << 1) /* woken from g0 with no user goroutine on the M: waker = 0 */
+#define GCAP_F_NETPOLL        (1u << 2) /* unblock from injectglist (netpoll, GC, ...) */
+#define GCAP_F_PARENT_CURG    (1u << 3) /* create: parent read from g0.m.curg (Go 1.19: no g.parentGoid) */
+#define GCAP_F_SWITCH_PREEMPT (1u << 4) /* sched_switch: prev was preempted (still runnable) */
+#define GCAP_F_SWITCH_PREV_TARGET (1u << 5) /* sched_switch: prev thread belongs to a target */
+#define GCAP_F_SWITCH_NEXT_TARGET (1u << 6) /* sched_switch: next thread belongs to a target */
+#define GCAP_F_LIST_TRUNCATED (1u << 7) /* injectglist: the list was longer than the walk bound */
+
+struct gcap_hdr {
+	__u64 ts_ns;  /* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
+	__u32 tgid;   /* process id */
+	__u32 tid;    /* OS thread id */
+	__u8 kind;    /* enum gcap_kind */
+	__u8 probe;   /* enum gcap_probe that emitted it */
+	__u16 cpu;    /* bpf_get_smp_processor_id */
+	__u32 flags;  /* GCAP_F_* */
+};
+
+struct gcap_ev_create {       /* 56 bytes */
+	struct gcap_hdr hdr;
+	__u64 goid;           /* new goroutine */
+	__u64 parent_goid;    /* creator; 0 for the main goroutine and for runtime-made ones */
+	__u64 gopc;           /* PC of the go statement (g.gopc) */
+	__u64 startpc;        /* PC of the goroutine's function (g.startpc) */
+};
+
+struct gcap_ev_goid {         /* 32 bytes: START, PREEMPT, SYSCALL_ENTER/EXIT, EXIT */
+	struct gcap_hdr hdr;
+	__u64 goid;
+};
+
+struct gcap_ev_block {        /* 40 bytes */
+	struct gcap_hdr hdr;
+	__u64 goid;
+	__u32 reason;         /* Go waitReason (version-specific numbering) */
+	__s32 stack_id;       /* key in the `stacks` map, or < 0 (-errno / not captured) */
+};
+
+struct gcap_ev_unblock {      /* 40 bytes */
+	struct gcap_hdr hdr;
+	__u64 goid;           /* goroutine made runnable */
+	__u64 waker_goid;     /* goroutine that did it; 0 = unknown / the scheduler or netpoller */
+};
+
+struct gcap_ev_runtime {      /* 40 bytes: GC_START/END, STW_START/END */
+	struct gcap_hdr hdr;
+	__u64 goid;           /* goroutine that asked for it (0 = none, e.g. a system goroutine on g0) */
+	__u64 arg;
+};
+
+struct gcap_ev_switch {       /* 48 bytes */
+	struct gcap_hdr hdr;  /* hdr.tid/tgid: prev (the thread switched out) */
+	__u32 prev_tid;
+	__u32 prev_tgid;
+	__u32 next_tid;
+	__u32 next_tgid;
+	__u64 prev_state;     /* task state of prev (0 = runnable / preempted) */
+};
+
+struct gcap_ev_proc_exit {    /* 32 bytes */
+	struct gcap_hdr hdr;
+	__s32 exit_code;      /* task->exit_code of the main thread (wait status encoding) */
+	__u32 _pad;
+};
+
+/*
+ * Per-skeleton configuration (the .rodata `cfg` const). Offsets are bytes into runtime.g /
+ * runtime.m of the target's Go version.
+ */
+struct gcap_config {
+	__u64 g_goid;
+	__u64 g_m;
+	__u64 g_parent_goid;  /* 0 = field absent (Go 1.19): use g0.m.curg at newproc1 return */
+	__u64 g_gopc;
+	__u64 g_startpc;
+	__u64 g_schedlink;
+	__u64 m_curg;
+	__u32 go_minor;       /* 19, 21, ... 27 */
+	__u32 block_stacks;   /* 1 = bpf_get_stackid on every block */
+	__u32 stw_reason_in_al; /* 1 = stopTheWorldWithSema(reason stwReason) (Go >= 1.21) */
+	__u32 _pad;
+};
+
+#endif

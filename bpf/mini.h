@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Minimal stand-in for vmlinux.h: gcap reads Go memory at fixed offsets supplied from
+ * userspace, so it needs no kernel types except pt_regs (a stable x86-64 ABI) and the two
+ * task_struct fields used by the sched tracepoints (relocated with CO-RE against the
+ * running kernel's BTF through preserve_access_index, so their offsets are never guessed).
+ */
+#ifndef GCAP_MINI_H
+#define GCAP_MINI_H
+
+typedef unsigned char __u8;
+typedef signed char __s8;
+typedef unsigned short __u16;
+typedef short __s16;
+typedef unsigned int __u32;
+typedef int __s32;
+typedef unsigned long long __u64;
+typedef long long __s64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u32 __wsum;
+typedef _Bool bool;
+#define true 1
+#define false 0
+
+enum bpf_map_type {
+	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_ARRAY = 2,
+	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_STACK_TRACE = 7,
+	BPF_MAP_TYPE_RINGBUF = 27,
+};
+
+/* Flags of bpf_get_stackid and bpf_ringbuf_submit (include/uapi/linux/bpf.h). */
+#define BPF_F_USER_STACK (1ULL << 8)
+#define BPF_F_FAST_STACK_CMP (1ULL << 9)
+#define BPF_RB_NO_WAKEUP (1ULL << 0)
+
+/* x86-64 struct pt_regs, as the kernel lays it out for uprobe contexts. */
+struct pt_regs {
+	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
+	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+};
+
+/* CO-RE: only the named fields are relocated; their real offsets come from kernel BTF. */
+struct task_struct {
+	int pid;
+	int tgid;
+	int exit_code;
+} __attribute__((preserve_access_index));
+
+#endif

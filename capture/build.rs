@@ -1,0 +1,30 @@
+//! Compiles ../bpf/gcap.bpf.c with clang (-target bpf) and generates the libbpf-rs
+//! skeleton `gcap.skel.rs` in OUT_DIR, included by src/probes/mod.rs.
+use std::env;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use libbpf_cargo::SkeletonBuilder;
+
+fn main() {
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let bpf_dir = manifest.join("../bpf");
+    let src = bpf_dir.join("gcap.bpf.c");
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR")).join("gcap.skel.rs");
+
+    SkeletonBuilder::new()
+        .source(&src)
+        .clang_args([
+            OsString::from("-I"),
+            bpf_dir.clone().into_os_string(),
+            // Go targets are amd64 only (contract); pt_regs in mini.h is the x86-64 one.
+            OsString::from("-D__TARGET_ARCH_x86"),
+            OsString::from("-Wall"),
+        ])
+        .build_and_generate(&out)
+        .unwrap_or_else(|e| panic!("building {}: {e:#}", src.display()));
+
+    for f in ["gcap.bpf.c", "gcap.h", "mini.h"] {
+        println!("cargo:rerun-if-changed={}", bpf_dir.join(f).display());
+    }
+}

@@ -1,0 +1,438 @@
+//! Kernel side of gcap: loads the BPF programs of `bpf/gcap.bpf.c`, configures them for one
+//! target binary, attaches them to processes and drains their ring buffer.
+//!
+//! Usage: [`Probes::load`] with a [`ProbePlan`], [`Probes::attach`] each pid that runs the
+//! plan's binary, then call [`Probes::drain`] every [`DRAIN_INTERVAL`] (records are submitted
+//! without wakeups, so nothing arrives by itself) until the targets exit; read
+//! [`Probes::hit_counts`] / [`Probes::lost_per_cpu`] for the summary.
+//!
+//! What the records do and do not cover (for the analyzer):
+//! - Unblocks come from `runtime.ready` (with the waker goroutine, read from `g0.m.curg`
+//!   when `ready` runs on the system stack) and `runtime.injectglist` (netpoll; waker 0).
+//!   `findRunnable` runs the first goroutine of each netpoll batch directly, without either:
+//!   for that one the next `GoStart` is the unblock (it runs at once, so runnable time ~0).
+//! - Waker 0 with [`events::flags::WAKER_UNKNOWN`]: woken from the scheduler / timers /
+//!   sysmon with no user goroutine on the M (e.g. every `time.Sleep` wakeup).
+//! - Events are exactly-once per call: body probes sit after the stack check (or on its JBE
+//!   with the taken-branch hit dropped), so a morestack restart is not counted twice.
+//! - Ring order is per-CPU interleaved: sort by `ts_ns` (`CLOCK_MONOTONIC`) before use.
+
+mod error;
+pub mod events;
+mod plan;
+
+use std::collections::HashMap;
+use std::mem::MaybeUninit;
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder, UprobeOpts};
+
+pub use error::{ProbeError, Result};
+pub use events::{EventKind, RawEvent};
+pub use plan::{Level, ProbeId, ProbePlan, ProbeSite, RuntimeOffsets, Site};
+
+mod skel {
+    #![allow(
+        clippy::all,
+        clippy::pedantic,
+        unused_imports,
+        non_camel_case_types,
+        dead_code
+    )]
+    include!(concat!(env!("OUT_DIR"), "/gcap.skel.rs"));
+}
+use skel::{GcapSkel, GcapSkelBuilder};
+
+/// How often the owner should call [`Probes::drain`]: records are submitted with
+/// `BPF_RB_NO_WAKEUP`, so the ring must be polled on a timer.
+pub const DRAIN_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Index of ring-buffer drops in the per-CPU `lost` array (`GCAP_LOST_RINGBUF`).
+const LOST_RINGBUF: u32 = 0;
+/// Index of failed stack captures (`GCAP_LOST_STACK`).
+const LOST_STACK: u32 = 1;
+/// Index of injectglist walks cut at the bound (`GCAP_LOST_GLIST`).
+const LOST_GLIST: u32 = 2;
+
+/// Loaded BPF programs for one target binary, and their attachments.
+pub struct Probes {
+    // Field order is drop order: links and the ring go before the skeleton they refer to.
+    links: Vec<(i32, ProbeId, Link)>,
+    /// Whole-system tracepoint links (filtered in BPF by the `targets` map).
+    tp_links: Vec<Link>,
+    ring: RingBuffer<'static>,
+    /// Records copied out by the ring callback, length-prefixed, decoded by `drain`.
+    staged: Arc<Mutex<Vec<u8>>>,
+    skel: GcapSkel<'static>,
+    plan: ProbePlan,
+    stack_cache: HashMap<u32, Vec<u64>>,
+}
+
+impl std::fmt::Debug for Probes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probes")
+            .field("binary", &self.plan.binary)
+            .field("level", &self.plan.level)
+            .field("attached", &self.pids())
+            .finish()
+    }
+}
+
+fn map_err(map: &'static str) -> impl FnOnce(libbpf_rs::Error) -> ProbeError {
+    move |source| ProbeError::Map { map, source }
+}
+
+impl Probes {
+    /// Opens, configures and loads the BPF object for `plan` (verifier included) and attaches
+    /// the kernel tracepoints. No uprobe is attached until [`Probes::attach`].
+    pub fn load(plan: ProbePlan) -> Result<Probes> {
+        plan.validate()?;
+        // The skeleton borrows its OpenObject storage for as long as it lives; Probes owns
+        // the skeleton, so the storage must outlive it: leak it (one small allocation per
+        // load; the BPF object itself is closed when the skeleton drops).
+        let storage: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut open = GcapSkelBuilder::default()
+            .open(storage)
+            .map_err(ProbeError::from_load)?;
+
+        let rodata = open
+            .maps
+            .rodata_data
+            .as_deref_mut()
+            .ok_or(ProbeError::Plan("BPF object has no .rodata".into()))?;
+        let o = &plan.offsets;
+        rodata.cfg.g_goid = o.g_goid;
+        rodata.cfg.g_m = o.g_m;
+        rodata.cfg.g_parent_goid = o.g_parent_goid.unwrap_or(0);
+        rodata.cfg.g_gopc = o.g_gopc;
+        rodata.cfg.g_startpc = o.g_startpc;
+        rodata.cfg.g_schedlink = o.g_goid + 8;
+        rodata.cfg.m_curg = o.m_curg;
+        rodata.cfg.go_minor = plan.go_minor;
+        rodata.cfg.block_stacks = u32::from(plan.block_stacks);
+        rodata.cfg.stw_reason_in_al = u32::from(plan.go_minor >= 21);
+
+        open.maps
+            .events
+            .set_max_entries(plan.ringbuf_size())
+            .map_err(map_err("events"))?;
+        let depth = plan.level.stack_depth().max(1);
+        open.maps
+            .stacks
+            .set_value_size(depth * 8)
+            .map_err(map_err("stacks"))?;
+        if !plan.block_stacks {
+            // Keep the (unused) map tiny; it is preallocated.
+            open.maps
+                .stacks
+                .set_max_entries(1)
+                .map_err(map_err("stacks"))?;
+        } else if plan.level == Level::Full {
+            open.maps
+                .stacks
+                .set_max_entries(8192)
+                .map_err(map_err("stacks"))?;
+        }
+
+        // Only programs the plan attaches get loaded (and verified).
+        let wanted: Vec<ProbeId> = ProbeId::for_level(plan.level)
+            .filter(|p| {
+                p.site() == Site::Tracepoint
+                    || plan.site(*p).is_some_and(|s| !s.file_offsets.is_empty())
+            })
+            .collect();
+        for p in ProbeId::ALL {
+            let on = wanted.contains(&p);
+            progs_open(&mut open.progs, p).set_autoload(on);
+        }
+
+        let skel = open.load().map_err(ProbeError::from_load)?;
+
+        let mut tp_links = Vec::new();
+        for p in wanted.iter().filter(|p| p.site() == Site::Tracepoint) {
+            let link = progs(&skel.progs, *p)
+                .attach()
+                .map_err(|source| ProbeError::Tracepoint { probe: *p, source })?;
+            tp_links.push(link);
+        }
+
+        let staged = Arc::new(Mutex::new(Vec::with_capacity(64 << 10)));
+        let sink = Arc::clone(&staged);
+        let mut builder = RingBufferBuilder::new();
+        builder
+            .add(&skel.maps.events, move |data: &[u8]| {
+                let mut buf = sink.lock().unwrap_or_else(|p| p.into_inner());
+                buf.extend_from_slice(&(data.len() as u32).to_ne_bytes());
+                buf.extend_from_slice(data);
+                0
+            })
+            .map_err(map_err("events"))?;
+        let ring = builder.build().map_err(map_err("events"))?;
+
+        Ok(Probes {
+            links: Vec::new(),
+            tp_links,
+            ring,
+            staged,
+            skel,
+            plan,
+            stack_cache: HashMap::new(),
+        })
+    }
+
+    /// The plan this was loaded with.
+    pub fn plan(&self) -> &ProbePlan {
+        &self.plan
+    }
+
+    /// Uprobes of the level that the plan has no site for (so are not recorded).
+    pub fn missing(&self) -> Vec<ProbeId> {
+        self.plan.missing()
+    }
+
+    /// Attaches every uprobe of the plan to `pid` and adds it to the tracepoint filter.
+    /// `pid` must be running the plan's binary (same file: device and inode).
+    pub fn attach(&mut self, pid: i32) -> Result<()> {
+        let exe = format!("/proc/{pid}/exe");
+        let target =
+            std::fs::metadata(&exe).map_err(|source| ProbeError::Process { pid, source })?;
+        let ours = std::fs::metadata(&self.plan.binary).map_err(|source| ProbeError::Binary {
+            path: self.plan.binary.clone(),
+            source,
+        })?;
+        if (target.dev(), target.ino()) != (ours.dev(), ours.ino()) {
+            return Err(ProbeError::WrongBinary {
+                pid,
+                binary: self.plan.binary.clone(),
+            });
+        }
+        if self.links.iter().any(|(p, _, _)| *p == pid) {
+            return Ok(());
+        }
+        let mut new_links = Vec::new();
+        for site in &self.plan.sites {
+            if site.probe.min_level() > self.plan.level || site.probe.site() == Site::Tracepoint {
+                continue;
+            }
+            let prog = progs(&self.skel.progs, site.probe);
+            for &off in &site.file_offsets {
+                // Cookie 1 tells the program it sits on a JBE (see ProbeSite::at_jbe).
+                let opts = UprobeOpts {
+                    cookie: u64::from(site.at_jbe),
+                    ..Default::default()
+                };
+                let link = prog
+                    .attach_uprobe_with_opts(pid, &self.plan.binary, off as usize, opts)
+                    .map_err(|source| ProbeError::Attach {
+                        probe: site.probe,
+                        binary: self.plan.binary.clone(),
+                        offset: off,
+                        pid,
+                        source,
+                    })?;
+                new_links.push((pid, site.probe, link));
+            }
+        }
+        self.skel
+            .maps
+            .targets
+            .update(&(pid as u32).to_ne_bytes(), &[1], MapFlags::ANY)
+            .map_err(map_err("targets"))?;
+        self.links.extend(new_links);
+        Ok(())
+    }
+
+    /// Removes `pid`'s uprobes and its tracepoint filter entry (events already in the ring
+    /// are still delivered by the next drain).
+    pub fn detach(&mut self, pid: i32) -> Result<()> {
+        self.links.retain(|(p, _, _)| *p != pid);
+        match self.skel.maps.targets.delete(&(pid as u32).to_ne_bytes()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(ProbeError::Map {
+                map: "targets",
+                source,
+            }),
+        }
+    }
+
+    /// Pids currently attached.
+    pub fn pids(&self) -> Vec<i32> {
+        let mut v: Vec<i32> = self.links.iter().map(|(p, _, _)| *p).collect();
+        v.dedup();
+        v
+    }
+
+    /// Decodes every record now in the ring buffer into `sink`, in ring order (per-CPU
+    /// producers interleave, so timestamps are only nearly sorted). Returns how many.
+    pub fn drain(&mut self, mut sink: impl FnMut(RawEvent)) -> Result<usize> {
+        self.ring.consume().map_err(map_err("events"))?;
+        let buf = std::mem::take(&mut *self.staged.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut n = 0;
+        let mut rest = &buf[..];
+        while rest.len() >= 4 {
+            let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let (rec, tail) = rest[4..].split_at(len.min(rest.len() - 4));
+            if let Some(ev) = events::decode(rec) {
+                sink(ev);
+                n += 1;
+            }
+            rest = tail;
+        }
+        // Hand the allocation back to the callback for the next round.
+        let mut staged = self.staged.lock().unwrap_or_else(|p| p.into_inner());
+        if staged.is_empty() {
+            let mut buf = buf;
+            buf.clear();
+            *staged = buf;
+        }
+        Ok(n)
+    }
+
+    /// Hits per probe, summed over CPUs (only probes of the plan's level).
+    pub fn hit_counts(&self) -> Result<Vec<(ProbeId, u64)>> {
+        ProbeId::for_level(self.plan.level)
+            .map(|p| {
+                Ok((
+                    p,
+                    self.percpu_sum(&self.skel.maps.hits, p as u32, "hits")?
+                        .iter()
+                        .sum(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Events dropped because the ring buffer was full, per CPU.
+    pub fn lost_per_cpu(&self) -> Result<Vec<u64>> {
+        self.percpu_sum(&self.skel.maps.lost, LOST_RINGBUF, "lost")
+    }
+
+    /// Unblock events lost because an injectglist list was longer than the BPF walk bound (512).
+    pub fn unblocks_lost(&self) -> Result<u64> {
+        Ok(self
+            .percpu_sum(&self.skel.maps.lost, LOST_GLIST, "lost")?
+            .iter()
+            .sum())
+    }
+
+    /// Block events whose stack could not be stored (hash-bucket collision or full map):
+    /// the event is kept without a stack.
+    pub fn stacks_lost(&self) -> Result<u64> {
+        Ok(self
+            .percpu_sum(&self.skel.maps.lost, LOST_STACK, "lost")?
+            .iter()
+            .sum())
+    }
+
+    fn percpu_sum(
+        &self,
+        map: &libbpf_rs::MapMut<'_>,
+        key: u32,
+        name: &'static str,
+    ) -> Result<Vec<u64>> {
+        let vals = map
+            .lookup_percpu(&key.to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_err(name))?
+            .unwrap_or_default();
+        Ok(vals
+            .iter()
+            .map(|v| {
+                v.get(..8)
+                    .map_or(0, |b| u64::from_ne_bytes(b.try_into().expect("8 bytes")))
+            })
+            .collect())
+    }
+
+    /// The user stack (return addresses, innermost first) a block event refers to.
+    /// Cached: stack ids never change meaning (no BPF_F_REUSE_STACKID).
+    pub fn stack(&mut self, stack_id: u32) -> Result<Option<&[u64]>> {
+        if !self.stack_cache.contains_key(&stack_id) {
+            let Some(raw) = self
+                .skel
+                .maps
+                .stacks
+                .lookup(&stack_id.to_ne_bytes(), MapFlags::ANY)
+                .map_err(map_err("stacks"))?
+            else {
+                return Ok(None);
+            };
+            let pcs: Vec<u64> = raw
+                .chunks_exact(8)
+                .map(|c| u64::from_ne_bytes(c.try_into().expect("8 bytes")))
+                .take_while(|&pc| pc != 0)
+                .collect();
+            self.stack_cache.insert(stack_id, pcs);
+        }
+        Ok(self.stack_cache.get(&stack_id).map(|v| &v[..]))
+    }
+
+    /// Detaches everything (also done on drop).
+    pub fn detach_all(&mut self) {
+        for pid in self.pids() {
+            let _ = self.detach(pid);
+        }
+        self.tp_links.clear();
+    }
+}
+
+fn progs<'a>(p: &'a skel::GcapProgs<'static>, id: ProbeId) -> &'a libbpf_rs::ProgramMut<'static> {
+    match id {
+        ProbeId::Newproc1Ret => &p.newproc1_ret,
+        ProbeId::Execute => &p.execute,
+        ProbeId::Gopark => &p.gopark,
+        ProbeId::Ready => &p.ready,
+        ProbeId::Injectglist => &p.injectglist,
+        ProbeId::Gosched => &p.gosched,
+        ProbeId::Goyield => &p.goyield,
+        ProbeId::Reentersyscall => &p.reentersyscall,
+        ProbeId::Entersyscallblock => &p.entersyscallblock,
+        ProbeId::Exitsyscall => &p.exitsyscall,
+        ProbeId::Goexit1 => &p.goexit1,
+        ProbeId::GcStart => &p.gc_start,
+        ProbeId::GcMarkTermination => &p.gc_mark_termination,
+        ProbeId::StopTheWorld => &p.stop_the_world,
+        ProbeId::StartTheWorld => &p.start_the_world,
+        ProbeId::SchedSwitch => &p.sched_switch,
+        ProbeId::ProcessExit => &p.sched_process_exit,
+    }
+}
+
+fn progs_open<'a>(
+    p: &'a mut skel::OpenGcapProgs<'static>,
+    id: ProbeId,
+) -> &'a mut libbpf_rs::OpenProgramMut<'static> {
+    match id {
+        ProbeId::Newproc1Ret => &mut p.newproc1_ret,
+        ProbeId::Execute => &mut p.execute,
+        ProbeId::Gopark => &mut p.gopark,
+        ProbeId::Ready => &mut p.ready,
+        ProbeId::Injectglist => &mut p.injectglist,
+        ProbeId::Gosched => &mut p.gosched,
+        ProbeId::Goyield => &mut p.goyield,
+        ProbeId::Reentersyscall => &mut p.reentersyscall,
+        ProbeId::Entersyscallblock => &mut p.entersyscallblock,
+        ProbeId::Exitsyscall => &mut p.exitsyscall,
+        ProbeId::Goexit1 => &mut p.goexit1,
+        ProbeId::GcStart => &mut p.gc_start,
+        ProbeId::GcMarkTermination => &mut p.gc_mark_termination,
+        ProbeId::StopTheWorld => &mut p.stop_the_world,
+        ProbeId::StartTheWorld => &mut p.start_the_world,
+        ProbeId::SchedSwitch => &mut p.sched_switch,
+        ProbeId::ProcessExit => &mut p.sched_process_exit,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The owner may drain from another thread.
+    fn assert_send<T: Send>() {}
+    #[test]
+    fn probes_is_send() {
+        assert_send::<super::Probes>();
+    }
+}
