@@ -1,1 +1,236 @@
-fn main() {}
+//! `gcap`: capture goroutine lifecycles and spans from running Go programs into a `.gcap`
+//! file (see `ganalyze` to read it). The command line is the project contract.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use gcap::probes::Level;
+use gcap::session::{self, Options};
+use gcap_format::EventKind;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gcap",
+    version,
+    about = "Capture goroutine lifecycles, wait reasons, wakers and spans from running Go programs (eBPF; needs root)",
+    long_about = "Capture goroutine lifecycles, wait reasons, wakers and spans from running Go programs \
+into a .gcap file, with no change to the target. gcap attaches eBPF uprobes to the Go runtime \
+(after each function's stack check, never uretprobes) and kernel tracepoints, drains them on a \
+timer and writes compressed, hash-chained blocks, so a capture cut short keeps every complete \
+block. Analyse the file anywhere with `ganalyze`.",
+    after_help = "Examples:\n  \
+sudo gcap -o incident.gcap -p 4242 -d 30s          attach to a running service for 30 s\n  \
+sudo gcap -o a.gcap -p 4242 -p 4343                two processes, until Ctrl-C\n  \
+sudo gcap -o run.gcap -- ./server -addr :8080       start a program and capture all of its life\n  \
+sudo gcap -o deep.gcap --level full -p 4242 -d 5s   add syscalls, kernel scheduling, deeper stacks\n\n\
+Stops on Ctrl-C / SIGTERM, after --duration, or when every target has exited; then prints one summary line."
+)]
+struct Cli {
+    /// Capture file to write (created with mode 0600; never overwritten without --force).
+    /// Example: -o incident.gcap
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: PathBuf,
+
+    /// Attach to this running Go process; repeat for several. Example: -p 4242 -p 4343
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    pids: Vec<u32>,
+
+    /// Stop after this long (e.g. 500ms, 10s, 2m, 1h). Default: until Ctrl-C or the targets exit.
+    #[arg(short = 'd', long = "duration", value_name = "DURATION", value_parser = parse_duration)]
+    duration: Option<Duration>,
+
+    /// What to record: `spans` (cheapest), `lifecycle` (default: everything `ganalyze report`
+    /// needs), `full` (+ syscalls, kernel scheduling, 127-frame stacks). Example: --level full
+    #[arg(long, value_enum, default_value = "lifecycle")]
+    level: LevelArg,
+
+    /// Overwrite FILE if it exists (never through a symlink).
+    #[arg(long)]
+    force: bool,
+
+    /// Ring buffer size per target binary in MiB, a power of two (default: 8, 32 at --level full).
+    /// Larger buffers lose fewer events in bursts. Example: --ring-mib 64
+    #[arg(long, value_name = "MIB")]
+    ring_mib: Option<u32>,
+
+    /// Write buffered events at least this often, bounding what a killed gcap can lose.
+    /// Example: --flush 500ms
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    flush: Duration,
+
+    /// Capture net/http server and client spans (default on; --no-http to turn off).
+    #[arg(long, overrides_with = "no_http")]
+    http: bool,
+    /// Do not capture net/http spans.
+    #[arg(long)]
+    no_http: bool,
+    /// Capture database/sql query spans (default on; --no-sql to turn off).
+    #[arg(long, overrides_with = "no_sql")]
+    sql: bool,
+    /// Do not capture database/sql spans.
+    #[arg(long)]
+    no_sql: bool,
+    /// Record URL query strings and SQL literals (off by default: they may hold personal data).
+    #[arg(long)]
+    keep_query: bool,
+
+    /// Program to start and capture, with its arguments (after `--`). Example: -- ./server -addr :8080
+    #[arg(last = true, value_name = "PROGRAM [ARGS]")]
+    command: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LevelArg {
+    Spans,
+    Lifecycle,
+    Full,
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration: use e.g. 500ms, 10s, 2m or 1h"))?;
+    let secs = match unit {
+        "ms" => v / 1e3,
+        "s" => v,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use ms, s, m or h")),
+    };
+    if !(secs > 0.0 && secs < 1e9) {
+        return Err(format!("{s:?} must be a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("gcap: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if cli.pids.is_empty() && cli.command.is_empty() {
+        anyhow::bail!(
+            "nothing to capture: give -p PID (repeatable) or -- PROGRAM [ARGS] (see gcap --help)"
+        );
+    }
+    if !cli.pids.is_empty() && !cli.command.is_empty() {
+        anyhow::bail!("give either -p PID or -- PROGRAM, not both");
+    }
+    let ringbuf_bytes = match cli.ring_mib {
+        None => 0,
+        Some(m) if m.is_power_of_two() && m <= 1024 => m << 20,
+        Some(m) => anyhow::bail!("--ring-mib {m}: must be a power of two between 1 and 1024"),
+    };
+    let _ = (cli.http, cli.no_http, cli.sql, cli.no_sql, cli.keep_query);
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    let opts = Options {
+        output: cli.output.clone(),
+        force: cli.force,
+        pids: cli.pids,
+        command: cli.command,
+        duration: cli.duration,
+        level: match cli.level {
+            LevelArg::Spans => Level::Spans,
+            LevelArg::Lifecycle => Level::Lifecycle,
+            LevelArg::Full => Level::Full,
+        },
+        ringbuf_bytes,
+        flush_interval: cli.flush,
+        command_line: std::env::args().collect(),
+    };
+    // The capture runs on its own thread; this one only waits (signals set `stop`).
+    let worker = std::thread::Builder::new()
+        .name("gcap-capture".into())
+        .spawn(move || session::run(&opts, stop))?;
+    let out = worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the capture thread panicked"))??;
+    for w in &out.warnings {
+        eprintln!("gcap: warning: {w}");
+    }
+    let s = &out.summary;
+    let kinds: Vec<String> = s
+        .events_by_kind
+        .iter()
+        .map(|(k, n)| {
+            let name = EventKind::from_u8(*k).map_or("unknown", |k| k.name());
+            format!("{name} {n}")
+        })
+        .collect();
+    let per_event = if s.events > 0 {
+        s.bytes as f64 / s.events as f64
+    } else {
+        0.0
+    };
+    eprintln!(
+        "gcap: {:.1}s, {} events ({}), {} lost, {} written to {} ({:.2} B/event), stopped: {}{}",
+        out.elapsed.as_secs_f64(),
+        s.events,
+        if kinds.is_empty() {
+            "none".into()
+        } else {
+            kinds.join(", ")
+        },
+        out.lost,
+        human_bytes(s.bytes),
+        cli.output.display(),
+        per_event,
+        out.stop_reason,
+        out.exit_status
+            .map(|st| format!("; program {st}"))
+            .unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn cli_parses() {
+        Cli::command().debug_assert();
+    }
+    use clap::CommandFactory;
+}

@@ -187,6 +187,32 @@ impl GoBinary {
         Ok(prologue::analyze(code, f.entry))
     }
 
+    /// The function a `go f(x)` statement really starts. The compiler wraps such calls in a
+    /// small closure (`main.main.gowrap1` from Go 1.22, `main.main.func1` before), which is
+    /// what `g.startpc` points at; this returns the user function the wrapper calls, or
+    /// `None` when `entry` is not such a wrapper (a real `go func() {...}()` closure calls
+    /// more than one non-runtime function, or is larger than any wrapper).
+    pub fn go_wrapper_callee(&self, entry: u64) -> Option<&Func> {
+        let f = self.funcs.containing(entry)?;
+        let last = f.name.rsplit('.').next()?;
+        let is_wrapper_name = last.starts_with("gowrap")
+            || (last.starts_with("func") && last[4..].chars().all(|c| c.is_ascii_digit()));
+        if !is_wrapper_name || f.end - f.entry > 256 {
+            return None;
+        }
+        let code = self.code(f)?;
+        let calls: Vec<&Func> = prologue::analyze(code, f.entry)
+            .calls
+            .iter()
+            .filter_map(|&t| self.funcs.containing(t))
+            .filter(|c| !c.name.starts_with("runtime."))
+            .collect();
+        match calls.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        }
+    }
+
     pub fn pclntab(&self) -> Pclntab<'_> {
         Pclntab::new(&self.elf, self.pcln)
     }

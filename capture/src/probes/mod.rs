@@ -197,6 +197,18 @@ impl Probes {
     /// Attaches every uprobe of the plan to `pid` and adds it to the tracepoint filter.
     /// `pid` must be running the plan's binary (same file: device and inode).
     pub fn attach(&mut self, pid: i32) -> Result<()> {
+        self.check_binary(pid)?;
+        self.attach_uprobes(pid)
+    }
+
+    /// Attaches to `pid` before it has exec'd the plan's binary (gcap starting a program:
+    /// the child waits in a shell until the probes are in place, then execs). Uprobes are
+    /// keyed by file and filtered by pid, so they fire once the exec happens.
+    pub fn attach_before_exec(&mut self, pid: i32) -> Result<()> {
+        self.attach_uprobes(pid)
+    }
+
+    fn check_binary(&self, pid: i32) -> Result<()> {
         let exe = format!("/proc/{pid}/exe");
         let target =
             std::fs::metadata(&exe).map_err(|source| ProbeError::Process { pid, source })?;
@@ -210,6 +222,10 @@ impl Probes {
                 binary: self.plan.binary.clone(),
             });
         }
+        Ok(())
+    }
+
+    fn attach_uprobes(&mut self, pid: i32) -> Result<()> {
         if self.links.iter().any(|(p, _, _)| *p == pid) {
             return Ok(());
         }

@@ -1,0 +1,273 @@
+//! Turns what the user names (a pid, or a program to start) into what a capture needs: the
+//! inspected Go binary, the probe plan (sites found by decoding its functions) and the
+//! `Target` record written into the capture file.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use gcap_format::{Offset, ProbeInfo};
+
+use crate::inspect::{GoBinary, GoOffsets, InspectError};
+use crate::probes::{Level, ProbeId, ProbePlan, ProbeSite, RuntimeOffsets, Site};
+
+/// Why a target cannot be captured. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("no process with pid {pid}: check the pid (ps -p {pid})")]
+    NoProcess { pid: u32 },
+    #[error("cannot read /proc/{pid}/exe: {source} (gcap must run as root to capture another user's process)")]
+    Exe {
+        pid: u32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("pid {pid} ({exe}) cannot be captured: {source}")]
+    Pid {
+        pid: u32,
+        exe: String,
+        #[source]
+        source: InspectError,
+    },
+    #[error("{0}")]
+    Inspect(#[from] InspectError),
+    #[error("{program}: not found in PATH; give a path to the program")]
+    NotFound { program: String },
+}
+
+/// An inspected Go executable and the plan to probe it.
+pub struct Prepared {
+    pub binary: GoBinary,
+    pub offsets: GoOffsets,
+    pub plan: ProbePlan,
+    /// Problems worth a warning (e.g. a probe whose function is missing).
+    pub warnings: Vec<String>,
+}
+
+/// The executable a pid runs, as a path that names the same file in *our* mount namespace
+/// (`/proc/PID/exe` works for containers and for binaries replaced on disk since start).
+pub fn pid_exe(pid: u32) -> Result<PathBuf, TargetError> {
+    if !Path::new(&format!("/proc/{pid}")).exists() {
+        return Err(TargetError::NoProcess { pid });
+    }
+    let link = PathBuf::from(format!("/proc/{pid}/exe"));
+    std::fs::metadata(&link).map_err(|source| TargetError::Exe { pid, source })?;
+    Ok(link)
+}
+
+/// The path `std::process::Command` would run for `program` (PATH lookup).
+pub fn resolve_program(program: &str) -> Result<PathBuf, TargetError> {
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(TargetError::NotFound {
+                program: program.into(),
+            })
+        };
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .ok_or_else(|| TargetError::NotFound {
+            program: program.into(),
+        })
+}
+
+/// Inspects `exe` and plans the probes of `level`.
+pub fn prepare(exe: &Path, level: Level, ringbuf_bytes: u32) -> Result<Prepared, TargetError> {
+    let binary = GoBinary::open(exe)?;
+    let offsets = binary.offsets()?;
+    let minor = binary.version().minor;
+    let runtime = RuntimeOffsets {
+        g_goid: offsets.g.goid,
+        g_m: offsets.g.m,
+        g_parent_goid: offsets.g.parent_goid,
+        g_gopc: offsets.g.gopc,
+        g_startpc: offsets.g.startpc,
+        m_curg: offsets.m.curg,
+    };
+    let mut plan = ProbePlan::new(exe, minor, runtime, level);
+    plan.ringbuf_bytes = ringbuf_bytes;
+    let mut warnings: Vec<String> = binary.version_warning().into_iter().collect();
+    for probe in ProbeId::for_level(level) {
+        match probe_site(&binary, probe) {
+            Ok(Some(site)) => plan.sites.push(site),
+            Ok(None) => {}
+            Err(e) => warnings.push(format!("probe {} not attached: {e}", probe.symbol())),
+        }
+    }
+    Ok(Prepared {
+        binary,
+        offsets,
+        plan,
+        warnings,
+    })
+}
+
+/// Where `probe` goes in `binary` (file offsets), or `None` for tracepoints.
+fn probe_site(binary: &GoBinary, probe: ProbeId) -> Result<Option<ProbeSite>, InspectError> {
+    let site = probe.site();
+    if site == Site::Tracepoint {
+        return Ok(None);
+    }
+    let f = binary.function(probe.symbol())?.clone();
+    let pro = binary.prologue(probe.symbol())?;
+    let (offsets, at_jbe) = match site {
+        Site::Returns => (pro.rets.clone(), false),
+        _ => match (pro.push_rbp, pro.after_stack_check) {
+            // Go >= 1.21: the PUSHQ BP the kernel emulates (~0.7 us a hit).
+            (Some(o), _) => (vec![o], false),
+            // Go 1.19/1.20 frames start with SUBQ (single-stepped, ~20 us): probe the
+            // stack-check JBE instead, which the kernel emulates; the BPF program drops the
+            // hit when the branch to morestack is taken.
+            (None, Some(after)) => match stack_check_jump(binary, &f, after) {
+                Some(jbe) => (vec![jbe], true),
+                None => (vec![after], false),
+            },
+            (None, None) => (vec![pro.entry_probe_offset()], false),
+        },
+    };
+    Ok(Some(ProbeSite {
+        probe,
+        file_offsets: offsets.iter().map(|o| f.file_offset + o).collect(),
+        at_jbe,
+    }))
+}
+
+/// The offset of the conditional jump that ends the stack check, given the offset of the
+/// instruction after it: `JBE rel8` (76 xx) or `JBE rel32` (0F 86 xx xx xx xx).
+fn stack_check_jump(binary: &GoBinary, f: &crate::inspect::Func, after: u64) -> Option<u64> {
+    let code = binary.code(f)?;
+    let a = usize::try_from(after).ok()?;
+    if a >= 2 && code[a - 2] == 0x76 {
+        return Some(after - 2);
+    }
+    if a >= 6 && code[a - 6] == 0x0f && code[a - 5] == 0x86 {
+        return Some(after - 6);
+    }
+    None
+}
+
+/// The `Target` record of the capture for one process.
+pub fn record(id: u32, pid: u32, exe_shown: &str, p: &Prepared) -> gcap_format::Target {
+    let b = &p.binary;
+    let o = &p.offsets;
+    let mut offsets = vec![
+        ("runtime.g.goid", o.g.goid),
+        ("runtime.g.atomicstatus", o.g.atomicstatus),
+        ("runtime.g.waitreason", o.g.waitreason),
+        ("runtime.g.gopc", o.g.gopc),
+        ("runtime.g.startpc", o.g.startpc),
+        ("runtime.g.m", o.g.m),
+        ("runtime.m.procid", o.m.procid),
+        ("runtime.m.curg", o.m.curg),
+        ("runtime.hchan.lock", o.hchan.lock),
+    ];
+    if let Some(v) = o.g.parent_goid {
+        offsets.push(("runtime.g.parentGoid", v));
+    }
+    let max = o.wait_reasons.iter().map(|w| w.value).max().unwrap_or(0) as usize;
+    let mut wait_reasons = vec![String::new(); max + 1];
+    for w in &o.wait_reasons {
+        wait_reasons[w.value as usize] = w.text.clone();
+    }
+    let mut probes = Vec::new();
+    for s in &p.plan.sites {
+        let entry = b
+            .function(s.probe.symbol())
+            .map(|f| f.file_offset)
+            .unwrap_or(0);
+        let distinct: BTreeSet<u64> = s.file_offsets.iter().map(|o| o - entry).collect();
+        for off in distinct {
+            probes.push(ProbeInfo {
+                name: format!("{:?}", s.probe),
+                attach_to: s.probe.symbol().into(),
+                offset: off,
+            });
+        }
+    }
+    for probe in ProbeId::for_level(p.plan.level).filter(|p| p.site() == Site::Tracepoint) {
+        probes.push(ProbeInfo {
+            name: format!("{probe:?}"),
+            attach_to: probe.symbol().into(),
+            offset: 0,
+        });
+    }
+    let info = b.target_info(Some(pid), Some(o.source));
+    let mut extra = vec![
+        kv("pie", b.is_pie().to_string()),
+        kv("has_dwarf", b.has_dwarf().to_string()),
+        kv("has_symtab", b.has_symtab().to_string()),
+    ];
+    if let Some(m) = info.main_module {
+        extra.push(kv("main_module", m));
+    }
+    if let Some(id) = b.go_build_id() {
+        extra.push(kv("go_build_id", id.to_string()));
+    }
+    gcap_format::Target {
+        id,
+        pid,
+        exe: exe_shown.to_string(),
+        build_id: b
+            .gnu_build_id()
+            .or(b.go_build_id())
+            .unwrap_or_default()
+            .to_string(),
+        go_version: b.build_info.go_version.clone(),
+        offsets_source: format!("{:?}", o.source).to_lowercase(),
+        offsets: offsets
+            .into_iter()
+            .map(|(name, value)| Offset {
+                name: name.into(),
+                value,
+            })
+            .collect(),
+        wait_reasons,
+        probes,
+        attached_mono_ns: 0,
+        extra,
+    }
+}
+
+fn kv(key: &str, value: String) -> gcap_format::KeyValue {
+    gcap_format::KeyValue {
+        key: key.into(),
+        value,
+    }
+}
+
+/// Load bias of a running PIE executable: where its first segment is mapped minus its link
+/// address (0 for non-PIE). Found in /proc/PID/maps by the file's inode.
+pub fn load_bias(pid: u32, binary: &GoBinary) -> Option<u64> {
+    if !binary.is_pie() {
+        return Some(0);
+    }
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?.ino();
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    let first_vaddr = binary
+        .elf()
+        .segments
+        .iter()
+        .map(|s| s.vaddr - s.offset)
+        .min()
+        .unwrap_or(0);
+    for line in maps.lines() {
+        // start-end perms offset dev inode path
+        let mut f = line.split_whitespace();
+        let range = f.next()?;
+        let _perms = f.next()?;
+        let offset = u64::from_str_radix(f.next()?, 16).ok()?;
+        let _dev = f.next()?;
+        let inode: u64 = f.next()?.parse().ok()?;
+        if inode == ino && offset == 0 {
+            let start = u64::from_str_radix(range.split('-').next()?, 16).ok()?;
+            return Some(start.wrapping_sub(first_vaddr));
+        }
+    }
+    None
+}
