@@ -18,6 +18,13 @@ use crate::frame::{
     FLAG_ZSTD, FRAME_HEADER_LEN, FRAME_MAGIC, TRAILER_LEN,
 };
 
+thread_local! {
+    /// One zstd decompression context per thread: creating one per block costs more than
+    /// decompressing a small block.
+    static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
+}
+
 /// Where a block is and what it holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockInfo {
@@ -336,7 +343,11 @@ impl Capture {
         if info.flags & FLAG_ZSTD != 0 {
             // The declared raw length bounds the allocation; zstd refuses to write past it.
             out.resize(info.raw_len as usize, 0);
-            let n = zstd::bulk::decompress_to_buffer(payload, out.as_mut_slice())
+            let n = DCTX
+                .with(|d| match d.borrow_mut().as_mut() {
+                    Some(d) => d.decompress_to_buffer(payload, out.as_mut_slice()),
+                    None => zstd::bulk::decompress_to_buffer(payload, out.as_mut_slice()),
+                })
                 .map_err(|e| Error::corrupt(info.offset, format!("zstd: {e}")))?;
             if n != info.raw_len as usize {
                 return Err(Error::corrupt(
