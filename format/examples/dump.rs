@@ -9,19 +9,34 @@ fn main() -> gcap_format::Result<()> {
     let cap = Capture::open(&path)?;
     let where_ = |t: u32, pc: u64| -> String {
         match cap.symbolize(t, pc).first() {
-            Some(s) => format!("{} ({}:{})", cap.string(s.function), cap.string(s.file), s.line),
+            Some(s) => format!(
+                "{} ({}:{})",
+                cap.string(s.function),
+                cap.string(s.file),
+                s.line
+            ),
             None => format!("{pc:#x}?"),
         }
     };
     for (t, e) in cap.events()?.into_iter().take(limit) {
         let extra = match &e.data {
-            EventData::GoCreate { creation, start, .. } => format!(
+            EventData::GoCreate {
+                creation, start, ..
+            } => format!(
                 " at {} start {}",
-                cap.stack(t, *creation).first().map_or("-".into(), |&pc| where_(t, pc)),
-                cap.stack(t, *start).first().map_or("-".into(), |&pc| where_(t, pc))
+                cap.stack(t, *creation)
+                    .first()
+                    .map_or("-".into(), |&pc| where_(t, pc)),
+                cap.stack(t, *start)
+                    .first()
+                    .map_or("-".into(), |&pc| where_(t, pc))
             ),
             EventData::GoBlock { stack, .. } => {
-                let frames: Vec<String> = cap.stack(t, *stack).iter().map(|&pc| where_(t, pc)).collect();
+                let frames: Vec<String> = cap
+                    .stack(t, *stack)
+                    .iter()
+                    .map(|&pc| where_(t, pc))
+                    .collect();
                 format!(" [{}]", frames.join(" <- "))
             }
             _ => String::new(),
