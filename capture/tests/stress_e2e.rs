@@ -32,6 +32,8 @@ fn build_stress() -> PathBuf {
 }
 
 #[test]
+// gcap is reaped with wait4 (not Child::wait) to read its peak RSS.
+#[allow(clippy::zombie_processes)]
 fn hundred_thousand_goroutines_with_stack_growth() {
     // SAFETY: geteuid has no preconditions and cannot fail.
     assert_eq!(
