@@ -31,7 +31,7 @@ pub const FLAG_ZSTD: u16 = 1;
 
 /// Hard limits a reader enforces before allocating anything a length field asks for.
 pub const MAX_PAYLOAD_LEN: u32 = 64 << 20;
-pub const MAX_RAW_LEN: u32 = 256 << 20;
+pub const MAX_RAW_LEN: u32 = 64 << 20;
 
 /// A BLAKE3 digest.
 pub type Digest = [u8; DIGEST_LEN];

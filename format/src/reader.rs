@@ -341,6 +341,17 @@ impl Capture {
             .ok_or_else(|| Error::corrupt(info.offset, "block payload out of bounds"))?;
         let mut out = AlignedVec::<16>::with_capacity(info.raw_len as usize);
         if info.flags & FLAG_ZSTD != 0 {
+            // The zstd frame must declare exactly the raw length the header does: a lying
+            // header is refused before anything is allocated for it.
+            match zstd::zstd_safe::get_frame_content_size(payload) {
+                Ok(Some(n)) if n == info.raw_len as u64 => {}
+                _ => {
+                    return Err(Error::corrupt(
+                        info.offset,
+                        "zstd frame size differs from the declared block size",
+                    ))
+                }
+            }
             // The declared raw length bounds the allocation; zstd refuses to write past it.
             out.resize(info.raw_len as usize, 0);
             let n = DCTX

@@ -233,3 +233,49 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// A block whose header claims a bigger raw size than its zstd frame (a decompression bomb
+/// or a lie) is refused before allocation, and the rest of the file still reads.
+#[test]
+fn lying_raw_length_is_refused() {
+    let (mut bytes, _) = small_capture(100, 1000);
+    let cap = Capture::from_vec(bytes.clone()).unwrap();
+    let target = *cap.event_blocks().nth(2).unwrap();
+    let at = target.offset as usize;
+    bytes[at + 16..at + 20].copy_from_slice(&(60u32 << 20).to_le_bytes());
+    let crc = crc32(&bytes[at..at + 20]);
+    bytes[at + 20..at + 24].copy_from_slice(&crc.to_le_bytes());
+    let cap = Capture::from_vec(bytes).unwrap();
+    let info = cap
+        .blocks()
+        .iter()
+        .find(|b| b.offset == target.offset)
+        .copied()
+        .unwrap();
+    let err = cap.events_block(&info).err().unwrap().to_string();
+    assert!(err.contains("zstd frame size differs"), "{err}");
+    assert!(!cap.verify().intact);
+    // The other blocks are fine.
+    assert!(
+        cap.event_blocks()
+            .filter(|b| cap.events_block(b).is_ok())
+            .count()
+            >= 9
+    );
+}
+
+fn crc32(b: &[u8]) -> u32 {
+    // The same CRC-32 (IEEE) the format uses, computed bitwise to stay independent of it.
+    let mut crc = !0u32;
+    for &x in b {
+        crc ^= x as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
