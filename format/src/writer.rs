@@ -123,6 +123,33 @@ struct TargetState {
     pending_symbols: Vec<Symbol>,
 }
 
+impl Writer<File> {
+    /// After a failed write (disk full, quota), cuts the file back to the end of the last
+    /// complete block, which also frees the space the partial block took, and lets the
+    /// writer continue: a later [`Writer::finish`] can then often still write the stats,
+    /// index and trailer. Events buffered but not written are dropped (and counted in the
+    /// returned number); the file stays readable either way.
+    pub fn recover_from_write_error(&mut self) -> Result<u64> {
+        use std::io::Seek;
+        self.out
+            .set_len(self.offset)
+            .and_then(|_| self.out.seek(std::io::SeekFrom::Start(self.offset)))
+            .map_err(|e| Error::io("cutting the capture back to its last complete block", e))?;
+        self.failed = None;
+        let dropped = self.pending_events() as u64;
+        // Dictionary entries may have been lost with the failed block: write no more events
+        // or dictionaries, only what `finish` adds (stats, index, trailer).
+        for t in self.targets.values_mut() {
+            t.events.clear();
+            t.pending_stacks = Stacks::default();
+            t.pending_symbols.clear();
+        }
+        self.pending_strings.strings.clear();
+        self.closed_for_events = true;
+        Ok(dropped)
+    }
+}
+
 /// Writes a capture to any `Write` (normally a file from [`create_file`]).
 pub struct Writer<W: Write> {
     out: W,
@@ -139,6 +166,8 @@ pub struct Writer<W: Write> {
     frame: Vec<u8>,
     events_by_kind: [u64; 256],
     failed: Option<String>,
+    /// Set after recovering from a write error: events are dropped from then on.
+    closed_for_events: bool,
 }
 
 impl<W: Write> Writer<W> {
@@ -170,6 +199,7 @@ impl<W: Write> Writer<W> {
             frame: Vec::new(),
             events_by_kind: [0; 256],
             failed: None,
+            closed_for_events: false,
             opts,
         })
     }
@@ -231,6 +261,9 @@ impl<W: Write> Writer<W> {
 
     /// Buffers one event; a full block is written out.
     pub fn push(&mut self, target: u32, event: Event) -> Result<()> {
+        if self.closed_for_events {
+            return Ok(());
+        }
         let t = self.targets.entry(target).or_default();
         t.events.push(event);
         if t.events.len() >= self.opts.block_events {
