@@ -19,6 +19,7 @@
 #include "mini.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "gcap.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -447,6 +448,434 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 	if (!e)
 		return 0;
 	e->exit_code = p->exit_code;
+	e->_pad = 0;
+	submit(e);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Spans: net/http server and client, database/sql; and CPU samples.
+ *
+ * Entry probes sit after the stack check like the runtime ones (one hit per call, no
+ * morestack re-entry); end probes sit on every RET of the same function. Records carry the
+ * goid (R14), never a thread id, as key: userspace pairs starts and ends per (pid, goid),
+ * so a request that moves to another OS thread mid-way still pairs. Strings are copied
+ * bounded into the record with their full Go length. Nothing here writes user memory.
+ * ---------------------------------------------------------------------------------------- */
+
+/* Bounded copy of a Go string {ptr, len} into a record field of `size` bytes; stores the
+ * full length in *len_out. */
+#define COPY_GOSTR(dst, size, ptr, len, len_out)                                   \
+	do {                                                                       \
+		__u64 _n = (len);                                                  \
+		*(len_out) = (__u32)(_n > 0xffffffffULL ? 0xffffffffULL : _n);     \
+		if (_n > (size))                                                   \
+			_n = (size);                                               \
+		if (_n > 0 && (ptr))                                               \
+			bpf_probe_read_user((dst), _n, (const void *)(ptr));       \
+	} while (0)
+
+/* Same, in a sleepable program: bpf_copy_from_user can fault the page in (a string literal
+ * in the binary's rodata that the process has not touched yet is not mapped, and
+ * bpf_probe_read_user fails on it). */
+#define COPY_GOSTR_S(dst, size, ptr, len, len_out)                                 \
+	do {                                                                       \
+		__u64 _n = (len);                                                  \
+		*(len_out) = (__u32)(_n > 0xffffffffULL ? 0xffffffffULL : _n);     \
+		if (_n > (size))                                                   \
+			_n = (size);                                               \
+		if (_n > 0 && (ptr))                                               \
+			bpf_copy_from_user((dst), _n, (const void *)(ptr));        \
+	} while (0)
+
+/* Canonical "Traceparent", little-endian: "Tracepar" and "ent". */
+#define TP_KEY_LO 0x7261706563617254ULL
+#define TP_KEY_HI 0x746e65U
+
+/* Is the Go string header at `kaddr` the key "Traceparent"? */
+static __always_inline bool key_is_traceparent(__u64 kaddr)
+{
+	__u64 kh[2] = {};
+	if (bpf_probe_read_user(kh, sizeof(kh), (const void *)kaddr) || kh[1] != 11 || !kh[0])
+		return false;
+	__u64 k[2] = {};
+	if (bpf_probe_read_user(k, 11, (const void *)kh[0]))
+		return false;
+	return k[0] == TP_KEY_LO && (k[1] & 0xffffff) == TP_KEY_HI;
+}
+
+/* Most buckets/groups one header-map scan visits (requests carry a few dozen headers at
+ * most; a map with more is scanned partially and its traceparent may be missed). */
+#define HDR_VISITS 16
+#define BUCKET_SIZE 336  /* bucket of map[string][]string: tophash[8], keys, elems, overflow */
+#define GROUP_SIZE 328   /* Swiss group of map[string][]string: ctrl u64 + 8 slots of 40 */
+
+/*
+ * Header-map scan state, shared by the bpf_loop callbacks below (bpf_loop callbacks are
+ * verified once, where an unrolled 16 x 8 slot scan blows the verifier's 1M-instruction
+ * budget).
+ *
+ * Bucket maps (Go <= 1.23, and GOEXPERIMENT=noswissmap; runtime/map.go): hmap.B @9,
+ * buckets @16, oldbuckets @24; a bucket is tophash[8] @0, keys [8]string @8, elems
+ * [8][]string @136, overflow @328. Old buckets are scanned too while the map grows (an
+ * entry lives in exactly one of them; evacuated and empty slots have tophash < 5).
+ *
+ * Swiss maps (Go >= 1.24; internal/runtime/maps): Map.dirPtr @16, dirLen @24. dirLen == 0:
+ * dirPtr is one group; else a directory of *table (entries repeat), each with groups.data
+ * @16 and lengthMask @24. A group is ctrl u64 @0 (byte i < 0x80: slot i full) and 8 slots
+ * of 40 bytes from @8 (key string @0, elem []string @16).
+ */
+struct hdr_scan {
+	__u64 cur;        /* bucket / group being visited; 0 = done */
+	__u64 ctrl;       /* its tophash[8] or ctrl word */
+	__u64 found;      /* address of the []string value, once found */
+	/* bucket maps */
+	__u64 buckets, old;
+	__u32 nb, nold, idx, _pad;
+	/* swiss maps */
+	__u64 dir, prev_table, groups, ngroups, gi;
+	__s64 dir_len, t;
+};
+
+static long slot_cb(__u64 j, struct hdr_scan *st)
+{
+	if (j >= 8)
+		return 1;
+	__u8 c = (st->ctrl >> (8 * j)) & 0xff;
+	__u64 key, val;
+	if (cfg.map_swiss) {
+		if (c & 0x80)
+			return 0;
+		key = st->cur + 8 + j * 40;
+		val = key + 16;
+	} else {
+		if (c < 5)
+			return 0;
+		key = st->cur + 8 + j * 16;
+		val = st->cur + 136 + j * 24;
+	}
+	if (key_is_traceparent(key)) {
+		st->found = val;
+		return 1;
+	}
+	return 0;
+}
+
+/* Moves a Swiss scan to the first group of the directory's next distinct table. */
+static __always_inline void swiss_next_table(struct hdr_scan *st)
+{
+	st->cur = 0;
+	for (int k = 0; k < 4; k++) {
+		if (st->t >= st->dir_len || st->t < 0 || st->t > 1024)
+			return;
+		__u64 table = rd(st->dir + 8 * st->t);
+		st->t++;
+		if (table && table != st->prev_table) {
+			st->prev_table = table;
+			st->groups = rd(table + 16);
+			st->ngroups = rd(table + 24) + 1;
+			st->gi = 0;
+			st->cur = st->groups;
+			return;
+		}
+	}
+}
+
+static long visit_cb(__u64 i, struct hdr_scan *st)
+{
+	if (!st->cur)
+		return 1;
+	st->ctrl = rd(st->cur);
+	bpf_loop(8, slot_cb, st, 0);
+	if (st->found)
+		return 1;
+	if (cfg.map_swiss) {
+		if (st->dir_len <= 0) {
+			st->cur = 0;
+		} else if (++st->gi < st->ngroups) {
+			st->cur = st->groups + st->gi * GROUP_SIZE;
+		} else {
+			swiss_next_table(st);
+		}
+		return 0;
+	}
+	__u64 ovf = rd(st->cur + 328);
+	if (ovf) {
+		st->cur = ovf;
+		return 0;
+	}
+	st->idx++;
+	if (st->idx < st->nb)
+		st->cur = st->buckets + (__u64)st->idx * BUCKET_SIZE;
+	else if (st->idx < st->nb + st->nold)
+		st->cur = st->old + (__u64)(st->idx - st->nb) * BUCKET_SIZE;
+	else
+		st->cur = 0;
+	return 0;
+}
+
+/* Address of the []string value of "Traceparent" in the header map `m`, or 0. */
+static __always_inline __u64 header_find(__u64 m)
+{
+	struct hdr_scan st = {};
+	if (cfg.map_swiss) {
+		st.dir = rd(m + 16);
+		st.dir_len = (__s64)rd(m + 24);
+		if (st.dir_len > 0)
+			swiss_next_table(&st);
+		else
+			st.cur = st.dir;
+	} else {
+		__u8 B = 0;
+		bpf_probe_read_user(&B, 1, (const void *)(m + 9));
+		st.buckets = rd(m + 16);
+		st.old = rd(m + 24);
+		st.nb = B > 4 ? 16 : (1u << B);
+		st.nold = st.old ? (st.nb > 1 ? st.nb / 2 : 1) : 0;
+		st.cur = st.buckets;
+	}
+	bpf_loop(HDR_VISITS, visit_cb, &st, 0);
+	return st.found;
+}
+
+/* Copies the first value of the request's "Traceparent" header, if any. */
+static __always_inline void read_traceparent(__u64 header_map, struct gcap_ev_span_start *e)
+{
+	e->tp_len = 0;
+	if (!header_map)
+		return;
+	__u64 val = header_find(header_map);
+	if (!val)
+		return;
+	__u64 sl[2] = {}; /* []string: ptr, len */
+	if (bpf_probe_read_user(sl, sizeof(sl), (const void *)val) || !sl[0] || !sl[1])
+		return;
+	__u64 s[2] = {}; /* value[0]: ptr, len */
+	if (bpf_probe_read_user(s, sizeof(s), (const void *)sl[0]))
+		return;
+	COPY_GOSTR(e->traceparent, GCAP_TP_MAX, s[0], s[1], &e->tp_len);
+}
+
+/* Reserves a span-start record and fills what every kind has. */
+static __always_inline struct gcap_ev_span_start *span_start(struct pt_regs *ctx, __u8 probe,
+							     __u8 kind)
+{
+	struct gcap_ev_span_start *e = reserve(sizeof(*e), GCAP_SPAN_START, probe, 0);
+	if (!e)
+		return 0;
+	e->goid = rd(ctx->r14 + cfg.g_goid);
+	e->content_length = -1;
+	e->method_len = 0;
+	e->host_len = 0;
+	e->target_len = 0;
+	e->query_len = 0;
+	e->tp_len = 0;
+	e->span_kind = kind;
+	return e;
+}
+
+/* Method, URL (path, host for clients, raw query with --keep-query), content length and
+ * traceparent of an *http.Request. `sleepable`: copy the strings with bpf_copy_from_user
+ * (client requests: the method and URL are often literals of the program). */
+#define FILL_REQUEST(e, req, WANT_HOST, COPY)                                                   \
+	do {                                                                               \
+		__u64 s[2] = {};                                                           \
+		bpf_probe_read_user(s, sizeof(s), (const void *)((req) + cfg.req_method)); \
+		COPY((e)->method, GCAP_METHOD_MAX, s[0], s[1], &(e)->method_len);          \
+		(e)->content_length = (__s64)rd((req) + cfg.req_content_length);           \
+		__u64 url = rd((req) + cfg.req_url);                                       \
+		if (url) {                                                                 \
+			bpf_probe_read_user(s, sizeof(s), (const void *)(url + cfg.url_path)); \
+			COPY((e)->target, GCAP_TARGET_MAX, s[0], s[1], &(e)->target_len);  \
+			if (WANT_HOST) {                                                   \
+				bpf_probe_read_user(s, sizeof(s),                          \
+						    (const void *)(url + cfg.url_host));   \
+				COPY((e)->host, GCAP_HOST_MAX, s[0], s[1], &(e)->host_len); \
+			}                                                                  \
+			if (cfg.keep_query) {                                              \
+				bpf_probe_read_user(s, sizeof(s),                          \
+						    (const void *)(url + cfg.url_raw_query)); \
+				COPY((e)->query, GCAP_QUERY_MAX, s[0], s[1], &(e)->query_len); \
+			}                                                                  \
+		}                                                                          \
+		read_traceparent(rd((req) + cfg.req_header), (e));                         \
+	} while (0)
+
+static __always_inline int span_end(struct pt_regs *ctx, __u8 kind, __u8 probe, __u8 span_kind,
+				    __u64 status, __u32 error)
+{
+	struct gcap_ev_span_end *e = reserve(sizeof(*e), kind, probe, 0);
+	if (!e)
+		return 0;
+	e->goid = rd(ctx->r14 + cfg.g_goid);
+	e->status = status;
+	e->error = error;
+	e->span_kind = span_kind;
+	e->_pad[0] = e->_pad[1] = e->_pad[2] = 0;
+	submit(e);
+	return 0;
+}
+
+/* net/http.serverHandler.ServeHTTP(sh, rw ResponseWriter, req *Request): sh RAX, rw
+ * RBX:RCX, req RDI (Go 1.19-1.27). HTTP/1 and HTTP/2 requests both come through here, on
+ * the goroutine that runs the handler. */
+SEC("uprobe")
+int http_serve(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_HTTP_SERVE);
+	struct gcap_ev_span_start *e = span_start(ctx, GCAP_P_HTTP_SERVE, GCAP_SPAN_HTTP_SERVER);
+	if (!e)
+		return 0;
+	FILL_REQUEST(e, ctx->di, false, COPY_GOSTR);
+	submit(e);
+	return 0;
+}
+
+SEC("uprobe")
+int http_serve_ret(struct pt_regs *ctx)
+{
+	count(GCAP_P_HTTP_SERVE_RET);
+	return span_end(ctx, GCAP_SPAN_END, GCAP_P_HTTP_SERVE_RET, GCAP_SPAN_HTTP_SERVER, 0, 0);
+}
+
+/* (*response).WriteHeader(code int) (HTTP/1) and HTTP/2's (*responseWriterState).writeHeader
+ * (code int) (every HTTP/2 status goes through it; the exported WriteHeader wrappers are
+ * inlined in 1.27): receiver RAX, code RBX, on the handler goroutine. Userspace keeps the
+ * first final code of the goroutine's open server span. */
+SEC("uprobe")
+int http_write_header(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_HTTP_WRITE_HEADER);
+	return span_end(ctx, GCAP_HTTP_STATUS, GCAP_P_HTTP_WRITE_HEADER, GCAP_SPAN_HTTP_SERVER,
+			ctx->bx, 0);
+}
+
+SEC("uprobe")
+int http2_write_header(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_HTTP2_WRITE_HEADER);
+	return span_end(ctx, GCAP_HTTP_STATUS, GCAP_P_HTTP2_WRITE_HEADER, GCAP_SPAN_HTTP_SERVER,
+			ctx->bx, 0);
+}
+
+/* net/http.(*Transport).roundTrip(req *Request) (*Response, error): t RAX, req RBX.
+ * Sleepable: the request's strings may be literals on not-yet-touched pages. */
+SEC("uprobe.s")
+int http_round_trip(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_HTTP_ROUND_TRIP);
+	struct gcap_ev_span_start *e =
+		span_start(ctx, GCAP_P_HTTP_ROUND_TRIP, GCAP_SPAN_HTTP_CLIENT);
+	if (!e)
+		return 0;
+	FILL_REQUEST(e, ctx->bx, true, COPY_GOSTR_S);
+	submit(e);
+	return 0;
+}
+
+/* At each RET: resp RAX, err RBX:RCX (itab, data). */
+SEC("uprobe")
+int http_round_trip_ret(struct pt_regs *ctx)
+{
+	count(GCAP_P_HTTP_ROUND_TRIP_RET);
+	__u64 resp = ctx->ax;
+	__u64 status = resp ? rd(resp + cfg.resp_status_code) : 0;
+	return span_end(ctx, GCAP_SPAN_END, GCAP_P_HTTP_ROUND_TRIP_RET, GCAP_SPAN_HTTP_CLIENT,
+			status, ctx->bx != 0);
+}
+
+static __always_inline int sql_start(struct pt_regs *ctx, __u8 probe, __u64 ptr, __u64 len)
+{
+	struct gcap_ev_span_start *e = span_start(ctx, probe, GCAP_SPAN_SQL);
+	if (!e)
+		return 0;
+	COPY_GOSTR_S(e->target, GCAP_TARGET_MAX, ptr, len, &e->target_len);
+	submit(e);
+	return 0;
+}
+
+/* database/sql.(*DB).queryDC(ctx, txctx context.Context, dc *driverConn, releaseConn
+ * func(error), query string, args []any) (*Rows, error): db RAX, ctx RBX:RCX, txctx
+ * RDI:RSI, dc R8, releaseConn R9, query R10:R11 (args on the stack). Every DB, Tx and Conn
+ * query goes through it (Go 1.19-1.27). Sleepable: query texts are usually literals, on
+ * rodata pages the process may not have touched yet. */
+SEC("uprobe.s")
+int sql_query(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_SQL_QUERY);
+	return sql_start(ctx, GCAP_P_SQL_QUERY, ctx->r10, ctx->r11);
+}
+
+/* Returns (*Rows RAX, error RBX:RCX). */
+SEC("uprobe")
+int sql_query_ret(struct pt_regs *ctx)
+{
+	count(GCAP_P_SQL_QUERY_RET);
+	return span_end(ctx, GCAP_SPAN_END, GCAP_P_SQL_QUERY_RET, GCAP_SPAN_SQL, 0, ctx->bx != 0);
+}
+
+/* database/sql.(*DB).execDC(ctx, dc, release func(error), query string, args []any)
+ * (Result, error): db RAX, ctx RBX:RCX, dc RDI, release RSI, query R8:R9. */
+SEC("uprobe.s")
+int sql_exec(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_SQL_EXEC);
+	return sql_start(ctx, GCAP_P_SQL_EXEC, ctx->r8, ctx->r9);
+}
+
+/* Returns (Result RAX:RBX, error RCX:RDI). */
+SEC("uprobe")
+int sql_exec_ret(struct pt_regs *ctx)
+{
+	count(GCAP_P_SQL_EXEC_RET);
+	return span_end(ctx, GCAP_SPAN_END, GCAP_P_SQL_EXEC_RET, GCAP_SPAN_SQL, 0, ctx->cx != 0);
+}
+
+/*
+ * CPU samples: a software cpu-clock perf event per CPU (whole system, filtered by tgid).
+ * The goroutine is read through the thread's TLS, valid in user and kernel mode alike:
+ * g = *(fsbase - 8) (linux/amd64 Go), then g.m.curg; the M must name this very thread
+ * (m.procid == tid), else it is not a Go-managed thread (cgo, or a stale read): goid 0.
+ */
+SEC("perf_event")
+int cpu_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	if (!bpf_map_lookup_elem(&targets, &tgid))
+		return 0;
+	count(GCAP_P_CPU_SAMPLE);
+	struct task_struct *task = (void *)bpf_get_current_task();
+	__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
+	__u64 goid = 0;
+	__u64 g = fsbase ? rd(fsbase - 8) : 0;
+	if (g) {
+		__u64 m = rd(g + cfg.g_m);
+		if (m && rd(m + cfg.m_procid) == tid) {
+			__u64 curg = rd(m + cfg.m_curg);
+			goid = curg ? rd(curg + cfg.g_goid) : 0;
+		}
+	}
+	long r = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	if (r < 0)
+		count_lost(GCAP_LOST_STACK);
+	struct gcap_ev_sample *e = reserve(sizeof(*e), GCAP_CPU_SAMPLE, GCAP_P_CPU_SAMPLE, 0);
+	if (!e)
+		return 0;
+	e->goid = goid;
+	e->stack_id = r;
 	e->_pad = 0;
 	submit(e);
 	return 0;

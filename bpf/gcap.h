@@ -27,6 +27,10 @@ enum gcap_kind {
 	GCAP_STW_END = 12,       /* gcap_ev_runtime: arg = 0 */
 	GCAP_SCHED_SWITCH = 13,  /* gcap_ev_switch */
 	GCAP_PROC_EXIT = 14,     /* gcap_ev_proc_exit */
+	GCAP_SPAN_START = 15,    /* gcap_ev_span_start */
+	GCAP_SPAN_END = 16,      /* gcap_ev_span_end */
+	GCAP_HTTP_STATUS = 17,   /* gcap_ev_span_end: status = WriteHeader's code */
+	GCAP_CPU_SAMPLE = 18,    /* gcap_ev_sample */
 };
 
 /* Probe ids: index of the per-CPU `hits` array and gcap_hdr.probe. One per BPF program. */
@@ -48,7 +52,19 @@ enum gcap_probe {
 	GCAP_P_START_THE_WORLD = 14,
 	GCAP_P_SCHED_SWITCH = 15,
 	GCAP_P_PROCESS_EXIT = 16,
-	GCAP_P_COUNT = 17,
+	/* Spans (bpf/gcap.bpf.c "spans" section) and CPU samples. */
+	GCAP_P_HTTP_SERVE = 17,         /* net/http.serverHandler.ServeHTTP, body */
+	GCAP_P_HTTP_SERVE_RET = 18,     /* ... every RET */
+	GCAP_P_HTTP_WRITE_HEADER = 19,  /* net/http.(*response).WriteHeader */
+	GCAP_P_HTTP2_WRITE_HEADER = 20, /* net/http.(*http2responseWriterState).writeHeader (1.27: internal/http2) */
+	GCAP_P_HTTP_ROUND_TRIP = 21,    /* net/http.(*Transport).roundTrip, body */
+	GCAP_P_HTTP_ROUND_TRIP_RET = 22,
+	GCAP_P_SQL_QUERY = 23,          /* database/sql.(*DB).queryDC, body */
+	GCAP_P_SQL_QUERY_RET = 24,
+	GCAP_P_SQL_EXEC = 25,           /* database/sql.(*DB).execDC, body */
+	GCAP_P_SQL_EXEC_RET = 26,
+	GCAP_P_CPU_SAMPLE = 27,         /* perf_event software cpu-clock */
+	GCAP_P_COUNT = 28,
 };
 
 /* Indexes of the per-CPU `lost` array. */
@@ -126,6 +142,57 @@ struct gcap_ev_proc_exit {    /* 32 bytes */
 	__u32 _pad;
 };
 
+/* Span kinds (gcap_ev_span_start.span_kind; same numbers as the format's SpanKind). */
+enum gcap_span_kind {
+	GCAP_SPAN_HTTP_SERVER = 1,
+	GCAP_SPAN_HTTP_CLIENT = 2,
+	GCAP_SPAN_SQL = 3,
+};
+
+#define GCAP_METHOD_MAX 16
+#define GCAP_TP_MAX 64     /* a W3C version-00 traceparent is 55 bytes */
+#define GCAP_HOST_MAX 64
+#define GCAP_QUERY_MAX 128 /* URL.RawQuery, only copied with --keep-query */
+#define GCAP_TARGET_MAX 256 /* URL.Path or SQL text */
+
+/*
+ * A span starts (the goroutine hdr.tid runs goid). Strings are copied bounded; the *_len
+ * fields hold the full Go lengths, so len > copied means truncated. 592 bytes.
+ */
+struct gcap_ev_span_start {
+	struct gcap_hdr hdr;
+	__u64 goid;
+	__s64 content_length;  /* Request.ContentLength (-1 unknown); -1 for SQL */
+	__u32 method_len;      /* Request.Method */
+	__u32 host_len;        /* URL.Host (client spans) */
+	__u32 target_len;      /* URL.Path, or the SQL text */
+	__u32 query_len;       /* URL.RawQuery (0 unless cfg.keep_query) */
+	__u32 tp_len;          /* length of the Traceparent header value; 0 = none */
+	__u8 span_kind;        /* enum gcap_span_kind */
+	__u8 _pad[3];
+	char method[GCAP_METHOD_MAX];
+	char traceparent[GCAP_TP_MAX];
+	char host[GCAP_HOST_MAX];
+	char query[GCAP_QUERY_MAX];
+	char target[GCAP_TARGET_MAX];
+};
+
+struct gcap_ev_span_end {     /* 48 bytes: SPAN_END and HTTP_STATUS */
+	struct gcap_hdr hdr;
+	__u64 goid;
+	__u64 status;          /* client: Response.StatusCode (0 = no response); HTTP_STATUS: code */
+	__u32 error;           /* 1 = the function returned a non-nil error */
+	__u8 span_kind;
+	__u8 _pad[3];
+};
+
+struct gcap_ev_sample {       /* 40 bytes */
+	struct gcap_hdr hdr;
+	__u64 goid;            /* m.curg of the sampled thread (0 = none / not a Go thread) */
+	__s32 stack_id;        /* user stack in `stacks`, or < 0 */
+	__u32 _pad;
+};
+
 /*
  * Per-skeleton configuration (the .rodata `cfg` const). Offsets are bytes into runtime.g /
  * runtime.m of the target's Go version.
@@ -141,7 +208,19 @@ struct gcap_config {
 	__u32 go_minor;       /* 19, 21, ... 27 */
 	__u32 block_stacks;   /* 1 = bpf_get_stackid on every block */
 	__u32 stw_reason_in_al; /* 1 = stopTheWorldWithSema(reason stwReason) (Go >= 1.21) */
-	__u32 _pad;
+	__u32 map_swiss;      /* 1 = Swiss-table maps (Go >= 1.24 without GOEXPERIMENT=noswissmap) */
+	/* spans: byte offsets into net/http and net/url structs */
+	__u64 m_procid;
+	__u64 req_method;
+	__u64 req_url;
+	__u64 req_header;
+	__u64 req_content_length;
+	__u64 url_host;
+	__u64 url_path;
+	__u64 url_raw_query;
+	__u64 resp_status_code;
+	__u32 keep_query;     /* 1 = copy URL.RawQuery (--keep-query) */
+	__u32 _pad2;
 };
 
 #endif

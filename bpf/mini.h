@@ -43,10 +43,23 @@ struct pt_regs {
 };
 
 /* CO-RE: only the named fields are relocated; their real offsets come from kernel BTF. */
+struct thread_struct {
+	unsigned long fsbase; /* the thread's FS base: Go keeps g at fsbase - 8 */
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	int pid;
 	int tgid;
 	int exit_code;
+	struct thread_struct thread;
 } __attribute__((preserve_access_index));
+
+/* Context of BPF_PROG_TYPE_PERF_EVENT programs (include/uapi/linux/bpf_perf_event.h; on
+ * x86-64 bpf_user_pt_regs_t is struct pt_regs). */
+struct bpf_perf_event_data {
+	struct pt_regs regs;
+	__u64 sample_period;
+	__u64 addr;
+};
 
 #endif

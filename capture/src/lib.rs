@@ -7,4 +7,5 @@
 pub mod inspect;
 pub mod probes;
 pub mod session;
+pub mod spans;
 pub mod target;

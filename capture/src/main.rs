@@ -66,17 +66,28 @@ struct Cli {
     #[arg(long, overrides_with = "no_http")]
     http: bool,
     /// Do not capture net/http spans.
-    #[arg(long)]
+    #[arg(long, overrides_with = "http")]
     no_http: bool,
     /// Capture database/sql query spans (default on; --no-sql to turn off).
     #[arg(long, overrides_with = "no_sql")]
     sql: bool,
     /// Do not capture database/sql spans.
-    #[arg(long)]
+    #[arg(long, overrides_with = "sql")]
     no_sql: bool,
     /// Record URL query strings and SQL literals (off by default: they may hold personal data).
     #[arg(long)]
     keep_query: bool,
+
+    /// Record CPU samples (thread, goroutine, user stack) at every level; on by default at
+    /// --level full. Example: --cpu-samples --sample-hz 199
+    #[arg(long, overrides_with = "no_cpu_samples")]
+    cpu_samples: bool,
+    /// Do not record CPU samples (not even at --level full).
+    #[arg(long, overrides_with = "cpu_samples")]
+    no_cpu_samples: bool,
+    /// CPU sampling frequency per CPU, in Hz (when CPU samples are on).
+    #[arg(long, value_name = "HZ", default_value = "99", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    sample_hz: u32,
 
     /// Program to start and capture, with its arguments (after `--`). Example: -- ./server -addr :8080
     #[arg(last = true, value_name = "PROGRAM [ARGS]")]
@@ -146,7 +157,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(m) if m.is_power_of_two() && m <= 1024 => m << 20,
         Some(m) => anyhow::bail!("--ring-mib {m}: must be a power of two between 1 and 1024"),
     };
-    let _ = (cli.http, cli.no_http, cli.sql, cli.no_sql, cli.keep_query);
+    let level = match cli.level {
+        LevelArg::Spans => Level::Spans,
+        LevelArg::Lifecycle => Level::Lifecycle,
+        LevelArg::Full => Level::Full,
+    };
+    let samples = !cli.no_cpu_samples && (cli.cpu_samples || level == Level::Full);
+    let spans = gcap::target::SpanOptions {
+        http: !cli.no_http,
+        sql: !cli.no_sql,
+        keep_query: cli.keep_query,
+        cpu_sample_hz: if samples { cli.sample_hz } else { 0 },
+    };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
@@ -157,14 +179,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         pids: cli.pids,
         command: cli.command,
         duration: cli.duration,
-        level: match cli.level {
-            LevelArg::Spans => Level::Spans,
-            LevelArg::Lifecycle => Level::Lifecycle,
-            LevelArg::Full => Level::Full,
-        },
+        level,
         ringbuf_bytes,
         flush_interval: cli.flush,
         command_line: std::env::args().collect(),
+        spans,
     };
     // The capture runs on its own thread; this one only waits (signals set `stop`).
     let worker = std::thread::Builder::new()

@@ -23,7 +23,8 @@ use gcap_format::{
 };
 
 use crate::probes::{self, EventKind as Rec, Level, ProbeId, Probes, RawEvent};
-use crate::target::{self, Prepared};
+use crate::spans::Spans;
+use crate::target::{self, Prepared, SpanOptions};
 
 /// What to capture and where.
 #[derive(Clone, Debug)]
@@ -41,6 +42,8 @@ pub struct Options {
     pub flush_interval: Duration,
     /// gcap's own command line, recorded in the capture.
     pub command_line: Vec<String>,
+    /// HTTP/SQL spans, query stripping and CPU samples.
+    pub spans: SpanOptions,
 }
 
 /// How a capture ended.
@@ -129,7 +132,7 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
             if let Some(&g) = group_of.get(&(meta.dev(), meta.ino())) {
                 return Ok(g);
             }
-            let prepared = target::prepare(&exe, opts.level, opts.ringbuf_bytes)?;
+            let prepared = target::prepare_with(&exe, opts.level, opts.ringbuf_bytes, &opts.spans)?;
             warnings.extend(prepared.warnings.iter().cloned());
             let probes = Probes::load(prepared.plan.clone())
                 .with_context(|| format!("loading the eBPF probes for {shown}"))?;
@@ -229,6 +232,18 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
         rec.attached_mono_ns = attached;
         w.write_target(&rec)?;
     }
+    // One line when the probes are in place (scripts wait for it before loading a target).
+    eprintln!(
+        "gcap: capturing {} at level {:?} into {}; Ctrl-C to stop",
+        procs
+            .iter()
+            .zip(&exes)
+            .map(|(p, e)| format!("pid {} ({e})", p.pid))
+            .collect::<Vec<_>>()
+            .join(", "),
+        opts.level,
+        opts.output.display()
+    );
     for g in &groups {
         for m in g.probes.missing() {
             warnings.push(format!(
@@ -247,6 +262,7 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
         pcs_pending: Vec::new(),
         gc_cycle: 0,
         lost_seen: BTreeMap::new(),
+        spans: Spans::new(opts.spans.keep_query),
     };
     for (i, p) in cap.procs.iter().enumerate() {
         cap.by_tgid.insert(p.pid, i);
@@ -329,6 +345,7 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
             value: g.probes.unblocks_lost().unwrap_or(0).to_string(),
         });
     }
+    stats.extra.extend(cap.spans.stats());
     if let Some(s) = exit_status {
         stats.extra.push(KeyValue {
             key: "program_exit_status".into(),
@@ -434,6 +451,7 @@ struct Capture {
     pcs_pending: Vec<(usize, u64, Role)>,
     gc_cycle: u32,
     lost_seen: BTreeMap<(usize, usize), u64>,
+    spans: Spans,
 }
 
 impl Capture {
@@ -556,7 +574,11 @@ impl Capture {
                 push(&mut self.w, goid, EventData::SyscallEnter { tid, stack: 0 })?
             }
             Rec::SyscallExit { goid } => push(&mut self.w, goid, EventData::SyscallExit { tid })?,
-            Rec::GoExit { goid } => push(&mut self.w, goid, EventData::GoExit)?,
+            Rec::GoExit { goid } => {
+                push(&mut self.w, goid, EventData::GoExit)?;
+                self.spans
+                    .goroutine_exit(&mut self.w, target, r.ts_ns, goid)?;
+            }
             Rec::GcStart { goid } => {
                 self.gc_cycle += 1;
                 let cycle = self.gc_cycle;
@@ -616,6 +638,23 @@ impl Capture {
                 };
                 self.procs[pi].exited = true;
                 push(&mut self.w, 0, EventData::ProcExit { code })?
+            }
+            Rec::SpanStart(ref rec) => self.spans.start(&mut self.w, target, r.ts_ns, rec)?,
+            Rec::SpanEnd {
+                goid,
+                span_kind,
+                status,
+                error,
+            } => self
+                .spans
+                .end(&mut self.w, target, r.ts_ns, goid, span_kind, status, error)?,
+            Rec::HttpStatus { goid, code } => self.spans.http_status(target, goid, code),
+            Rec::CpuSample { goid, stack_id } => {
+                let stack = match stack_id {
+                    Some(id) => self.stack(pi, g, id)?,
+                    None => 0,
+                };
+                push(&mut self.w, goid, EventData::CpuSample { tid, stack })?
             }
             Rec::Unknown { .. } => {}
         }

@@ -2,13 +2,14 @@
 //! inspected Go binary, the probe plan (sites found by decoding its functions) and the
 //! `Target` record written into the capture file.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use gcap_format::{Offset, ProbeInfo};
 
 use crate::inspect::{GoBinary, GoOffsets, InspectError};
-use crate::probes::{Level, ProbeId, ProbePlan, ProbeSite, RuntimeOffsets, Site};
+use crate::probes::{
+    HttpProbeOffsets, Level, ProbeId, ProbePlan, ProbeSite, RuntimeOffsets, Site, SpanFamily,
+};
 
 /// Why a target cannot be captured. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -76,8 +77,42 @@ pub fn resolve_program(program: &str) -> Result<PathBuf, TargetError> {
         })
 }
 
-/// Inspects `exe` and plans the probes of `level`.
+/// What to capture besides the level's runtime probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpanOptions {
+    /// net/http server and client spans.
+    pub http: bool,
+    /// database/sql spans.
+    pub sql: bool,
+    /// Keep URL query strings (and SQL literals: applied in userspace).
+    pub keep_query: bool,
+    /// CPU samples per second per CPU; 0 = off.
+    pub cpu_sample_hz: u32,
+}
+
+impl Default for SpanOptions {
+    fn default() -> Self {
+        SpanOptions {
+            http: true,
+            sql: true,
+            keep_query: false,
+            cpu_sample_hz: 0,
+        }
+    }
+}
+
+/// Inspects `exe` and plans the probes of `level`, with spans by default (no CPU samples).
 pub fn prepare(exe: &Path, level: Level, ringbuf_bytes: u32) -> Result<Prepared, TargetError> {
+    prepare_with(exe, level, ringbuf_bytes, &SpanOptions::default())
+}
+
+/// Inspects `exe` and plans the probes of `level` and of `spans`.
+pub fn prepare_with(
+    exe: &Path,
+    level: Level,
+    ringbuf_bytes: u32,
+    spans: &SpanOptions,
+) -> Result<Prepared, TargetError> {
     let binary = GoBinary::open(exe)?;
     let offsets = binary.offsets()?;
     let minor = binary.version().minor;
@@ -99,6 +134,7 @@ pub fn prepare(exe: &Path, level: Level, ringbuf_bytes: u32) -> Result<Prepared,
             Err(e) => warnings.push(format!("probe {} not attached: {e}", probe.symbol())),
         }
     }
+    plan_spans(&binary, &offsets, spans, &mut plan, &mut warnings);
     Ok(Prepared {
         binary,
         offsets,
@@ -107,14 +143,127 @@ pub fn prepare(exe: &Path, level: Level, ringbuf_bytes: u32) -> Result<Prepared,
     })
 }
 
-/// Where `probe` goes in `binary` (file offsets), or `None` for tracepoints.
-fn probe_site(binary: &GoBinary, probe: ProbeId) -> Result<Option<ProbeSite>, InspectError> {
-    let site = probe.site();
-    if site == Site::Tracepoint {
-        return Ok(None);
+/// Adds the span probes (and CPU samples) `opts` asks for to `plan`. A family whose
+/// functions the program does not contain (no net/http server, no database/sql) is left
+/// out silently: that is the program, not a problem.
+fn plan_spans(
+    binary: &GoBinary,
+    offsets: &GoOffsets,
+    opts: &SpanOptions,
+    plan: &mut ProbePlan,
+    warnings: &mut Vec<String>,
+) {
+    plan.keep_query = opts.keep_query;
+    plan.cpu_sample_hz = opts.cpu_sample_hz;
+    plan.m_procid = offsets.m.procid;
+    let v = binary.version();
+    plan.swiss_maps = v.minor >= 24 && !binary.build_info.go_version.contains("noswissmap");
+    let h = &offsets.http;
+    let http = (|| {
+        Some(HttpProbeOffsets {
+            req_method: h.request_method?,
+            req_url: h.request_url?,
+            req_header: h.request_header?,
+            req_content_length: h.request_content_length?,
+            url_host: h.url_host?,
+            url_path: h.url_path?,
+            url_raw_query: h.url_raw_query?,
+            resp_status_code: h.response_status_code?,
+        })
+    })();
+    let families = [
+        (SpanFamily::HttpServer, opts.http, ProbeId::HttpServe),
+        (SpanFamily::HttpClient, opts.http, ProbeId::HttpRoundTrip),
+        (SpanFamily::Sql, opts.sql, ProbeId::SqlQuery),
+    ];
+    for (family, wanted, anchor) in families {
+        if !wanted || symbol_of(binary, anchor).is_none() {
+            continue;
+        }
+        if family != SpanFamily::Sql {
+            match http {
+                Some(o) => plan.http = o,
+                None => {
+                    warnings.push(format!(
+                        "{}: no net/http struct offsets for {} (DWARF or table): HTTP spans are not recorded",
+                        binary.path().display(),
+                        binary.build_info.go_version
+                    ));
+                    continue;
+                }
+            }
+        }
+        plan.spans.set(family, true);
+        for probe in ProbeId::ALL
+            .into_iter()
+            .filter(|p| p.family() == Some(family))
+        {
+            match probe_site(binary, probe) {
+                Ok(Some(site)) => plan.sites.push(site),
+                Ok(None) => {}
+                Err(_) if probe.optional() => {}
+                Err(e) => warnings.push(format!("probe {} not attached: {e}", probe.symbol())),
+            }
+        }
     }
-    let f = binary.function(probe.symbol())?.clone();
-    let pro = binary.prologue(probe.symbol())?;
+}
+
+/// The name `probe`'s function has in `binary` (some moved between Go versions).
+fn symbol_of(binary: &GoBinary, probe: ProbeId) -> Option<&'static str> {
+    symbols_of(binary, probe).into_iter().next()
+}
+
+/// Every function `probe` goes on in `binary`: the first present name, or all of them for
+/// [`ProbeId::all_symbols`] probes.
+fn symbols_of(binary: &GoBinary, probe: ProbeId) -> Vec<&'static str> {
+    let mut found = std::iter::once(probe.symbol())
+        .chain(probe.alt_symbols().iter().copied())
+        .filter(|s| binary.function(s).is_ok());
+    if probe.all_symbols() {
+        found.collect()
+    } else {
+        found.next().into_iter().collect()
+    }
+}
+
+/// Where `probe` goes in `binary` (file offsets), or `None` for tracepoints. Probes on
+/// several functions get one site per function (each with its own JBE flag).
+fn probe_sites(binary: &GoBinary, probe: ProbeId) -> Result<Vec<ProbeSite>, InspectError> {
+    if matches!(probe.site(), Site::Tracepoint | Site::PerfEvent) {
+        return Ok(Vec::new());
+    }
+    let names = symbols_of(binary, probe);
+    if names.is_empty() {
+        // Report the primary name as missing.
+        binary.function(probe.symbol())?;
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let (file_offsets, at_jbe) = function_site(binary, probe, name)?;
+            Ok(ProbeSite {
+                probe,
+                file_offsets,
+                at_jbe,
+            })
+        })
+        .collect()
+}
+
+/// The single site of a runtime probe.
+fn probe_site(binary: &GoBinary, probe: ProbeId) -> Result<Option<ProbeSite>, InspectError> {
+    Ok(probe_sites(binary, probe)?.into_iter().next())
+}
+
+/// File offsets of `probe`'s site in function `name`, and whether they are stack-check JBEs.
+fn function_site(
+    binary: &GoBinary,
+    probe: ProbeId,
+    name: &str,
+) -> Result<(Vec<u64>, bool), InspectError> {
+    let site = probe.site();
+    let f = binary.function(name)?.clone();
+    let pro = binary.prologue(name)?;
     let (offsets, at_jbe) = match site {
         Site::Returns => (pro.rets.clone(), false),
         _ => match (pro.push_rbp, pro.after_stack_check) {
@@ -130,11 +279,7 @@ fn probe_site(binary: &GoBinary, probe: ProbeId) -> Result<Option<ProbeSite>, In
             (None, None) => (vec![pro.entry_probe_offset()], false),
         },
     };
-    Ok(Some(ProbeSite {
-        probe,
-        file_offsets: offsets.iter().map(|o| f.file_offset + o).collect(),
-        at_jbe,
-    }))
+    Ok((offsets.iter().map(|o| f.file_offset + o).collect(), at_jbe))
 }
 
 /// The offset of the conditional jump that ends the stack check, given the offset of the
@@ -169,6 +314,19 @@ pub fn record(id: u32, pid: u32, exe_shown: &str, p: &Prepared) -> gcap_format::
     if let Some(v) = o.g.parent_goid {
         offsets.push(("runtime.g.parentGoid", v));
     }
+    if p.plan.spans.http_server || p.plan.spans.http_client {
+        let h = &p.plan.http;
+        offsets.extend([
+            ("net/http.Request.Method", h.req_method),
+            ("net/http.Request.URL", h.req_url),
+            ("net/http.Request.Header", h.req_header),
+            ("net/http.Request.ContentLength", h.req_content_length),
+            ("net/url.URL.Host", h.url_host),
+            ("net/url.URL.Path", h.url_path),
+            ("net/url.URL.RawQuery", h.url_raw_query),
+            ("net/http.Response.StatusCode", h.resp_status_code),
+        ]);
+    }
     let max = o.wait_reasons.iter().map(|w| w.value).max().unwrap_or(0) as usize;
     let mut wait_reasons = vec![String::new(); max + 1];
     for w in &o.wait_reasons {
@@ -176,20 +334,28 @@ pub fn record(id: u32, pid: u32, exe_shown: &str, p: &Prepared) -> gcap_format::
     }
     let mut probes = Vec::new();
     for s in &p.plan.sites {
-        let entry = b
-            .function(s.probe.symbol())
-            .map(|f| f.file_offset)
-            .unwrap_or(0);
-        let distinct: BTreeSet<u64> = s.file_offsets.iter().map(|o| o - entry).collect();
-        for off in distinct {
-            probes.push(ProbeInfo {
-                name: format!("{:?}", s.probe),
-                attach_to: s.probe.symbol().into(),
-                offset: off,
-            });
+        for symbol in symbols_of(b, s.probe) {
+            let Ok(f) = b.function(symbol) else { continue };
+            let (start, len) = (f.file_offset, f.end - f.entry);
+            for &o in &s.file_offsets {
+                if o >= start && o < start + len {
+                    probes.push(ProbeInfo {
+                        name: format!("{:?}", s.probe),
+                        attach_to: symbol.into(),
+                        offset: o - start,
+                    });
+                }
+            }
         }
     }
-    for probe in ProbeId::for_level(p.plan.level).filter(|p| p.site() == Site::Tracepoint) {
+    probes
+        .sort_by(|a, b| (&a.name, &a.attach_to, a.offset).cmp(&(&b.name, &b.attach_to, b.offset)));
+    probes.dedup_by(|a, b| (&a.name, &a.attach_to, a.offset) == (&b.name, &b.attach_to, b.offset));
+    for probe in p
+        .plan
+        .probes()
+        .filter(|p| matches!(p.site(), Site::Tracepoint | Site::PerfEvent))
+    {
         probes.push(ProbeInfo {
             name: format!("{probe:?}"),
             attach_to: probe.symbol().into(),
@@ -198,6 +364,12 @@ pub fn record(id: u32, pid: u32, exe_shown: &str, p: &Prepared) -> gcap_format::
     }
     let info = b.target_info(Some(pid), Some(o.source));
     let mut extra = vec![
+        kv("spans.http_server", p.plan.spans.http_server.to_string()),
+        kv("spans.http_client", p.plan.spans.http_client.to_string()),
+        kv("spans.sql", p.plan.spans.sql.to_string()),
+        kv("spans.keep_query", p.plan.keep_query.to_string()),
+        kv("cpu_sample_hz", p.plan.cpu_sample_hz.to_string()),
+        kv("swiss_maps", p.plan.swiss_maps.to_string()),
         kv("pie", b.is_pie().to_string()),
         kv("has_dwarf", b.has_dwarf().to_string()),
         kv("has_symtab", b.has_symtab().to_string()),

@@ -167,7 +167,7 @@ fn plan_for(bin_path: &Path, bin: &Binary, minor: u32, level: Level) -> ProbePla
     let mut plan = ProbePlan::new(bin_path, minor, offsets, level);
     for p in ProbeId::for_level(level) {
         let (file_offsets, at_jbe) = match p.site() {
-            Site::Tracepoint => continue,
+            Site::Tracepoint | Site::PerfEvent => continue,
             Site::Returns => (bin.ret_sites(p.symbol()), false),
             Site::Body => {
                 let (off, at_jbe, byte) = bin.body_site(p.symbol());
@@ -426,7 +426,7 @@ fn run_lifecycle(minor: u32, level: Level) {
                     )
                 })
                 .unwrap_or_else(|| panic!("goroutine {g} never resumed after block {k}"));
-            match (reason, next.kind) {
+            match (reason, next.kind.clone()) {
                 (x, EventKind::GoUnblock { waker_goid, .. }) if x == r.chan_receive => {
                     assert_eq!(waker_goid, coordinator, "chan receive waker of {g}");
                     chan_wakes += 1;

@@ -36,6 +36,8 @@ pub enum ProbeError {
         probe: ProbeId,
         source: libbpf_rs::Error,
     },
+    #[error("CPU samples: cannot open a cpu-clock perf event on CPU {cpu} (needs CAP_PERFMON; kernel.perf_event_paranoid): {source}")]
+    PerfEvent { cpu: i32, source: libbpf_rs::Error },
     #[error("BPF map {map}: {source}")]
     Map {
         map: &'static str,

@@ -19,7 +19,25 @@ pub mod kind {
     pub const STW_END: u8 = 12;
     pub const SCHED_SWITCH: u8 = 13;
     pub const PROC_EXIT: u8 = 14;
+    pub const SPAN_START: u8 = 15;
+    pub const SPAN_END: u8 = 16;
+    pub const HTTP_STATUS: u8 = 17;
+    pub const CPU_SAMPLE: u8 = 18;
 }
+
+/// `enum gcap_span_kind` (same numbers as `gcap_format::SpanKind`).
+pub mod span_kind {
+    pub const HTTP_SERVER: u8 = 1;
+    pub const HTTP_CLIENT: u8 = 2;
+    pub const SQL: u8 = 3;
+}
+
+/// Field sizes of `struct gcap_ev_span_start` (`GCAP_*_MAX`).
+pub const METHOD_MAX: usize = 16;
+pub const TP_MAX: usize = 64;
+pub const HOST_MAX: usize = 64;
+pub const QUERY_MAX: usize = 128;
+pub const TARGET_MAX: usize = 256;
 
 /// `GCAP_F_*` bits of [`RawEvent::flags`].
 pub mod flags {
@@ -119,9 +137,123 @@ pub struct EvProcExit {
     pub _pad: u32,
 }
 
+/// `struct gcap_ev_span_start`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct EvSpanStart {
+    pub hdr: Hdr,
+    pub goid: u64,
+    pub content_length: i64,
+    pub method_len: u32,
+    pub host_len: u32,
+    pub target_len: u32,
+    pub query_len: u32,
+    pub tp_len: u32,
+    pub span_kind: u8,
+    pub _pad: [u8; 3],
+    pub method: [u8; METHOD_MAX],
+    pub traceparent: [u8; TP_MAX],
+    pub host: [u8; HOST_MAX],
+    pub query: [u8; QUERY_MAX],
+    pub target: [u8; TARGET_MAX],
+}
+
+impl Default for EvSpanStart {
+    fn default() -> Self {
+        EvSpanStart {
+            hdr: Hdr::default(),
+            goid: 0,
+            content_length: 0,
+            method_len: 0,
+            host_len: 0,
+            target_len: 0,
+            query_len: 0,
+            tp_len: 0,
+            span_kind: 0,
+            _pad: [0; 3],
+            method: [0; METHOD_MAX],
+            traceparent: [0; TP_MAX],
+            host: [0; HOST_MAX],
+            query: [0; QUERY_MAX],
+            target: [0; TARGET_MAX],
+        }
+    }
+}
+
+/// `struct gcap_ev_span_end` (also `HTTP_STATUS`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvSpanEnd {
+    pub hdr: Hdr,
+    pub goid: u64,
+    pub status: u64,
+    pub error: u32,
+    pub span_kind: u8,
+    pub _pad: [u8; 3],
+}
+
+/// `struct gcap_ev_sample`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvSample {
+    pub hdr: Hdr,
+    pub goid: u64,
+    pub stack_id: i32,
+    pub _pad: u32,
+}
+
+/// A bounded copy of a Go string: the bytes copied and the string's full length
+/// (`len > bytes.len()` means truncated).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GoStr {
+    pub bytes: Vec<u8>,
+    pub len: u32,
+}
+
+impl GoStr {
+    fn new(field: &[u8], len: u32) -> GoStr {
+        GoStr {
+            bytes: field[..field.len().min(len as usize)].to_vec(),
+            len,
+        }
+    }
+
+    pub fn truncated(&self) -> bool {
+        (self.len as usize) > self.bytes.len()
+    }
+
+    /// Lossy UTF-8, with `…` appended when truncated.
+    pub fn text(&self) -> String {
+        let mut s = String::from_utf8_lossy(&self.bytes).into_owned();
+        if self.truncated() {
+            s.push('…');
+        }
+        s
+    }
+}
+
+/// What a span-start probe read (see `struct gcap_ev_span_start`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanStartRec {
+    pub goid: u64,
+    /// `span_kind::*`.
+    pub span_kind: u8,
+    /// `Request.ContentLength`; -1 when unknown (and for SQL).
+    pub content_length: i64,
+    pub method: GoStr,
+    /// URL.Host (client spans).
+    pub host: GoStr,
+    /// URL.Path, or the SQL text.
+    pub target: GoStr,
+    /// URL.RawQuery (only read with keep_query).
+    pub query: GoStr,
+    /// The request's `Traceparent` header value, if it had one.
+    pub traceparent: Option<GoStr>,
+}
+
 /// One decoded ring-buffer record. Times are `CLOCK_MONOTONIC` nanoseconds
 /// (`bpf_ktime_get_ns`); goids are the runtime's own (`0` = none / unknown).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawEvent {
     pub ts_ns: u64,
     pub tgid: u32,
@@ -135,7 +267,7 @@ pub struct RawEvent {
     pub kind: EventKind,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     GoCreate {
         goid: u64,
@@ -201,6 +333,28 @@ pub enum EventKind {
     /// The target's main thread exited; `exit_code` is the kernel's wait status.
     ProcessExit {
         exit_code: i32,
+    },
+    /// A span starts on goroutine `rec.goid`.
+    SpanStart(Box<SpanStartRec>),
+    /// A span-end probe fired on `goid` (a RET of the function whose entry started it).
+    SpanEnd {
+        goid: u64,
+        span_kind: u8,
+        /// HTTP client: `Response.StatusCode` (0 when there is no response).
+        status: u64,
+        /// The function returned a non-nil error.
+        error: bool,
+    },
+    /// `WriteHeader(code)` on the goroutine serving a request.
+    HttpStatus {
+        goid: u64,
+        code: u64,
+    },
+    /// A CPU sample of thread `hdr.tid`, running `goid` (0 = no goroutine / unknown).
+    CpuSample {
+        goid: u64,
+        /// Key for [`super::Probes::stack`]; `None` when lost.
+        stack_id: Option<u32>,
     },
     /// A record kind this code does not know (BPF object newer than the decoder).
     Unknown {
@@ -296,6 +450,42 @@ pub fn decode(data: &[u8]) -> Option<RawEvent> {
         kind::PROC_EXIT => EventKind::ProcessExit {
             exit_code: read::<EvProcExit>(data)?.exit_code,
         },
+        kind::SPAN_START => {
+            let e: EvSpanStart = read(data)?;
+            EventKind::SpanStart(Box::new(SpanStartRec {
+                goid: e.goid,
+                span_kind: e.span_kind,
+                content_length: e.content_length,
+                method: GoStr::new(&e.method, e.method_len),
+                host: GoStr::new(&e.host, e.host_len),
+                target: GoStr::new(&e.target, e.target_len),
+                query: GoStr::new(&e.query, e.query_len),
+                traceparent: (e.tp_len > 0).then(|| GoStr::new(&e.traceparent, e.tp_len)),
+            }))
+        }
+        kind::SPAN_END => {
+            let e: EvSpanEnd = read(data)?;
+            EventKind::SpanEnd {
+                goid: e.goid,
+                span_kind: e.span_kind,
+                status: e.status,
+                error: e.error != 0,
+            }
+        }
+        kind::HTTP_STATUS => {
+            let e: EvSpanEnd = read(data)?;
+            EventKind::HttpStatus {
+                goid: e.goid,
+                code: e.status,
+            }
+        }
+        kind::CPU_SAMPLE => {
+            let e: EvSample = read(data)?;
+            EventKind::CpuSample {
+                goid: e.goid,
+                stack_id: u32::try_from(e.stack_id).ok(),
+            }
+        }
         other => EventKind::Unknown { kind: other },
     };
     Some(RawEvent {
@@ -335,6 +525,49 @@ mod tests {
         assert_eq!(size_of::<EvSwitch>(), 48);
         assert_eq!(offset_of!(EvSwitch, prev_state), 40);
         assert_eq!(size_of::<EvProcExit>(), 32);
+        assert_eq!(size_of::<EvSpanStart>(), 592);
+        assert_eq!(offset_of!(EvSpanStart, content_length), 32);
+        assert_eq!(offset_of!(EvSpanStart, tp_len), 56);
+        assert_eq!(offset_of!(EvSpanStart, span_kind), 60);
+        assert_eq!(offset_of!(EvSpanStart, method), 64);
+        assert_eq!(offset_of!(EvSpanStart, traceparent), 80);
+        assert_eq!(offset_of!(EvSpanStart, host), 144);
+        assert_eq!(offset_of!(EvSpanStart, query), 208);
+        assert_eq!(offset_of!(EvSpanStart, target), 336);
+        assert_eq!(size_of::<EvSpanEnd>(), 48);
+        assert_eq!(offset_of!(EvSpanEnd, error), 40);
+        assert_eq!(offset_of!(EvSpanEnd, span_kind), 44);
+        assert_eq!(size_of::<EvSample>(), 40);
+    }
+
+    #[test]
+    fn decodes_span_start() {
+        let mut e = EvSpanStart::default();
+        e.hdr.kind = kind::SPAN_START;
+        e.hdr.probe = 17;
+        e.goid = 9;
+        e.span_kind = span_kind::HTTP_SERVER;
+        e.content_length = -1;
+        e.method[..3].copy_from_slice(b"GET");
+        e.method_len = 3;
+        e.target[..4].copy_from_slice(b"/a/b");
+        e.target_len = 300;
+        // SAFETY: EvSpanStart is #[repr(C)] plain data; viewing it as bytes is sound.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&e as *const EvSpanStart).cast::<u8>(),
+                size_of::<EvSpanStart>(),
+            )
+        };
+        let raw = decode(bytes).unwrap();
+        assert_eq!(raw.probe, Some(ProbeId::HttpServe));
+        let EventKind::SpanStart(s) = raw.kind else {
+            panic!("{raw:?}")
+        };
+        assert_eq!(s.method.text(), "GET");
+        assert!(s.target.truncated());
+        assert_eq!(s.target.bytes.len(), TARGET_MAX);
+        assert!(s.traceparent.is_none());
     }
 
     /// The config struct must match the skeleton's view of `struct gcap_config` (generated
@@ -342,7 +575,9 @@ mod tests {
     #[test]
     fn config_matches_skeleton() {
         use crate::probes::skel::types::gcap_config;
-        assert_eq!(size_of::<gcap_config>(), 72);
+        assert_eq!(size_of::<gcap_config>(), 152);
+        assert_eq!(offset_of!(gcap_config, m_procid), 72);
+        assert_eq!(offset_of!(gcap_config, keep_query), 144);
         assert_eq!(offset_of!(gcap_config, m_curg), 48);
         assert_eq!(offset_of!(gcap_config, go_minor), 56);
     }

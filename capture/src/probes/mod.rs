@@ -32,7 +32,10 @@ use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuild
 
 pub use error::{ProbeError, Result};
 pub use events::{EventKind, RawEvent};
-pub use plan::{Level, ProbeId, ProbePlan, ProbeSite, RuntimeOffsets, Site};
+pub use plan::{
+    HttpProbeOffsets, Level, ProbeId, ProbePlan, ProbeSite, RuntimeOffsets, Site, SpanFamily,
+    SpanSet,
+};
 
 mod skel {
     #![allow(
@@ -115,17 +118,34 @@ impl Probes {
         rodata.cfg.go_minor = plan.go_minor;
         rodata.cfg.block_stacks = u32::from(plan.block_stacks);
         rodata.cfg.stw_reason_in_al = u32::from(plan.go_minor >= 21);
+        rodata.cfg.map_swiss = u32::from(plan.swiss_maps);
+        rodata.cfg.m_procid = plan.m_procid;
+        let h = &plan.http;
+        rodata.cfg.req_method = h.req_method;
+        rodata.cfg.req_url = h.req_url;
+        rodata.cfg.req_header = h.req_header;
+        rodata.cfg.req_content_length = h.req_content_length;
+        rodata.cfg.url_host = h.url_host;
+        rodata.cfg.url_path = h.url_path;
+        rodata.cfg.url_raw_query = h.url_raw_query;
+        rodata.cfg.resp_status_code = h.resp_status_code;
+        rodata.cfg.keep_query = u32::from(plan.keep_query);
 
         open.maps
             .events
             .set_max_entries(plan.ringbuf_size())
             .map_err(map_err("events"))?;
-        let depth = plan.level.stack_depth().max(1);
+        let samples = plan.cpu_sample_hz > 0;
+        let depth = if samples {
+            plan.level.stack_depth().max(32)
+        } else {
+            plan.level.stack_depth().max(1)
+        };
         open.maps
             .stacks
             .set_value_size(depth * 8)
             .map_err(map_err("stacks"))?;
-        if !plan.block_stacks {
+        if !plan.block_stacks && !samples {
             // Keep the (unused) map tiny; it is preallocated.
             open.maps
                 .stacks
@@ -139,9 +159,10 @@ impl Probes {
         }
 
         // Only programs the plan attaches get loaded (and verified).
-        let wanted: Vec<ProbeId> = ProbeId::for_level(plan.level)
+        let wanted: Vec<ProbeId> = plan
+            .probes()
             .filter(|p| {
-                p.site() == Site::Tracepoint
+                matches!(p.site(), Site::Tracepoint | Site::PerfEvent)
                     || plan.site(*p).is_some_and(|s| !s.file_offsets.is_empty())
             })
             .collect();
@@ -158,6 +179,26 @@ impl Probes {
                 .attach()
                 .map_err(|source| ProbeError::Tracepoint { probe: *p, source })?;
             tp_links.push(link);
+        }
+        if wanted.contains(&ProbeId::CpuSample) {
+            let prog = progs(&skel.progs, ProbeId::CpuSample);
+            for cpu in online_cpus() {
+                let pfd = perf_cpu_clock(cpu, plan.cpu_sample_hz).map_err(|source| {
+                    ProbeError::PerfEvent {
+                        cpu,
+                        source: source.into(),
+                    }
+                })?;
+                match prog.attach_perf_event(pfd) {
+                    // The link owns the perf event fd from here on (closed on detach).
+                    Ok(link) => tp_links.push(link),
+                    Err(source) => {
+                        // SAFETY: pfd is our own perf event fd, not owned by anything else.
+                        unsafe { libc::close(pfd) };
+                        return Err(ProbeError::PerfEvent { cpu, source });
+                    }
+                }
+            }
         }
 
         let staged = Arc::new(Mutex::new(Vec::with_capacity(64 << 10)));
@@ -230,8 +271,11 @@ impl Probes {
             return Ok(());
         }
         let mut new_links = Vec::new();
+        let enabled: Vec<ProbeId> = self.plan.probes().collect();
         for site in &self.plan.sites {
-            if site.probe.min_level() > self.plan.level || site.probe.site() == Site::Tracepoint {
+            if !enabled.contains(&site.probe)
+                || matches!(site.probe.site(), Site::Tracepoint | Site::PerfEvent)
+            {
                 continue;
             }
             let prog = progs(&self.skel.progs, site.probe);
@@ -309,9 +353,10 @@ impl Probes {
         Ok(n)
     }
 
-    /// Hits per probe, summed over CPUs (only probes of the plan's level).
+    /// Hits per probe, summed over CPUs (only probes the plan attaches).
     pub fn hit_counts(&self) -> Result<Vec<(ProbeId, u64)>> {
-        ProbeId::for_level(self.plan.level)
+        self.plan
+            .probes()
             .map(|p| {
                 Ok((
                     p,
@@ -415,6 +460,17 @@ fn progs<'a>(p: &'a skel::GcapProgs<'static>, id: ProbeId) -> &'a libbpf_rs::Pro
         ProbeId::StartTheWorld => &p.start_the_world,
         ProbeId::SchedSwitch => &p.sched_switch,
         ProbeId::ProcessExit => &p.sched_process_exit,
+        ProbeId::HttpServe => &p.http_serve,
+        ProbeId::HttpServeRet => &p.http_serve_ret,
+        ProbeId::HttpWriteHeader => &p.http_write_header,
+        ProbeId::Http2WriteHeader => &p.http2_write_header,
+        ProbeId::HttpRoundTrip => &p.http_round_trip,
+        ProbeId::HttpRoundTripRet => &p.http_round_trip_ret,
+        ProbeId::SqlQuery => &p.sql_query,
+        ProbeId::SqlQueryRet => &p.sql_query_ret,
+        ProbeId::SqlExec => &p.sql_exec,
+        ProbeId::SqlExecRet => &p.sql_exec_ret,
+        ProbeId::CpuSample => &p.cpu_sample,
     }
 }
 
@@ -440,11 +496,76 @@ fn progs_open<'a>(
         ProbeId::StartTheWorld => &mut p.start_the_world,
         ProbeId::SchedSwitch => &mut p.sched_switch,
         ProbeId::ProcessExit => &mut p.sched_process_exit,
+        ProbeId::HttpServe => &mut p.http_serve,
+        ProbeId::HttpServeRet => &mut p.http_serve_ret,
+        ProbeId::HttpWriteHeader => &mut p.http_write_header,
+        ProbeId::Http2WriteHeader => &mut p.http2_write_header,
+        ProbeId::HttpRoundTrip => &mut p.http_round_trip,
+        ProbeId::HttpRoundTripRet => &mut p.http_round_trip_ret,
+        ProbeId::SqlQuery => &mut p.sql_query,
+        ProbeId::SqlQueryRet => &mut p.sql_query_ret,
+        ProbeId::SqlExec => &mut p.sql_exec,
+        ProbeId::SqlExecRet => &mut p.sql_exec_ret,
+        ProbeId::CpuSample => &mut p.cpu_sample,
     }
+}
+
+/// CPUs that are online now (`/sys/devices/system/cpu/online`, e.g. "0-3,6").
+fn online_cpus() -> Vec<i32> {
+    let s = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    let mut cpus = Vec::new();
+    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.parse::<i32>(), b.parse::<i32>()) {
+            cpus.extend(a..=b);
+        }
+    }
+    if cpus.is_empty() {
+        cpus.push(0);
+    }
+    cpus
+}
+
+/// Opens a software cpu-clock perf event sampling every task on `cpu` at `hz` per second
+/// (the BPF program filters by target). Returns the fd.
+fn perf_cpu_clock(cpu: i32, hz: u32) -> std::io::Result<i32> {
+    // struct perf_event_attr, PERF_ATTR_SIZE_VER5 (112 bytes): type u32 @0, size u32 @4,
+    // config u64 @8, sample_freq u64 @16, sample_type u64 @24, read_format u64 @32, flag
+    // bits u64 @40 (bit 10 = freq).
+    const PERF_TYPE_SOFTWARE: u32 = 1;
+    const PERF_COUNT_SW_CPU_CLOCK: u64 = 0;
+    const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
+    let mut attr = [0u8; 112];
+    attr[0..4].copy_from_slice(&PERF_TYPE_SOFTWARE.to_ne_bytes());
+    attr[4..8].copy_from_slice(&112u32.to_ne_bytes());
+    attr[8..16].copy_from_slice(&PERF_COUNT_SW_CPU_CLOCK.to_ne_bytes());
+    attr[16..24].copy_from_slice(&u64::from(hz.max(1)).to_ne_bytes());
+    attr[40..48].copy_from_slice(&(1u64 << 10).to_ne_bytes());
+    // SAFETY: perf_event_open reads `attr` (a zero-initialised perf_event_attr of the size
+    // it declares) and returns a new fd or -1; no memory is retained.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            attr.as_ptr(),
+            -1 as libc::pid_t,
+            cpu,
+            -1 as libc::c_int,
+            PERF_FLAG_FD_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(fd as i32)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cpus_are_listed() {
+        assert!(!super::online_cpus().is_empty());
+    }
+
     /// The owner may drain from another thread.
     fn assert_send<T: Send>() {}
     #[test]

@@ -25,6 +25,61 @@ pub enum ProbeId {
     StartTheWorld = 14,
     SchedSwitch = 15,
     ProcessExit = 16,
+    // Spans and CPU samples: not part of any level's runtime set (see `ProbeId::for_level`);
+    // a plan enables them by family (`ProbePlan::spans`, `ProbePlan::cpu_sample_hz`).
+    HttpServe = 17,
+    HttpServeRet = 18,
+    HttpWriteHeader = 19,
+    Http2WriteHeader = 20,
+    HttpRoundTrip = 21,
+    HttpRoundTripRet = 22,
+    SqlQuery = 23,
+    SqlQueryRet = 24,
+    SqlExec = 25,
+    SqlExecRet = 26,
+    CpuSample = 27,
+}
+
+/// Groups of span probes that are enabled together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpanFamily {
+    HttpServer,
+    HttpClient,
+    Sql,
+}
+
+/// Which span families a plan attaches (all off in [`ProbePlan::new`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SpanSet {
+    pub http_server: bool,
+    pub http_client: bool,
+    pub sql: bool,
+}
+
+impl SpanSet {
+    pub fn all() -> SpanSet {
+        SpanSet {
+            http_server: true,
+            http_client: true,
+            sql: true,
+        }
+    }
+
+    pub fn has(&self, f: SpanFamily) -> bool {
+        match f {
+            SpanFamily::HttpServer => self.http_server,
+            SpanFamily::HttpClient => self.http_client,
+            SpanFamily::Sql => self.sql,
+        }
+    }
+
+    pub fn set(&mut self, f: SpanFamily, on: bool) {
+        match f {
+            SpanFamily::HttpServer => self.http_server = on,
+            SpanFamily::HttpClient => self.http_client = on,
+            SpanFamily::Sql => self.sql = on,
+        }
+    }
 }
 
 /// Where on its function a uprobe goes.
@@ -39,10 +94,12 @@ pub enum Site {
     Returns,
     /// A kernel tracepoint: no offsets.
     Tracepoint,
+    /// A perf event per CPU (CPU samples): no offsets.
+    PerfEvent,
 }
 
 impl ProbeId {
-    pub const ALL: [ProbeId; 17] = [
+    pub const ALL: [ProbeId; 28] = [
         ProbeId::Newproc1Ret,
         ProbeId::Execute,
         ProbeId::Gopark,
@@ -60,6 +117,17 @@ impl ProbeId {
         ProbeId::StartTheWorld,
         ProbeId::SchedSwitch,
         ProbeId::ProcessExit,
+        ProbeId::HttpServe,
+        ProbeId::HttpServeRet,
+        ProbeId::HttpWriteHeader,
+        ProbeId::Http2WriteHeader,
+        ProbeId::HttpRoundTrip,
+        ProbeId::HttpRoundTripRet,
+        ProbeId::SqlQuery,
+        ProbeId::SqlQueryRet,
+        ProbeId::SqlExec,
+        ProbeId::SqlExecRet,
+        ProbeId::CpuSample,
     ];
 
     pub fn from_index(i: u8) -> Option<ProbeId> {
@@ -87,21 +155,85 @@ impl ProbeId {
             ProbeId::StartTheWorld => "runtime.startTheWorldWithSema",
             ProbeId::SchedSwitch => "sched/sched_switch",
             ProbeId::ProcessExit => "sched/sched_process_exit",
+            ProbeId::HttpServe | ProbeId::HttpServeRet => "net/http.serverHandler.ServeHTTP",
+            ProbeId::HttpWriteHeader => "net/http.(*response).WriteHeader",
+            ProbeId::Http2WriteHeader => "net/http.(*http2responseWriterState).writeHeader",
+            ProbeId::HttpRoundTrip | ProbeId::HttpRoundTripRet => "net/http.(*Transport).roundTrip",
+            ProbeId::SqlQuery | ProbeId::SqlQueryRet => "database/sql.(*DB).queryDC",
+            ProbeId::SqlExec | ProbeId::SqlExecRet => "database/sql.(*DB).execDC",
+            ProbeId::CpuSample => "perf/cpu-clock",
         }
+    }
+
+    /// Other functions the probe also goes on, when present: `symbol` was renamed in some
+    /// Go versions, or the same thing happens in several functions.
+    pub fn alt_symbols(self) -> &'static [&'static str] {
+        match self {
+            // HTTP/2 statuses: the writer state's writeHeader gets every code, but it (and
+            // the exported WriteHeader) are inlined into some callers, so the exported
+            // wrappers are probed too (receiver RAX, code RBX in all of them). Go 1.27 moved
+            // the server to net/http/internal/http2, wrapped by net/http.http2ResponseWriter.
+            ProbeId::Http2WriteHeader => &[
+                "net/http.(*http2responseWriter).WriteHeader",
+                "net/http/internal/http2.(*responseWriterState).writeHeader",
+                "net/http/internal/http2.(*responseWriter).WriteHeader",
+                "net/http.http2ResponseWriter.WriteHeader",
+            ],
+            _ => &[],
+        }
+    }
+
+    /// Whether the probe goes on every function of `symbol` + `alt_symbols` that the binary
+    /// has (rather than the first one found).
+    pub fn all_symbols(self) -> bool {
+        matches!(self, ProbeId::Http2WriteHeader)
+    }
+
+    /// The span family a span probe belongs to (None for runtime probes and CPU samples).
+    pub fn family(self) -> Option<SpanFamily> {
+        match self {
+            ProbeId::HttpServe
+            | ProbeId::HttpServeRet
+            | ProbeId::HttpWriteHeader
+            | ProbeId::Http2WriteHeader => Some(SpanFamily::HttpServer),
+            ProbeId::HttpRoundTrip | ProbeId::HttpRoundTripRet => Some(SpanFamily::HttpClient),
+            ProbeId::SqlQuery | ProbeId::SqlQueryRet | ProbeId::SqlExec | ProbeId::SqlExecRet => {
+                Some(SpanFamily::Sql)
+            }
+            _ => None,
+        }
+    }
+
+    /// A probe whose absence is normal (the program does not use that part of the library):
+    /// never reported by [`ProbePlan::missing`].
+    pub fn optional(self) -> bool {
+        matches!(self, ProbeId::Http2WriteHeader)
+    }
+
+    /// Span and CPU-sample probes: enabled by the plan's options, not by the level.
+    pub fn is_span_or_sample(self) -> bool {
+        self.family().is_some() || self == ProbeId::CpuSample
     }
 
     pub fn site(self) -> Site {
         match self {
-            ProbeId::Newproc1Ret => Site::Returns,
+            ProbeId::Newproc1Ret
+            | ProbeId::HttpServeRet
+            | ProbeId::HttpRoundTripRet
+            | ProbeId::SqlQueryRet
+            | ProbeId::SqlExecRet => Site::Returns,
             ProbeId::SchedSwitch | ProbeId::ProcessExit => Site::Tracepoint,
+            ProbeId::CpuSample => Site::PerfEvent,
             _ => Site::Body,
         }
     }
 
-    /// Lowest capture level that attaches this probe.
+    /// Lowest capture level that attaches this probe (span probes: every level, when their
+    /// family is enabled; CPU samples: when the plan asks for them).
     pub fn min_level(self) -> Level {
         match self {
             ProbeId::ProcessExit => Level::Spans,
+            p if p.is_span_or_sample() => Level::Spans,
             ProbeId::Reentersyscall
             | ProbeId::Entersyscallblock
             | ProbeId::Exitsyscall
@@ -110,11 +242,12 @@ impl ProbeId {
         }
     }
 
-    /// Probes a level attaches.
+    /// Runtime probes a level attaches (span probes and CPU samples are chosen by
+    /// [`ProbePlan::probes`]).
     pub fn for_level(level: Level) -> impl Iterator<Item = ProbeId> {
         ProbeId::ALL
             .into_iter()
-            .filter(move |p| p.min_level() <= level)
+            .filter(move |p| !p.is_span_or_sample() && p.min_level() <= level)
     }
 }
 
@@ -217,6 +350,32 @@ pub struct ProbePlan {
     pub ringbuf_bytes: u32,
     /// Capture a user stack at every block.
     pub block_stacks: bool,
+    /// Span families to attach (all off by default; `target::prepare` turns on those the
+    /// binary has and the user wants).
+    pub spans: SpanSet,
+    /// CPU samples per second per CPU (0 = off).
+    pub cpu_sample_hz: u32,
+    /// Copy URL query strings (the BPF side reads `URL.RawQuery` only then).
+    pub keep_query: bool,
+    /// Struct offsets the span probes read (required when any span family is on).
+    pub http: HttpProbeOffsets,
+    /// `runtime.m.procid` (CPU samples check the M names the sampled thread).
+    pub m_procid: u64,
+    /// The target's maps are Swiss tables (Go >= 1.24 without GOEXPERIMENT=noswissmap).
+    pub swiss_maps: bool,
+}
+
+/// net/http and net/url field offsets the span probes read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HttpProbeOffsets {
+    pub req_method: u64,
+    pub req_url: u64,
+    pub req_header: u64,
+    pub req_content_length: u64,
+    pub url_host: u64,
+    pub url_path: u64,
+    pub url_raw_query: u64,
+    pub resp_status_code: u64,
 }
 
 impl ProbePlan {
@@ -234,7 +393,23 @@ impl ProbePlan {
             sites: Vec::new(),
             ringbuf_bytes: 0,
             block_stacks: level >= Level::Lifecycle,
+            spans: SpanSet::default(),
+            cpu_sample_hz: 0,
+            keep_query: false,
+            http: HttpProbeOffsets::default(),
+            m_procid: 0,
+            swiss_maps: go_minor >= 24,
         }
+    }
+
+    /// Every probe the plan attaches: the level's runtime probes, the enabled span
+    /// families' probes and CPU samples when asked for.
+    pub fn probes(&self) -> impl Iterator<Item = ProbeId> + '_ {
+        ProbeId::ALL.into_iter().filter(move |p| match p.family() {
+            Some(f) => self.spans.has(f),
+            None if *p == ProbeId::CpuSample => self.cpu_sample_hz > 0,
+            None => p.min_level() <= self.level,
+        })
     }
 
     pub fn site(&self, probe: ProbeId) -> Option<&ProbeSite> {
@@ -243,8 +418,9 @@ impl ProbePlan {
 
     /// Uprobes of the plan's level that have no site (not found in the binary).
     pub fn missing(&self) -> Vec<ProbeId> {
-        ProbeId::for_level(self.level)
-            .filter(|p| p.site() != Site::Tracepoint)
+        self.probes()
+            .filter(|p| !matches!(p.site(), Site::Tracepoint | Site::PerfEvent))
+            .filter(|p| !p.optional())
             .filter(|p| self.site(*p).is_none_or(|s| s.file_offsets.is_empty()))
             .collect()
     }
@@ -278,7 +454,7 @@ mod tests {
             assert_eq!(*p as usize, i);
             assert_eq!(ProbeId::from_index(i as u8), Some(*p));
         }
-        assert_eq!(ProbeId::from_index(17), None);
+        assert_eq!(ProbeId::from_index(ProbeId::ALL.len() as u8), None);
     }
 
     #[test]
@@ -288,7 +464,34 @@ mod tests {
             [ProbeId::ProcessExit]
         );
         assert!(!ProbeId::for_level(Level::Lifecycle).any(|p| p == ProbeId::SchedSwitch));
-        assert_eq!(ProbeId::for_level(Level::Full).count(), ProbeId::ALL.len());
+        assert_eq!(ProbeId::for_level(Level::Full).count(), 17);
+        assert!(ProbeId::for_level(Level::Full).all(|p| !p.is_span_or_sample()));
+    }
+
+    #[test]
+    fn plan_probes_follow_options() {
+        let o = RuntimeOffsets::for_go_minor(27).unwrap();
+        let mut plan = ProbePlan::new("/x", 27, o, Level::Spans);
+        assert_eq!(plan.probes().collect::<Vec<_>>(), [ProbeId::ProcessExit]);
+        plan.spans.sql = true;
+        plan.cpu_sample_hz = 99;
+        assert_eq!(
+            plan.probes().collect::<Vec<_>>(),
+            [
+                ProbeId::ProcessExit,
+                ProbeId::SqlQuery,
+                ProbeId::SqlQueryRet,
+                ProbeId::SqlExec,
+                ProbeId::SqlExecRet,
+                ProbeId::CpuSample
+            ]
+        );
+        assert_eq!(plan.missing().len(), 4);
+        plan.spans = SpanSet::all();
+        plan.spans.sql = false;
+        // The HTTP/2 WriteHeader is optional: never missing.
+        assert!(!plan.missing().contains(&ProbeId::Http2WriteHeader));
+        assert!(plan.missing().contains(&ProbeId::HttpWriteHeader));
     }
 
     #[test]
