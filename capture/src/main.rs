@@ -227,6 +227,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .map(|st| format!("; program {st}"))
             .unwrap_or_default()
     );
+    if let Some(f) = &out.failure {
+        eprintln!(
+            "gcap: the capture stopped early: {f}; {} is complete up to that point",
+            cli.output.display()
+        );
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

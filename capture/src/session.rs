@@ -56,12 +56,16 @@ pub struct Outcome {
     /// Exit status of the program gcap started (exec mode).
     pub exit_status: Option<ExitStatus>,
     pub warnings: Vec<String>,
+    /// Why the capture ended early (disk full, ...): the file holds what came before.
+    pub failure: Option<String>,
 }
 
 /// One loaded BPF object (per distinct target binary) and the pids it serves.
 struct Group {
     prepared: Prepared,
     probes: Probes,
+    /// (device, inode) of the binary, to notice a target exec'ing something else.
+    file_id: (u64, u64),
 }
 
 /// Per-process state.
@@ -136,7 +140,11 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
             warnings.extend(prepared.warnings.iter().cloned());
             let probes = Probes::load(prepared.plan.clone())
                 .with_context(|| format!("loading the eBPF probes for {shown}"))?;
-            groups.push(Group { prepared, probes });
+            groups.push(Group {
+                prepared,
+                probes,
+                file_id: (meta.dev(), meta.ino()),
+            });
             group_of.insert((meta.dev(), meta.ino()), groups.len() - 1);
             Ok(groups.len() - 1)
         };
@@ -271,12 +279,22 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let began = Instant::now();
     let mut last_flush = Instant::now();
     let mut exit_status = None;
+    // A write error (disk full) or a probe error ends the loop; the file is then finished
+    // as well as it can be, never left with a partial block.
+    let mut failure: Option<String> = None;
     let stop_reason = loop {
         std::thread::sleep(probes::DRAIN_INTERVAL);
-        cap.drain_all(&mut groups)?;
-        if last_flush.elapsed() >= opts.flush_interval {
-            cap.flush(&groups)?;
-            last_flush = Instant::now();
+        let step = cap.drain_all(&mut groups).and_then(|_| {
+            if last_flush.elapsed() >= opts.flush_interval {
+                last_flush = Instant::now();
+                cap.flush(&groups)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = step {
+            failure = Some(format!("{e:#}"));
+            break "error".to_string();
         }
         if let Some(c) = child.as_mut() {
             if let Ok(Some(status)) = c.try_wait() {
@@ -293,6 +311,19 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
             if p.bias.is_none() && !p.exited {
                 p.bias = target::load_bias(p.pid, &groups[p.group].prepared.binary);
             }
+            // A target that exec'd another program is gone for our probes.
+            if !p.exited && p.bias.is_some() {
+                let now = std::fs::metadata(format!("/proc/{}/exe", p.pid))
+                    .map(|m| (m.dev(), m.ino()))
+                    .ok();
+                if now.is_some() && now != Some(groups[p.group].file_id) {
+                    warnings.push(format!(
+                        "pid {} exec'd another program; its capture ends there",
+                        p.pid
+                    ));
+                    p.exited = true;
+                }
+            }
         }
         if stop.load(Ordering::Relaxed) {
             break "signal".to_string();
@@ -304,14 +335,35 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
             break "targets exited".to_string();
         }
     };
-    // Let in-flight records land, then take the last of them.
-    std::thread::sleep(probes::DRAIN_INTERVAL);
-    cap.drain_all(&mut groups)?;
+    if failure.is_none() {
+        // Let in-flight records land, then take the last of them.
+        std::thread::sleep(probes::DRAIN_INTERVAL);
+        let last = cap.drain_all(&mut groups).and_then(|_| {
+            for g in &mut groups {
+                g.probes.detach_all();
+            }
+            cap.drain_all(&mut groups)?;
+            cap.flush(&groups)
+        });
+        if let Err(e) = last {
+            failure = Some(format!("{e:#}"));
+        }
+    }
     for g in &mut groups {
         g.probes.detach_all();
     }
-    cap.drain_all(&mut groups)?;
-    cap.flush(&groups)?;
+    if failure.is_some() {
+        // Cut off the partial block a failed write left; what was written stays readable.
+        if let Ok(n) = cap.w.recover_from_write_error() {
+            if n > 0 {
+                warnings.push(format!("{n} buffered events could not be written"));
+            }
+        }
+    }
+    let stop_reason = match &failure {
+        Some(f) => format!("{stop_reason}: {f}"),
+        None => stop_reason,
+    };
 
     let mut stats = Stats {
         end_mono_ns: monotonic_ns(),
@@ -352,15 +404,21 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
             value: s.to_string(),
         });
     }
-    cap.w.write_stats(&stats)?;
-    let (summary, _) = cap.w.finish()?;
-    if let Some(c) = child.as_mut() {
-        if exit_status.is_none() {
-            // Stopped by signal or duration while the program still runs: leave it running,
-            // as attach mode does; the user decides what to do with it.
-            let _ = c;
-        }
-    }
+    let shown = opts.output.display();
+    let summary = cap
+        .w
+        .write_stats(&stats)
+        .and_then(|_| cap.w.finish())
+        .map(|(summary, _)| summary)
+        .with_context(|| {
+            format!(
+                "{}could not finish {shown}; it holds every block written before (ganalyze reads it, verify reports it unfinished)",
+                failure.as_ref().map(|f| format!("{f}; ")).unwrap_or_default()
+            )
+        })?;
+    // A program gcap started and that still runs (stopped by signal or duration) is left
+    // running, as in attach mode: the user decides what to do with it.
+    drop(child);
     Ok(Outcome {
         summary,
         elapsed: began.elapsed(),
@@ -368,6 +426,7 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
         stop_reason,
         exit_status,
         warnings,
+        failure,
     })
 }
 

@@ -44,6 +44,13 @@ pub fn info_json(file: &str, cap: &Capture) -> Value {
         "bytes_discarded": cap.recovery().bytes_discarded,
         "digest": cap.digest().unwrap_or_else(|| cap.verify().digest),
         "warnings": cap.recovery().warnings,
+        "probe_hits": cap.stats().map(|s| {
+            s.probes
+                .iter()
+                .map(|p| (format!("{}:{}", p.target, p.name), p.hits))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        }),
+        "stop_reason": cap.stats().map(|s| s.stop_reason.clone()),
     })
 }
 
