@@ -125,6 +125,10 @@ fn truncation_at_every_byte_of_the_last_blocks() {
     // Cover the last four blocks, the index and the trailer.
     let from = blocks[blocks.len() - 4].offset as usize;
     let index_end = (bytes.len() - 68) as u64;
+    eprintln!(
+        "cutting at each of {} offsets (last 4 blocks, index, trailer)",
+        bytes.len() - from
+    );
     for cut in from..bytes.len() {
         let cap = Capture::from_vec(bytes[..cut].to_vec()).unwrap();
         let complete: Vec<_> = blocks
@@ -159,6 +163,7 @@ fn frame_len(b: &gcap_format::BlockInfo) -> u64 {
 fn verify_catches_every_flipped_byte() {
     let (bytes, _) = small_capture(100, 300);
     assert!(Capture::from_vec(bytes.clone()).unwrap().verify().intact);
+    eprintln!("flipping each of {} bytes", bytes.len());
     for i in 0..bytes.len() {
         let mut b = bytes.clone();
         b[i] ^= 0x01;
