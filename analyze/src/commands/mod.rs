@@ -1,6 +1,10 @@
 //! One module per subcommand.
 
+pub mod analyze;
+pub mod export;
+pub mod goroutines;
 pub mod info;
+pub mod spans;
 pub mod verify;
 
 use anyhow::Context;

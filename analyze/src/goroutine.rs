@@ -1,0 +1,918 @@
+//! Goroutine lifecycles: from the events of one goroutine to the sequence of its states.
+//!
+//! A goroutine is, at any moment, in one of five states ([`StateKind`]): running on an OS
+//! thread, runnable (wanting a P), blocked (parked with one of Go's wait reasons), in a
+//! system call, or running but with its thread descheduled by the kernel (`off_cpu`, from the
+//! ThreadOff/ThreadOn events of the thread it runs on). Events move it between them:
+//!
+//! | event | new state |
+//! |---|---|
+//! | GoCreate | runnable (cause: created) |
+//! | GoStart{tid} | running on tid |
+//! | GoStop | runnable (preempted or yielded) |
+//! | GoBlock{reason, stack} | blocked (reason, where) |
+//! | GoUnblock{waker} | runnable (woken by waker; 0 = the runtime or network poller) |
+//! | SyscallEnter{tid, stack} / SyscallExit{tid} | syscall / running on tid |
+//! | GoExit | gone |
+//!
+//! Every event sets the new state whatever the previous one was, so a lost event costs one
+//! wrong interval, never the rest of the goroutine (the mismatch is counted in `anomalies`).
+//! A goroutine whose first event is not GoCreate existed before the capture: its state from
+//! the capture start to its first event is inferred from that event (GoStart: it was
+//! runnable; GoUnblock: blocked, reason unknown; SyscallExit: in a syscall; anything else:
+//! running).
+
+use std::collections::{BTreeMap, HashMap};
+
+use gcap_format::{EventKind, StackId};
+use serde::Serialize;
+
+use crate::capture_set::{CaptureSet, LoadedCapture, Ns};
+
+/// Identifies a goroutine within a set: which file, which target of it, which goid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GoroutineKey {
+    pub file: u32,
+    pub target: u32,
+    pub goid: u64,
+}
+
+/// The state of a goroutine over an interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StateKind {
+    Running,
+    Runnable,
+    Blocked,
+    Syscall,
+    /// Running, but the OS thread it runs on was descheduled by the kernel.
+    OffCpu,
+}
+
+impl StateKind {
+    pub const fn name(self) -> &'static str {
+        match self {
+            StateKind::Running => "running",
+            StateKind::Runnable => "runnable",
+            StateKind::Blocked => "blocked",
+            StateKind::Syscall => "syscall",
+            StateKind::OffCpu => "off_cpu",
+        }
+    }
+}
+
+/// Why a goroutine became runnable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cause {
+    Created,
+    /// Unblocked by this goroutine (0: the runtime, network poller or a timer).
+    Woken(u64),
+    Preempted,
+    Yielded,
+    /// Runnable before the capture started.
+    Unknown,
+}
+
+impl Cause {
+    pub fn describe(self) -> String {
+        match self {
+            Cause::Created => "created".into(),
+            Cause::Woken(0) => "woken by the runtime".into(),
+            Cause::Woken(g) => format!("woken by goroutine {g}"),
+            Cause::Preempted => "preempted".into(),
+            Cause::Yielded => "yielded".into(),
+            Cause::Unknown => "before the capture".into(),
+        }
+    }
+}
+
+/// One interval of a goroutine's life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct State {
+    pub start: Ns,
+    pub end: Ns,
+    pub kind: StateKind,
+    /// The OS thread (running, syscall, off_cpu); 0 when unknown.
+    pub tid: u32,
+    /// Blocked: Go's wait-reason number (None: blocked since before the capture).
+    pub reason: Option<u8>,
+    /// Blocked or syscall: the stack where it happened (0: none recorded).
+    pub stack: StackId,
+    /// Runnable: why.
+    pub cause: Cause,
+}
+
+impl State {
+    pub fn duration(&self) -> u64 {
+        (self.end - self.start).max(0) as u64
+    }
+}
+
+/// How a goroutine's record ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndedBy {
+    /// It exited (GoExit).
+    Exit,
+    /// Its process exited.
+    ProcessExit,
+    /// It was still alive when the capture stopped.
+    CaptureEnd,
+}
+
+/// A map that is a vector while small: most goroutines have a handful of wait reasons and
+/// wakers (millions of goroutines make a tree map's node each expensive), while a few (an
+/// accept loop woken by every handler) have millions, which a hash map handles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Counts<K: std::hash::Hash + Eq> {
+    Small(Vec<(K, u64)>),
+    Big(HashMap<K, u64>),
+}
+
+impl<K: std::hash::Hash + Eq> Default for Counts<K> {
+    fn default() -> Self {
+        Counts::Small(Vec::new())
+    }
+}
+
+const SMALL: usize = 16;
+
+impl<K: std::hash::Hash + Eq + Copy + Ord> Counts<K> {
+    /// Adds `n` to the count of `k`.
+    pub fn add(&mut self, k: K, n: u64) {
+        match self {
+            Counts::Small(v) => {
+                if let Some(e) = v.iter_mut().find(|e| e.0 == k) {
+                    e.1 += n;
+                } else if v.len() < SMALL {
+                    v.push((k, n));
+                } else {
+                    let mut m: HashMap<K, u64> = v.drain(..).collect();
+                    m.insert(k, n);
+                    *self = Counts::Big(m);
+                }
+            }
+            Counts::Big(m) => *m.entry(k).or_insert(0) += n,
+        }
+    }
+
+    pub fn get(&self, k: &K) -> Option<&u64> {
+        match self {
+            Counts::Small(v) => v.iter().find(|e| e.0 == *k).map(|e| &e.1),
+            Counts::Big(m) => m.get(k),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Counts::Small(v) => v.len(),
+            Counts::Big(m) => m.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn values(&self) -> Box<dyn Iterator<Item = &u64> + '_> {
+        match self {
+            Counts::Small(v) => Box::new(v.iter().map(|e| &e.1)),
+            Counts::Big(m) => Box::new(m.values()),
+        }
+    }
+
+    /// Entries in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &u64)> {
+        let mut v: Vec<(&K, &u64)> = match self {
+            Counts::Small(v) => v.iter().map(|e| (&e.0, &e.1)).collect(),
+            Counts::Big(m) => m.iter().collect(),
+        };
+        v.sort_by_key(|e| *e.0);
+        v.into_iter()
+    }
+}
+
+/// Time per state, wake-ups per waker.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub running_ns: u64,
+    pub runnable_ns: u64,
+    pub syscall_ns: u64,
+    pub off_cpu_ns: u64,
+    /// Blocked time per wait-reason number (None: blocked since before the capture).
+    pub blocked_ns: Counts<Option<u8>>,
+    /// Wake-ups per waking goroutine (0: the runtime).
+    pub wakeups_by: Counts<u64>,
+}
+
+impl Totals {
+    pub fn blocked_total(&self) -> u64 {
+        self.blocked_ns.values().sum()
+    }
+}
+
+/// Everything reconstructed about one goroutine.
+#[derive(Clone, Debug)]
+pub struct Goroutine {
+    pub key: GoroutineKey,
+    pub pid: u32,
+    pub parent: Option<u64>,
+    pub creation_stack: StackId,
+    pub start_stack: StackId,
+    /// "pkg.Func (file.go:LINE)" of the `go` statement ("unknown" when created before the
+    /// capture).
+    pub creation_site: String,
+    /// The start function, e.g. "main.worker".
+    pub start_function: String,
+    pub created: Option<Ns>,
+    pub exited: Option<Ns>,
+    /// Created, or the capture start for goroutines that existed before it.
+    pub first_seen: Ns,
+    pub end: Ns,
+    pub ended_by: EndedBy,
+    /// The states in time order (empty when the analysis was run without them).
+    pub states: Vec<State>,
+    /// The state it ended in (always kept).
+    pub last: Option<State>,
+    pub totals: Totals,
+    /// CPU samples: (time, tid, stack).
+    pub samples: Vec<(Ns, u32, StackId)>,
+    /// Transitions that did not follow from the previous state (lost or reordered events).
+    pub anomalies: u32,
+}
+
+impl Goroutine {
+    pub fn alive_at_end(&self) -> bool {
+        self.ended_by == EndedBy::CaptureEnd
+    }
+
+    /// The contract's JSON row.
+    pub fn row(&self, set: &CaptureSet) -> GoroutineRow {
+        let f = &set.files[self.key.file as usize];
+        let mut blocked_ns = BTreeMap::new();
+        for (r, ns) in self.totals.blocked_ns.iter() {
+            let name = match r {
+                Some(r) => f.wait_reason(self.key.target, *r),
+                None => UNKNOWN_REASON.to_string(),
+            };
+            *blocked_ns.entry(name).or_insert(0) += ns;
+        }
+        GoroutineRow {
+            pid: self.pid,
+            goid: self.key.goid,
+            parent_goid: self.parent,
+            start_function: self.start_function.clone(),
+            creation_site: self.creation_site.clone(),
+            created_ns: self.created.map(|t| set.rel(t)),
+            exited_ns: self.exited.map(|t| set.rel(t)),
+            running_ns: self.totals.running_ns,
+            runnable_ns: self.totals.runnable_ns,
+            syscall_ns: self.totals.syscall_ns,
+            blocked_ns,
+            wakeups_by: self
+                .totals
+                .wakeups_by
+                .iter()
+                .map(|(g, n)| (*g, *n))
+                .collect(),
+            off_cpu_ns: self.totals.off_cpu_ns,
+            blocked_total_ns: self.totals.blocked_total(),
+            end_ns: set.rel(self.end),
+            ended_by: self.ended_by,
+            state_at_end: self.alive_at_end().then(|| {
+                self.last.map_or_else(
+                    || "unknown".to_string(),
+                    |s| describe_state(f, self.key, &s),
+                )
+            }),
+            samples: self.samples.len() as u64,
+            anomalies: self.anomalies,
+            file: f.path.display().to_string(),
+        }
+    }
+}
+
+/// The blocked-time key for goroutines blocked since before the capture started.
+pub const UNKNOWN_REASON: &str = "unknown (blocked before the capture)";
+
+/// "blocked: chan receive at main.f (f.go:3)", "running on thread 12", ...
+pub fn describe_state(f: &LoadedCapture, key: GoroutineKey, s: &State) -> String {
+    match s.kind {
+        StateKind::Blocked => format!(
+            "blocked: {} at {}",
+            s.reason.map_or_else(
+                || UNKNOWN_REASON.to_string(),
+                |r| f.wait_reason(key.target, r)
+            ),
+            f.where_(key.target, s.stack)
+        ),
+        StateKind::Syscall => format!("syscall at {}", f.where_(key.target, s.stack)),
+        StateKind::Runnable => format!("runnable ({})", s.cause.describe()),
+        StateKind::Running => format!("running on thread {}", s.tid),
+        StateKind::OffCpu => format!("off cpu (thread {} descheduled)", s.tid),
+    }
+}
+
+/// The contract's `goroutines --format json` object (extra fields after the required ones).
+#[derive(Clone, Debug, Serialize)]
+pub struct GoroutineRow {
+    pub pid: u32,
+    pub goid: u64,
+    pub parent_goid: Option<u64>,
+    pub start_function: String,
+    pub creation_site: String,
+    pub created_ns: Option<i64>,
+    pub exited_ns: Option<i64>,
+    pub running_ns: u64,
+    pub runnable_ns: u64,
+    pub syscall_ns: u64,
+    pub blocked_ns: BTreeMap<String, u64>,
+    /// Wake-ups by waking goroutine id (0: the runtime or network poller).
+    pub wakeups_by: BTreeMap<u64, u64>,
+    /// Running time during which the kernel had descheduled its thread (not in running_ns).
+    pub off_cpu_ns: u64,
+    pub blocked_total_ns: u64,
+    pub end_ns: i64,
+    pub ended_by: EndedBy,
+    /// For goroutines alive at the end: what they were doing.
+    pub state_at_end: Option<String>,
+    pub samples: u64,
+    pub anomalies: u32,
+    pub file: String,
+}
+
+/// A compact goroutine event (what reconstruction keeps of each event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct GEv {
+    pub t: Ns,
+    pub a: u64,
+    pub b: u32,
+    pub c: u32,
+    pub kind: u8,
+}
+
+/// Off-CPU intervals of OS threads, per (file, target, tid), sorted and disjoint.
+pub(crate) type ThreadOff = HashMap<(u32, u32, u32), Vec<(Ns, Ns)>>;
+
+/// Builds a goroutine from its events (sorted by time).
+/// Symbolizes every goroutine's creation site and start function, each distinct stack once.
+pub(crate) fn symbolize(set: &CaptureSet, goroutines: &mut [Goroutine]) {
+    use rayon::prelude::*;
+    let mut names: HashMap<(u32, u32, StackId, bool), String> = HashMap::new();
+    for g in goroutines.iter().filter(|g| g.created.is_some()) {
+        let f = &set.files[g.key.file as usize];
+        let t = g.key.target;
+        names
+            .entry((g.key.file, t, g.creation_stack, true))
+            .or_insert_with(|| f.site(t, g.creation_stack));
+        names
+            .entry((g.key.file, t, g.start_stack, false))
+            .or_insert_with(|| f.function(t, g.start_stack));
+    }
+    goroutines
+        .par_iter_mut()
+        .filter(|g| g.created.is_some())
+        .for_each(|g| {
+            let (file, t) = (g.key.file, g.key.target);
+            if let Some(s) = names.get(&(file, t, g.creation_stack, true)) {
+                g.creation_site.clone_from(s);
+            }
+            if let Some(s) = names.get(&(file, t, g.start_stack, false)) {
+                g.start_function.clone_from(s);
+            }
+        });
+}
+
+pub(crate) struct Builder<'a> {
+    pub file: &'a LoadedCapture,
+    pub threads: &'a ThreadOff,
+    pub keep_states: bool,
+}
+
+struct Open {
+    kind: StateKind,
+    start: Ns,
+    tid: u32,
+    reason: Option<u8>,
+    stack: StackId,
+    cause: Cause,
+}
+
+impl Builder<'_> {
+    pub fn build<'e>(
+        &self,
+        key: GoroutineKey,
+        pid: u32,
+        events: impl Iterator<Item = &'e GEv>,
+        len: usize,
+        proc_exit: Option<Ns>,
+    ) -> Goroutine {
+        let f = self.file;
+        let mut g = Goroutine {
+            key,
+            pid,
+            parent: None,
+            creation_stack: 0,
+            start_stack: 0,
+            creation_site: "unknown".into(),
+            start_function: "unknown".into(),
+            created: None,
+            exited: None,
+            first_seen: f.start,
+            end: f.end,
+            ended_by: EndedBy::CaptureEnd,
+            states: Vec::new(),
+            last: None,
+            totals: Totals::default(),
+            samples: Vec::new(),
+            anomalies: 0,
+        };
+        if self.keep_states {
+            g.states.reserve_exact(len + 1);
+        }
+        let stop_at = proc_exit.unwrap_or(Ns::MAX);
+        let mut cur: Option<Open> = None;
+        for (i, e) in events.enumerate() {
+            if e.t > stop_at {
+                break;
+            }
+            if g.exited.is_some() {
+                // Events after the goroutine exited: lost or reordered events.
+                g.anomalies += 1;
+                continue;
+            }
+            let kind = EventKind::from_u8(e.kind);
+            if i == 0 && kind != Some(EventKind::GoCreate) {
+                // Existed before the capture: infer the state it was in.
+                let start = f.start.min(e.t);
+                g.first_seen = start;
+                cur = match kind {
+                    Some(EventKind::GoStart) => Some(open(StateKind::Runnable, start)),
+                    Some(EventKind::GoUnblock) => Some(Open {
+                        reason: None,
+                        ..open(StateKind::Blocked, start)
+                    }),
+                    Some(EventKind::SyscallExit) => Some(Open {
+                        tid: e.b,
+                        ..open(StateKind::Syscall, start)
+                    }),
+                    Some(EventKind::SyscallEnter) | Some(EventKind::CpuSample) => Some(Open {
+                        tid: e.b,
+                        ..open(StateKind::Running, start)
+                    }),
+                    _ => Some(open(StateKind::Running, start)),
+                };
+            }
+            let prev = cur.as_ref().map(|c| c.kind);
+            let next = match kind {
+                Some(EventKind::GoCreate) => {
+                    if i == 0 {
+                        g.created = Some(e.t);
+                        g.first_seen = e.t;
+                        g.parent = Some(e.a);
+                        g.creation_stack = e.b;
+                        g.start_stack = e.c;
+                        Some(Open {
+                            cause: Cause::Created,
+                            ..open(StateKind::Runnable, e.t)
+                        })
+                    } else {
+                        g.anomalies += 1;
+                        continue;
+                    }
+                }
+                Some(EventKind::GoStart) => {
+                    if prev != Some(StateKind::Runnable) {
+                        g.anomalies += 1;
+                    }
+                    Some(Open {
+                        tid: e.b,
+                        ..open(StateKind::Running, e.t)
+                    })
+                }
+                Some(EventKind::GoStop) => {
+                    if prev != Some(StateKind::Running) {
+                        g.anomalies += 1;
+                    }
+                    Some(Open {
+                        cause: if e.c == gcap_format::event::stop_reason::YIELD as u32 {
+                            Cause::Yielded
+                        } else {
+                            Cause::Preempted
+                        },
+                        ..open(StateKind::Runnable, e.t)
+                    })
+                }
+                Some(EventKind::GoBlock) => {
+                    if prev != Some(StateKind::Running) {
+                        g.anomalies += 1;
+                    }
+                    Some(Open {
+                        reason: Some(e.c as u8),
+                        stack: e.b,
+                        ..open(StateKind::Blocked, e.t)
+                    })
+                }
+                Some(EventKind::GoUnblock) => {
+                    if prev != Some(StateKind::Blocked) {
+                        g.anomalies += 1;
+                    }
+                    g.totals.wakeups_by.add(e.a, 1);
+                    Some(Open {
+                        cause: Cause::Woken(e.a),
+                        ..open(StateKind::Runnable, e.t)
+                    })
+                }
+                Some(EventKind::SyscallEnter) => {
+                    if prev != Some(StateKind::Running) {
+                        g.anomalies += 1;
+                    }
+                    Some(Open {
+                        tid: e.b,
+                        stack: e.c,
+                        ..open(StateKind::Syscall, e.t)
+                    })
+                }
+                Some(EventKind::SyscallExit) => {
+                    if prev != Some(StateKind::Syscall) {
+                        g.anomalies += 1;
+                    }
+                    Some(Open {
+                        tid: e.b,
+                        ..open(StateKind::Running, e.t)
+                    })
+                }
+                Some(EventKind::GoExit) => {
+                    g.exited = Some(e.t);
+                    g.end = e.t;
+                    g.ended_by = EndedBy::Exit;
+                    None
+                }
+                Some(EventKind::CpuSample) => {
+                    g.samples.push((e.t, e.b, e.c));
+                    continue;
+                }
+                _ => continue,
+            };
+            if let Some(c) = cur.take() {
+                self.close(&mut g, c, e.t);
+            }
+            cur = next;
+        }
+        if g.exited.is_none() {
+            if let Some(t) = proc_exit {
+                g.end = t;
+                g.ended_by = EndedBy::ProcessExit;
+            }
+        }
+        if let Some(c) = cur.take() {
+            let end = g.end;
+            self.close(&mut g, c, end);
+        }
+        g
+    }
+
+    fn close(&self, g: &mut Goroutine, c: Open, end: Ns) {
+        let s = State {
+            start: c.start,
+            end: end.max(c.start),
+            kind: c.kind,
+            tid: c.tid,
+            reason: c.reason,
+            stack: c.stack,
+            cause: c.cause,
+        };
+        if s.kind == StateKind::Running && s.tid != 0 {
+            if let Some(iv) = self.threads.get(&(g.key.file, g.key.target, s.tid)) {
+                let mut i = iv.partition_point(|&(_, e)| e <= s.start);
+                let mut at = s.start;
+                let mut split = false;
+                while i < iv.len() && iv[i].0 < s.end {
+                    let (a, b) = (iv[i].0.max(s.start), iv[i].1.min(s.end));
+                    if b > a {
+                        if a > at {
+                            self.push(
+                                g,
+                                State {
+                                    start: at,
+                                    end: a,
+                                    ..s
+                                },
+                            );
+                        }
+                        self.push(
+                            g,
+                            State {
+                                start: a,
+                                end: b,
+                                kind: StateKind::OffCpu,
+                                ..s
+                            },
+                        );
+                        at = b;
+                        split = true;
+                    }
+                    i += 1;
+                }
+                if split {
+                    if at < s.end {
+                        self.push(g, State { start: at, ..s });
+                    }
+                    return;
+                }
+            }
+        }
+        self.push(g, s);
+    }
+
+    fn push(&self, g: &mut Goroutine, s: State) {
+        let d = s.duration();
+        match s.kind {
+            StateKind::Running => g.totals.running_ns += d,
+            StateKind::Runnable => g.totals.runnable_ns += d,
+            StateKind::Syscall => g.totals.syscall_ns += d,
+            StateKind::OffCpu => g.totals.off_cpu_ns += d,
+            StateKind::Blocked => g.totals.blocked_ns.add(s.reason, d),
+        }
+        if self.keep_states {
+            g.states.push(s);
+        }
+        g.last = Some(s);
+    }
+}
+
+fn open(kind: StateKind, start: Ns) -> Open {
+    Open {
+        kind,
+        start,
+        tid: 0,
+        reason: None,
+        stack: 0,
+        cause: Cause::Unknown,
+    }
+}
+
+/// When a goroutine alive at the end counts as leaked.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LeakParams {
+    /// Blocked at least this long at the end of the capture (default 1 s) ...
+    pub min_blocked_ns: u64,
+    /// ... and for at least this fraction of its capture's duration (default 0.5).
+    pub min_fraction: f64,
+}
+
+impl Default for LeakParams {
+    fn default() -> Self {
+        LeakParams {
+            min_blocked_ns: 1_000_000_000,
+            min_fraction: 0.5,
+        }
+    }
+}
+
+/// Goroutines alive at the end, blocked for long, grouped by creation site and place.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LeakSuspect {
+    pub pid: u32,
+    pub creation_site: String,
+    pub start_function: String,
+    pub count: u64,
+    /// Go's wait reason, e.g. "chan receive".
+    pub blocked_on: String,
+    /// Where they block: "pkg.Func (file.go:LINE)".
+    #[serde(rename = "where")]
+    pub where_: String,
+    /// The longest and shortest time blocked at the end.
+    pub max_blocked_ns: u64,
+    pub min_blocked_ns: u64,
+    /// Up to 10 of their goroutine ids.
+    pub goids: Vec<u64>,
+}
+
+/// Leak suspects, most numerous first.
+pub fn leak_suspects(
+    set: &CaptureSet,
+    goroutines: &[Goroutine],
+    params: &LeakParams,
+) -> Vec<LeakSuspect> {
+    let mut groups: BTreeMap<(u32, String, String, String), LeakSuspect> = BTreeMap::new();
+    for g in goroutines {
+        let Some(last) = g.last else { continue };
+        if !g.alive_at_end() || last.kind != StateKind::Blocked {
+            continue;
+        }
+        let f = &set.files[g.key.file as usize];
+        let span = (f.end - f.start).max(0) as f64;
+        let blocked = last.duration();
+        if blocked < params.min_blocked_ns || (blocked as f64) < params.min_fraction * span {
+            continue;
+        }
+        let reason = last.reason.map_or_else(
+            || UNKNOWN_REASON.to_string(),
+            |r| f.wait_reason(g.key.target, r),
+        );
+        let where_ = f.where_(g.key.target, last.stack);
+        let e = groups
+            .entry((
+                g.pid,
+                g.creation_site.clone(),
+                reason.clone(),
+                where_.clone(),
+            ))
+            .or_insert_with(|| LeakSuspect {
+                pid: g.pid,
+                creation_site: g.creation_site.clone(),
+                start_function: g.start_function.clone(),
+                count: 0,
+                blocked_on: reason,
+                where_,
+                max_blocked_ns: 0,
+                min_blocked_ns: u64::MAX,
+                goids: Vec::new(),
+            });
+        e.count += 1;
+        e.max_blocked_ns = e.max_blocked_ns.max(blocked);
+        e.min_blocked_ns = e.min_blocked_ns.min(blocked);
+        if e.goids.len() < 10 {
+            e.goids.push(g.key.goid);
+        }
+    }
+    let mut v: Vec<LeakSuspect> = groups.into_values().collect();
+    v.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(a.creation_site.cmp(&b.creation_site))
+    });
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{scenario, CaptureBuilder};
+    use crate::{Analysis, CaptureSet, Options};
+    use gcap_format::EventData;
+
+    fn analyse(bytes: Vec<u8>) -> (CaptureSet, Analysis) {
+        let set = CaptureSet::from_bytes("t.gcap", bytes).unwrap();
+        let a = Analysis::run(&set, &Options::default());
+        (set, a)
+    }
+
+    fn get(a: &Analysis, goid: u64) -> &Goroutine {
+        a.goroutines.iter().find(|g| g.key.goid == goid).unwrap()
+    }
+
+    #[test]
+    fn lifecycle_known_answers() {
+        for reverse in [false, true] {
+            let (set, a) = analyse(scenario::lifecycle(reverse));
+            assert_eq!(a.goroutines.len(), 3, "reverse={reverse}");
+            let g1 = get(&a, 1);
+            assert_eq!(g1.created, None);
+            assert_eq!(g1.parent, None);
+            assert_eq!(g1.totals.runnable_ns, 70);
+            assert_eq!(g1.totals.running_ns, 380);
+            assert_eq!(g1.totals.off_cpu_ns, 50);
+            assert_eq!(g1.totals.blocked_ns.get(&Some(19)), Some(&500));
+            assert_eq!(g1.totals.wakeups_by.get(&3), Some(&1));
+            assert!(g1.alive_at_end());
+            assert_eq!(g1.anomalies, 0);
+            let g2 = get(&a, 2);
+            assert_eq!(g2.parent, Some(1));
+            assert_eq!(g2.creation_site, "main.main (main.go:10)");
+            assert_eq!(g2.start_function, "main.worker");
+            assert_eq!((g2.totals.runnable_ns, g2.totals.running_ns), (110, 210));
+            assert_eq!(g2.exited.map(|t| set.rel(t)), Some(420));
+            let g3 = get(&a, 3);
+            assert_eq!(g3.totals.runnable_ns, 200);
+            assert_eq!(g3.totals.running_ns, 170);
+            assert_eq!(g3.totals.syscall_ns, 100);
+            assert_eq!(g3.totals.blocked_ns.get(&Some(22)), Some(&90));
+            assert_eq!(g3.totals.wakeups_by.get(&2), Some(&1));
+            assert_eq!(g3.anomalies, 0);
+
+            let row = g3.row(&set);
+            assert_eq!(row.blocked_ns.get("sync.Mutex.Lock"), Some(&90));
+            assert_eq!(row.created_ns, Some(150));
+            assert_eq!(row.exited_ns, Some(710));
+            let blocked = g3
+                .states
+                .iter()
+                .find(|s| s.kind == StateKind::Blocked)
+                .unwrap();
+            assert_eq!(
+                set.files[0].where_(0, blocked.stack),
+                "main.worker (main.go:25)"
+            );
+            assert_eq!(
+                describe_state(&set.files[0], g3.key, blocked),
+                "blocked: sync.Mutex.Lock at main.worker (main.go:25)"
+            );
+            // The runnable state after the unblock names its waker.
+            assert!(g3
+                .states
+                .iter()
+                .any(|s| s.kind == StateKind::Runnable && s.cause == Cause::Woken(2)));
+            // States tile the lifetime.
+            for g in &a.goroutines {
+                let mut at = g.first_seen;
+                for s in &g.states {
+                    assert_eq!(s.start, at, "goroutine {}", g.key.goid);
+                    at = s.end;
+                }
+                assert_eq!(at, g.end);
+            }
+        }
+    }
+
+    #[test]
+    fn off_cpu_splits_running() {
+        let (_, a) = analyse(scenario::lifecycle(false));
+        let g1 = get(&a, 1);
+        let kinds: Vec<_> = g1
+            .states
+            .iter()
+            .filter(|s| s.tid == 11)
+            .map(|s| (s.kind, s.duration()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (StateKind::Running, 30),
+                (StateKind::OffCpu, 50),
+                (StateKind::Running, 200)
+            ]
+        );
+    }
+
+    #[test]
+    fn existing_goroutines_have_inferred_first_states() {
+        let mut b = CaptureBuilder::new(1, "/x");
+        b.ev(100, 9, EventData::GoUnblock { waker: 0 });
+        b.ev(150, 9, EventData::GoStart { tid: 1 });
+        b.ev(200, 8, EventData::SyscallExit { tid: 2 });
+        b.ev(300, 8, EventData::GoExit);
+        b.end(400);
+        let (set, a) = analyse(b.finish());
+        let g9 = get(&a, 9);
+        assert_eq!(g9.totals.blocked_ns.get(&None), Some(&100));
+        assert_eq!(g9.totals.runnable_ns, 50);
+        assert_eq!(g9.totals.running_ns, 250);
+        assert_eq!(g9.row(&set).blocked_ns.get(UNKNOWN_REASON), Some(&100));
+        assert_eq!(g9.row(&set).created_ns, None);
+        let g8 = get(&a, 8);
+        assert_eq!((g8.totals.syscall_ns, g8.totals.running_ns), (200, 100));
+        assert_eq!(g8.totals.wakeups_by.len(), 0);
+        assert_eq!(g9.totals.wakeups_by.get(&0), Some(&1));
+    }
+
+    #[test]
+    fn leak_suspects_need_long_blocks() {
+        let (set, a) = analyse(scenario::leak());
+        let l = a.leak_suspects(&set, &LeakParams::default());
+        assert_eq!(l.len(), 1, "{l:?}");
+        assert_eq!(l[0].count, 1);
+        assert_eq!(l[0].goids, vec![5]);
+        assert_eq!(l[0].creation_site, "main.startWorkers (leak.go:5)");
+        assert_eq!(l[0].blocked_on, "chan receive");
+        assert_eq!(l[0].where_, "main.leaky (leak.go:7)");
+        assert_eq!(l[0].max_blocked_ns, 3_000_000_000 - 20);
+        // A looser threshold catches g6 too, in the same group.
+        let loose = LeakParams {
+            min_blocked_ns: 100_000_000,
+            min_fraction: 0.1,
+        };
+        let l = a.leak_suspects(&set, &loose);
+        assert_eq!((l.len(), l[0].count), (1, 2));
+    }
+
+    #[test]
+    fn lost_events_do_not_derail_the_rest() {
+        // GoBlock missing: the unblock arrives while "running"; the goroutine recovers.
+        let mut b = CaptureBuilder::new(1, "/x");
+        b.ev(0, 4, EventData::GoStart { tid: 1 });
+        b.ev(100, 4, EventData::GoUnblock { waker: 5 });
+        b.ev(150, 4, EventData::GoStart { tid: 1 });
+        b.ev(200, 4, EventData::GoExit);
+        b.ev(250, 4, EventData::GoStart { tid: 1 });
+        let (_, a) = analyse(b.finish());
+        let g = get(&a, 4);
+        assert_eq!(g.anomalies, 2);
+        assert_eq!(g.totals.running_ns, 150);
+        assert_eq!(g.totals.runnable_ns, 50);
+        assert_eq!(g.ended_by, EndedBy::Exit);
+    }
+
+    #[test]
+    fn process_exit_ends_goroutines() {
+        let mut b = CaptureBuilder::new(1, "/x");
+        b.ev(0, 4, EventData::GoStart { tid: 1 });
+        b.ev(100, 0, EventData::ProcExit { code: 2 });
+        b.end(500);
+        let (_, a) = analyse(b.finish());
+        let g = get(&a, 4);
+        assert_eq!(g.ended_by, EndedBy::ProcessExit);
+        assert_eq!(g.totals.running_ns, 100);
+        assert!(!g.alive_at_end());
+    }
+}

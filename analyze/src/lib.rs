@@ -1,0 +1,28 @@
+//! `ganalyze` as a library: reconstruct what the Go programs in `.gcap` captures did.
+//!
+//! ```text
+//! CaptureSet::open(files)            several files = one incident, on one time axis
+//!   -> Analysis::run(&set, &opts)    goroutine lifecycles (parallel over events blocks)
+//!        .goroutines                 per goroutine: states, totals, wakers
+//!        .spans                      spans tied to goroutine trees and joined by trace context
+//!   -> export::{parquet, chrome, folded}, table::{goroutine rows, span rows}
+//! ```
+//! Times inside the library are nanoseconds on one axis for every file of a set
+//! ([`Ns`], Unix-epoch based); [`CaptureSet::rel`] turns them into the contract's
+//! "nanoseconds since the capture's start".
+
+pub mod analysis;
+pub mod capture_set;
+pub mod error;
+pub mod export;
+pub mod goroutine;
+pub mod span;
+pub mod table;
+#[doc(hidden)]
+pub mod testkit;
+
+pub use analysis::{Analysis, Options};
+pub use capture_set::{CaptureSet, LoadedCapture, Ns};
+pub use error::{AnalyzeError, Result};
+pub use goroutine::{Goroutine, GoroutineKey, LeakParams, LeakSuspect, State, StateKind};
+pub use span::{Span, SpanIndex};

@@ -1,0 +1,597 @@
+//! Hand-built captures with exactly known contents, for tests and examples.
+//!
+//! ```
+//! use ganalyze::testkit::CaptureBuilder;
+//! use gcap_format::EventData;
+//! let mut b = CaptureBuilder::new(100, "/srv/app");
+//! let site = b.func(0x1000, "main.main", "/src/app/main.go", 10);
+//! let start = b.func(0x2000, "main.worker", "/src/app/main.go", 20);
+//! b.ev(0, 7, EventData::GoCreate { parent: 1, creation: site, start });
+//! b.ev(500, 7, EventData::GoExit);
+//! let set = b.into_set();
+//! assert_eq!(set.files.len(), 1);
+//! ```
+
+use std::path::Path;
+
+use gcap_format::{Event, EventData, Meta, StackId, Symbol, Target, Writer, WriterOptions};
+
+use crate::capture_set::CaptureSet;
+
+/// Go 1.27's wait-reason strings, indexed by number.
+pub const GO_WAIT_REASONS: [&str; 47] = [
+    "",
+    "GC assist marking",
+    "IO wait",
+    "dumping heap",
+    "garbage collection",
+    "garbage collection scan",
+    "panicwait",
+    "GC assist wait",
+    "GC sweep wait",
+    "GC scavenge wait",
+    "finalizer wait",
+    "force gc (idle)",
+    "GOMAXPROCS updater (idle)",
+    "semacquire",
+    "sleep",
+    "chan receive (nil chan)",
+    "chan send (nil chan)",
+    "select (no cases)",
+    "select",
+    "chan receive",
+    "chan send",
+    "sync.Cond.Wait",
+    "sync.Mutex.Lock",
+    "sync.RWMutex.RLock",
+    "sync.RWMutex.Lock",
+    "sync.WaitGroup.Wait",
+    "trace reader (blocked)",
+    "wait for GC cycle",
+    "GC worker (idle)",
+    "GC worker (active)",
+    "preempted",
+    "debug call",
+    "GC mark termination",
+    "stopping the world",
+    "flushing proc caches",
+    "trace goroutine status",
+    "trace proc status",
+    "page trace flush",
+    "coroutine",
+    "GC weak to strong wait",
+    "synctest.Run",
+    "synctest.Wait",
+    "synctest.Chan (durable)",
+    "synctest.Select (durable)",
+    "synctest.Cond (durable)",
+    "synctest.WaitGroup (durable)",
+    "cleanup wait",
+];
+
+/// Wait-reason numbers used by tests.
+pub mod reason {
+    pub const IO_WAIT: u8 = 2;
+    pub const SLEEP: u8 = 14;
+    pub const SELECT: u8 = 18;
+    pub const CHAN_RECEIVE: u8 = 19;
+    pub const MUTEX: u8 = 22;
+}
+
+/// Monotonic time of the capture start in built captures: event times given to
+/// [`CaptureBuilder::ev`] are relative to it.
+pub const T0: u64 = 1_000_000_000;
+
+/// Builds a one-target capture in memory.
+pub struct CaptureBuilder {
+    w: Writer<Vec<u8>>,
+    events: Vec<(u32, Event)>,
+    end_rel: Option<u64>,
+    lost: Vec<u64>,
+}
+
+impl CaptureBuilder {
+    /// A capture of one process `pid` running `exe`, started at Unix time 1.8e18 ns.
+    pub fn new(pid: u32, exe: &str) -> CaptureBuilder {
+        Self::with_start(pid, exe, 1_800_000_000_000_000_000)
+    }
+
+    /// Same, with the capture's wall-clock start (to line up two captures).
+    pub fn with_start(pid: u32, exe: &str, start_unix_ns: u64) -> CaptureBuilder {
+        let opts = WriterOptions {
+            block_events: 4,
+            ts_shift: 0,
+            file_id: Some(*b"ganalyze-testkit"),
+            ..WriterOptions::default()
+        };
+        let mut w = Writer::new(Vec::new(), opts).expect("writing to memory");
+        w.write_meta(&Meta {
+            host: "test".into(),
+            kernel: "Linux 6.18".into(),
+            gcap_version: "test".into(),
+            command_line: vec!["gcap".into()],
+            start_unix_ns,
+            start_mono_ns: T0,
+            level: "lifecycle".into(),
+            extra: vec![],
+        })
+        .expect("meta");
+        w.write_target(&Target {
+            id: 0,
+            pid,
+            exe: exe.into(),
+            go_version: "go1.27.3".into(),
+            wait_reasons: GO_WAIT_REASONS.iter().map(|s| s.to_string()).collect(),
+            attached_mono_ns: T0,
+            ..Target::default()
+        })
+        .expect("target");
+        CaptureBuilder {
+            w,
+            events: Vec::new(),
+            end_rel: None,
+            lost: Vec::new(),
+        }
+    }
+
+    /// Declares a function at `pc` and returns the one-frame stack holding it.
+    pub fn func(&mut self, pc: u64, function: &str, file: &str, line: u32) -> StackId {
+        self.symbol(pc, function, file, line);
+        self.w.intern_stack(0, &[pc])
+    }
+
+    /// Declares a symbol for `pc` (no stack).
+    pub fn symbol(&mut self, pc: u64, function: &str, file: &str, line: u32) {
+        let function = self.w.intern(function);
+        let file = self.w.intern(file);
+        self.w.add_symbols(
+            0,
+            &[Symbol {
+                pc,
+                entry: pc,
+                function,
+                file,
+                line,
+            }],
+        );
+    }
+
+    /// A stack of PCs, innermost first.
+    pub fn stack(&mut self, pcs: &[u64]) -> StackId {
+        self.w.intern_stack(0, pcs)
+    }
+
+    /// Interns a string (span methods, paths, hosts).
+    pub fn string(&mut self, s: &str) -> u32 {
+        self.w.intern(s)
+    }
+
+    /// An event at `rel` ns after the capture start.
+    pub fn ev(&mut self, rel: u64, goid: u64, data: EventData) -> &mut Self {
+        self.events.push((
+            0,
+            Event {
+                ts: T0 + rel,
+                goid,
+                data,
+            },
+        ));
+        self
+    }
+
+    /// The capture stops `rel` ns after its start (default: at the last event).
+    pub fn end(&mut self, rel: u64) -> &mut Self {
+        self.end_rel = Some(rel);
+        self
+    }
+
+    /// Records lost events in the stats block.
+    pub fn lost(&mut self, per_cpu: &[u64]) -> &mut Self {
+        self.lost = per_cpu.to_vec();
+        self
+    }
+
+    /// The finished file's bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        // Dictionaries go out before events that use them: flush them first.
+        self.w.flush().expect("flush");
+        let last = self.events.iter().map(|e| e.1.ts).max().unwrap_or(T0);
+        for (t, e) in std::mem::take(&mut self.events) {
+            self.w.push(t, e).expect("push");
+        }
+        let end = self.end_rel.map_or(last, |r| T0 + r);
+        self.w
+            .write_stats(&gcap_format::Stats {
+                end_mono_ns: end,
+                stop_reason: "test".into(),
+                lost_per_cpu: self.lost.clone(),
+                ..Default::default()
+            })
+            .expect("stats");
+        self.w.finish().expect("finish").1
+    }
+
+    /// Writes the capture to `path`.
+    pub fn write_to(self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, self.finish())
+    }
+
+    /// The capture as a one-file set.
+    pub fn into_set(self) -> CaptureSet {
+        CaptureSet::from_bytes("test.gcap", self.finish()).expect("a valid capture")
+    }
+}
+
+/// Known-answer scenarios shared by the unit tests, the CLI tests and the docs.
+pub mod scenario {
+    use super::*;
+    use gcap_format::{SpanKind, TraceContext};
+
+    /// Stack ids of the lifecycle scenario.
+    pub struct Lifecycle {
+        pub bytes: Vec<u8>,
+    }
+
+    /// g1 (existing before the capture) creates g2 and g3 (at main.main, main.go:10, start
+    /// main.worker) and waits on a channel; g3 blocks on a mutex at main.worker
+    /// (main.go:25) until g2 unlocks it, makes a syscall, wakes g1 and exits; thread 11 is
+    /// descheduled for 50 ns while g1 runs on it. `reverse` pushes the events in reverse
+    /// order so that blocks overlap in time.
+    ///
+    /// Answers (ns): g1 runnable 70, running 380, off_cpu 50, chan receive 500, woken by g3;
+    /// g2 created 100, runnable 110, running 210, exited 420; g3 created 150, runnable 200,
+    /// running 170, sync.Mutex.Lock 90, syscall 100, woken by g2, exited 710.
+    pub fn lifecycle(reverse: bool) -> Vec<u8> {
+        let mut b = CaptureBuilder::new(4242, "/usr/local/bin/orders");
+        let site = b.func(0x1000, "main.main", "/src/orders/main.go", 10);
+        let start = b.func(0x2000, "main.worker", "/src/orders/main.go", 20);
+        b.symbol(
+            0x3000,
+            "sync.(*Mutex).Lock",
+            "/usr/lib/go/src/sync/mutex.go",
+            90,
+        );
+        b.symbol(0x3100, "main.worker", "/src/orders/main.go", 25);
+        b.symbol(
+            0x3200,
+            "runtime.gopark",
+            "/usr/lib/go/src/runtime/proc.go",
+            400,
+        );
+        b.symbol(0x3300, "main.main", "/src/orders/main.go", 12);
+        b.symbol(
+            0x3400,
+            "syscall.Syscall",
+            "/usr/lib/go/src/syscall/syscall.go",
+            7,
+        );
+        b.symbol(0x3500, "main.worker", "/src/orders/main.go", 30);
+        let mutex = b.stack(&[0x3000, 0x3100]);
+        let chan = b.stack(&[0x3200, 0x3300]);
+        let sys = b.stack(&[0x3400, 0x3500]);
+        let evs = vec![
+            (50, 1, EventData::GoStart { tid: 10 }),
+            (
+                100,
+                2,
+                EventData::GoCreate {
+                    parent: 1,
+                    creation: site,
+                    start,
+                },
+            ),
+            (
+                150,
+                3,
+                EventData::GoCreate {
+                    parent: 1,
+                    creation: site,
+                    start,
+                },
+            ),
+            (
+                200,
+                1,
+                EventData::GoBlock {
+                    reason: reason::CHAN_RECEIVE,
+                    stack: chan,
+                },
+            ),
+            (210, 2, EventData::GoStart { tid: 10 }),
+            (300, 3, EventData::GoStart { tid: 11 }),
+            (
+                310,
+                3,
+                EventData::GoBlock {
+                    reason: reason::MUTEX,
+                    stack: mutex,
+                },
+            ),
+            (400, 3, EventData::GoUnblock { waker: 2 }),
+            (420, 2, EventData::GoExit),
+            (450, 3, EventData::GoStart { tid: 10 }),
+            (
+                500,
+                3,
+                EventData::SyscallEnter {
+                    tid: 10,
+                    stack: sys,
+                },
+            ),
+            (600, 3, EventData::SyscallExit { tid: 10 }),
+            (700, 1, EventData::GoUnblock { waker: 3 }),
+            (710, 3, EventData::GoExit),
+            (720, 1, EventData::GoStart { tid: 11 }),
+            (
+                750,
+                0,
+                EventData::ThreadOff {
+                    tid: 11,
+                    runnable: true,
+                },
+            ),
+            (800, 0, EventData::ThreadOn { tid: 11, cpu: 1 }),
+        ];
+        let evs: Vec<_> = if reverse {
+            evs.into_iter().rev().collect()
+        } else {
+            evs
+        };
+        for (t, g, d) in evs {
+            b.ev(t, g, d);
+        }
+        b.end(1000);
+        b.finish()
+    }
+
+    /// Two goroutines created at main.startWorkers (leak.go:5) blocked on a channel receive
+    /// at main.leaky (leak.go:7): g5 from 20 ns to the end (3 s: a leak suspect), g6 from
+    /// 2.5 s (0.5 s: not one). g7 exits.
+    pub fn leak() -> Vec<u8> {
+        let mut b = CaptureBuilder::new(77, "/srv/leaky");
+        let site = b.func(0x1000, "main.startWorkers", "/src/leaky/leak.go", 5);
+        let start = b.func(0x2000, "main.leaky", "/src/leaky/leak.go", 6);
+        b.symbol(
+            0x3000,
+            "runtime.gopark",
+            "/usr/lib/go/src/runtime/proc.go",
+            400,
+        );
+        b.symbol(
+            0x3010,
+            "runtime.chanrecv1",
+            "/usr/lib/go/src/runtime/chan.go",
+            500,
+        );
+        b.symbol(0x3100, "main.leaky", "/src/leaky/leak.go", 7);
+        let st = b.stack(&[0x3000, 0x3010, 0x3100]);
+        for g in [5u64, 6, 7] {
+            b.ev(
+                g,
+                g,
+                EventData::GoCreate {
+                    parent: 1,
+                    creation: site,
+                    start,
+                },
+            );
+        }
+        b.ev(10, 5, EventData::GoStart { tid: 3 });
+        b.ev(
+            20,
+            5,
+            EventData::GoBlock {
+                reason: reason::CHAN_RECEIVE,
+                stack: st,
+            },
+        );
+        b.ev(30, 7, EventData::GoStart { tid: 3 });
+        b.ev(40, 7, EventData::GoExit);
+        b.ev(2_500_000_000, 6, EventData::GoStart { tid: 4 });
+        b.ev(
+            2_500_000_000,
+            6,
+            EventData::GoBlock {
+                reason: reason::CHAN_RECEIVE,
+                stack: st,
+            },
+        );
+        b.end(3_000_000_000);
+        b.finish()
+    }
+
+    pub const TRACE: u128 = 0x0af7651916cd43dd8448eb211c80319c;
+    pub const CALLER_SPAN: u64 = 0x00f067aa0ba902b7;
+    pub const OUTGOING_SPAN: u64 = 0xb7ad6b7169203331;
+
+    /// A server span `GET /api/orders` (span 1, handler g10, 100..1000 ns, 200, incoming
+    /// trace TRACE from CALLER_SPAN). g10 creates g11 at 200, g11 creates g12 at 300; g12
+    /// makes a client call `GET 127.0.0.1:8081/price` (span 2, 400..600, traceparent
+    /// OUTGOING_SPAN); g10 runs `SELECT` (span 3, 700..800, error). After the span g10
+    /// creates g13 (1100), which belongs to no span. Server span 4 (`POST /api/pay`,
+    /// 1200..1500, status 503, error) never sees its goroutines do anything else.
+    pub fn spans() -> Vec<u8> {
+        spans_with(4242, "/usr/local/bin/frontend", 1_800_000_000_000_000_000)
+    }
+
+    pub fn spans_with(pid: u32, exe: &str, start_unix: u64) -> Vec<u8> {
+        let mut b = CaptureBuilder::with_start(pid, exe, start_unix);
+        let site = b.func(0x1000, "main.handle", "/src/fe/main.go", 40);
+        let start = b.func(0x2000, "main.fetch", "/src/fe/main.go", 60);
+        let (get, post, sel) = (b.string("GET"), b.string("POST"), b.string("SELECT"));
+        let (orders, price, pay) = (
+            b.string("/api/orders"),
+            b.string("/price"),
+            b.string("/api/pay"),
+        );
+        let host = b.string("127.0.0.1:8081");
+        let query = b.string("SELECT id FROM orders WHERE id = ?");
+        b.ev(50, 10, EventData::GoStart { tid: 1 });
+        b.ev(
+            100,
+            10,
+            EventData::SpanStart {
+                span: 1,
+                kind: SpanKind::HttpServer,
+                method: get,
+                host: 0,
+                target: orders,
+                content_length: u64::MAX,
+                trace: Some(TraceContext {
+                    trace_id: TRACE,
+                    span_id: CALLER_SPAN,
+                    flags: 1,
+                }),
+            },
+        );
+        b.ev(
+            200,
+            11,
+            EventData::GoCreate {
+                parent: 10,
+                creation: site,
+                start,
+            },
+        );
+        b.ev(250, 11, EventData::GoStart { tid: 2 });
+        b.ev(
+            300,
+            12,
+            EventData::GoCreate {
+                parent: 11,
+                creation: site,
+                start,
+            },
+        );
+        b.ev(350, 12, EventData::GoStart { tid: 3 });
+        b.ev(
+            400,
+            12,
+            EventData::SpanStart {
+                span: 2,
+                kind: SpanKind::HttpClient,
+                method: get,
+                host,
+                target: price,
+                content_length: 0,
+                trace: Some(TraceContext {
+                    trace_id: TRACE,
+                    span_id: OUTGOING_SPAN,
+                    flags: 1,
+                }),
+            },
+        );
+        b.ev(
+            600,
+            12,
+            EventData::SpanEnd {
+                span: 2,
+                status: 200,
+                error: false,
+            },
+        );
+        b.ev(650, 12, EventData::GoExit);
+        b.ev(
+            700,
+            10,
+            EventData::SpanStart {
+                span: 3,
+                kind: SpanKind::Sql,
+                method: sel,
+                host: 0,
+                target: query,
+                content_length: u64::MAX,
+                trace: None,
+            },
+        );
+        b.ev(
+            800,
+            10,
+            EventData::SpanEnd {
+                span: 3,
+                status: 0,
+                error: true,
+            },
+        );
+        b.ev(
+            1000,
+            10,
+            EventData::SpanEnd {
+                span: 1,
+                status: 200,
+                error: false,
+            },
+        );
+        b.ev(
+            1100,
+            13,
+            EventData::GoCreate {
+                parent: 10,
+                creation: site,
+                start,
+            },
+        );
+        b.ev(
+            1200,
+            11,
+            EventData::SpanStart {
+                span: 4,
+                kind: SpanKind::HttpServer,
+                method: post,
+                host: 0,
+                target: pay,
+                content_length: 12,
+                trace: None,
+            },
+        );
+        b.ev(
+            1500,
+            11,
+            EventData::SpanEnd {
+                span: 4,
+                status: 503,
+                error: true,
+            },
+        );
+        b.end(2000);
+        b.finish()
+    }
+
+    /// The downstream service of [`spans`]: pid 5151, its capture started 1 µs after the
+    /// frontend's; server span 9 `GET /price` on g20 at 450..550 ns (its own clock), called
+    /// with traceparent (TRACE, OUTGOING_SPAN).
+    pub fn downstream() -> Vec<u8> {
+        let mut b =
+            CaptureBuilder::with_start(5151, "/usr/local/bin/pricing", 1_800_000_000_000_001_000);
+        let (get, price) = (b.string("GET"), b.string("/price"));
+        b.ev(440, 20, EventData::GoStart { tid: 7 });
+        b.ev(
+            450,
+            20,
+            EventData::SpanStart {
+                span: 9,
+                kind: SpanKind::HttpServer,
+                method: get,
+                host: 0,
+                target: price,
+                content_length: u64::MAX,
+                trace: Some(TraceContext {
+                    trace_id: TRACE,
+                    span_id: OUTGOING_SPAN,
+                    flags: 1,
+                }),
+            },
+        );
+        b.ev(
+            550,
+            20,
+            EventData::SpanEnd {
+                span: 9,
+                status: 200,
+                error: false,
+            },
+        );
+        b.end(1000);
+        b.finish()
+    }
+}
