@@ -127,9 +127,13 @@ static __always_inline void *reserve(__u64 size, __u8 kind, __u8 probe, __u32 fl
  * drop it (the restart hits again and is recorded). Exactly one record per call, as at a
  * PUSHQ BP site.
  */
+/* Attach cookie bits (ProbeSite::cookie in capture/src/probes/plan.rs). */
+#define GCAP_COOKIE_JBE 1
+#define GCAP_COOKIE_NEWG_RBX 2
+
 static __always_inline bool restarting(struct pt_regs *ctx)
 {
-	return bpf_get_attach_cookie(ctx) && (ctx->flags & (X86_CF | X86_ZF));
+	return (bpf_get_attach_cookie(ctx) & GCAP_COOKIE_JBE) && (ctx->flags & (X86_CF | X86_ZF));
 }
 
 static __always_inline void submit(void *ev)
@@ -179,13 +183,19 @@ static __always_inline int emit_runtime(__u8 kind, __u8 probe, __u64 goid, __u64
 	return 0;
 }
 
-/* runtime.newproc1, at every RET: RAX = newg, fully initialised (goid assigned on every
- * version; before 1.24 only after casgstatus(_Gdead -> _Grunnable), so not at entry). */
+/* The new goroutine, fully initialised (goid assigned on every version; before 1.24 only
+ * after casgstatus(_Gdead -> _Grunnable), so not at newproc1's entry). Preferred site: the
+ * `CALL runtime.runqput(pp, newg, true)` right after newproc1 returns in newproc.func1
+ * (newg in RBX; a CALL is emulated by the kernel, ~1 us). Fallback: every RET of newproc1
+ * (newg in RAX; a RET is single-stepped, ~10 us). Both run on g0. */
 SEC("uprobe")
 int newproc1_ret(struct pt_regs *ctx)
 {
 	count(GCAP_P_NEWPROC1_RET);
-	__u64 g = ctx->ax;
+	/* Read both registers unconditionally: a conditional load would be compiled into
+	 * arithmetic on the ctx pointer, which the verifier rejects. */
+	__u64 ax = ctx->ax, bx = ctx->bx;
+	__u64 g = (bpf_get_attach_cookie(ctx) & GCAP_COOKIE_NEWG_RBX) ? bx : ax;
 	__u32 flags = 0;
 	__u64 parent;
 	if (cfg.g_parent_goid) {

@@ -245,6 +245,7 @@ fn probe_sites(binary: &GoBinary, probe: ProbeId) -> Result<Vec<ProbeSite>, Insp
                 probe,
                 file_offsets,
                 at_jbe,
+                newg_in_rbx: false,
             })
         })
         .collect()
@@ -252,7 +253,37 @@ fn probe_sites(binary: &GoBinary, probe: ProbeId) -> Result<Vec<ProbeSite>, Insp
 
 /// The single site of a runtime probe.
 fn probe_site(binary: &GoBinary, probe: ProbeId) -> Result<Option<ProbeSite>, InspectError> {
+    if probe == ProbeId::Newproc1Ret {
+        if let Some(site) = runqput_call_site(binary) {
+            return Ok(Some(site));
+        }
+    }
     Ok(probe_sites(binary, probe)?.into_iter().next())
+}
+
+/// The `CALL runtime.runqput` in `runtime.newproc.func1` (the closure `newproc` runs on the
+/// system stack: `newg := newproc1(...); runqput(pp, newg, true)`), where the new g is in
+/// RBX. Probing it instead of newproc1's RETs turns a single-stepped instruction into an
+/// emulated one. `None` (fall back to the RETs) unless there is exactly one such call.
+fn runqput_call_site(binary: &GoBinary) -> Option<ProbeSite> {
+    let closure = binary.function("runtime.newproc.func1").ok()?.clone();
+    let runqput = binary.function("runtime.runqput").ok()?.entry;
+    let code = binary.code(&closure)?;
+    let calls: Vec<u64> = crate::inspect::prologue::analyze(code, closure.entry)
+        .calls
+        .iter()
+        .filter(|&&(_, target)| target == runqput)
+        .map(|&(off, _)| off)
+        .collect();
+    match calls.as_slice() {
+        [off] => Some(ProbeSite {
+            probe: ProbeId::Newproc1Ret,
+            file_offsets: vec![closure.file_offset + off],
+            at_jbe: false,
+            newg_in_rbx: true,
+        }),
+        _ => None,
+    }
 }
 
 /// File offsets of `probe`'s site in function `name`, and whether they are stack-check JBEs.
@@ -334,17 +365,21 @@ pub fn record(id: u32, pid: u32, exe_shown: &str, p: &Prepared) -> gcap_format::
     }
     let mut probes = Vec::new();
     for s in &p.plan.sites {
-        for symbol in symbols_of(b, s.probe) {
-            let Ok(f) = b.function(symbol) else { continue };
-            let (start, len) = (f.file_offset, f.end - f.entry);
-            for &o in &s.file_offsets {
-                if o >= start && o < start + len {
-                    probes.push(ProbeInfo {
-                        name: format!("{:?}", s.probe),
-                        attach_to: symbol.into(),
-                        offset: o - start,
-                    });
-                }
+        for &o in &s.file_offsets {
+            // The function holding the site (not always the probe's own symbol: the create
+            // probe may sit in runtime.newproc.func1).
+            let vaddr = b
+                .elf()
+                .segments
+                .iter()
+                .find(|seg| seg.executable && o >= seg.offset && o < seg.offset + seg.filesz)
+                .map(|seg| o - seg.offset + seg.vaddr);
+            if let Some(f) = vaddr.and_then(|v| b.functions().containing(v)) {
+                probes.push(ProbeInfo {
+                    name: format!("{:?}", s.probe),
+                    attach_to: f.name.clone(),
+                    offset: o - f.file_offset,
+                });
             }
         }
     }

@@ -185,6 +185,7 @@ fn plan_for(bin_path: &Path, bin: &Binary, minor: u32, level: Level) -> ProbePla
             probe: p,
             file_offsets,
             at_jbe,
+            newg_in_rbx: false,
         });
     }
     assert_eq!(plan.missing(), Vec::<ProbeId>::new());

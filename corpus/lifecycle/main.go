@@ -149,7 +149,7 @@ func main() {
 	if err := syscall.Pipe(pipe[:]); err != nil {
 		fail("pipe: %v", err)
 	}
-	t0 := time.Now()
+	t0, before := time.Now(), runtime.NumGoroutine()
 	released := map[string]int64{}
 
 	mu.Lock() // held until every worker waits for it
@@ -176,6 +176,11 @@ func main() {
 	}
 
 	wg.Wait()
+	// wg.Done runs before a worker's goroutine actually ends (goexit): wait until every
+	// worker has gone, so a tracer sees all 100 exits before the process does.
+	for runtime.NumGoroutine() > before {
+		time.Sleep(time.Millisecond)
+	}
 	out, _ := json.Marshal(map[string]interface{}{
 		"pid":               os.Getpid(),
 		"go_version":        runtime.Version(),

@@ -204,7 +204,7 @@ impl GoBinary {
         let calls: Vec<&Func> = prologue::analyze(code, f.entry)
             .calls
             .iter()
-            .filter_map(|&t| self.funcs.containing(t))
+            .filter_map(|&(_, t)| self.funcs.containing(t))
             .filter(|c| !c.name.starts_with("runtime."))
             .collect();
         match calls.as_slice() {

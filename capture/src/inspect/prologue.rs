@@ -35,8 +35,8 @@ pub struct Prologue {
     /// Number of bytes that could not be decoded (0 for well-formed Go code; the
     /// padding after a function decodes as INT3).
     pub undecodable_bytes: u64,
-    /// Targets (virtual addresses) of direct `CALL`s, in code order.
-    pub calls: Vec<u64>,
+    /// Direct `CALL`s in code order: (offset of the CALL, target virtual address).
+    pub calls: Vec<(u64, u64)>,
 }
 
 impl Prologue {
@@ -92,7 +92,7 @@ pub fn analyze(code: &[u8], entry: u64) -> Prologue {
         if ins.mnemonic() == Mnemonic::Call
             && matches!(ins.op0_kind(), OpKind::NearBranch64 | OpKind::NearBranch32)
         {
-            p.calls.push(ins.near_branch_target());
+            p.calls.push((off, ins.near_branch_target()));
         }
         if is_ret(&ins) {
             p.rets.push(off);

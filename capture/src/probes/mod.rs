@@ -280,9 +280,9 @@ impl Probes {
             }
             let prog = progs(&self.skel.progs, site.probe);
             for &off in &site.file_offsets {
-                // Cookie 1 tells the program it sits on a JBE (see ProbeSite::at_jbe).
+                // The cookie tells the program how its site reads (see ProbeSite::cookie).
                 let opts = UprobeOpts {
-                    cookie: u64::from(site.at_jbe),
+                    cookie: site.cookie(),
                     ..Default::default()
                 };
                 let link = prog

@@ -332,6 +332,17 @@ pub struct ProbeSite {
     /// EFLAGS and drops the hit when the branch to morestack is taken (the function restarts
     /// from its entry and hits again). Only meaningful for [`Site::Body`].
     pub at_jbe: bool,
+    /// The site is the `CALL runtime.runqput` in `runtime.newproc.func1` rather than a RET
+    /// of `runtime.newproc1`: the new g is then in RBX (runqput's second argument), not RAX.
+    /// A CALL is emulated by the kernel (~1 us) where a RET is single-stepped (~10 us).
+    pub newg_in_rbx: bool,
+}
+
+impl ProbeSite {
+    /// The BPF attach cookie: bit 0 [`ProbeSite::at_jbe`], bit 1 [`ProbeSite::newg_in_rbx`].
+    pub fn cookie(&self) -> u64 {
+        u64::from(self.at_jbe) | u64::from(self.newg_in_rbx) << 1
+    }
 }
 
 /// Everything [`super::Probes::load`] needs for one target binary.
