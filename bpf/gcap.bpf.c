@@ -226,7 +226,10 @@ int execute(struct pt_regs *ctx)
 	if (restarting(ctx))
 		return 0;
 	count(GCAP_P_EXECUTE);
-	return emit_goid(GCAP_GO_START, GCAP_P_EXECUTE, rd(ctx->ax + cfg.g_goid), 0);
+	/* The g pointer lets userspace read what it knows of goroutines created before the
+	 * capture (gopc, startpc, parent) the first time it sees them run. */
+	__u64 g = ctx->ax;
+	return emit_runtime(GCAP_GO_START, GCAP_P_EXECUTE, rd(g + cfg.g_goid), g, 0);
 }
 
 /* runtime.gopark(unlockf, lock, reason waitReason, ...): R14 = the parking goroutine,

@@ -14,7 +14,7 @@
 /* Event kinds (gcap_hdr.kind). */
 enum gcap_kind {
 	GCAP_GO_CREATE = 1,      /* gcap_ev_create */
-	GCAP_GO_START = 2,       /* gcap_ev_goid: goroutine starts running on thread hdr.tid */
+	GCAP_GO_START = 2,       /* gcap_ev_runtime: goroutine (arg = its g pointer) starts running on thread hdr.tid */
 	GCAP_GO_BLOCK = 3,       /* gcap_ev_block */
 	GCAP_GO_UNBLOCK = 4,     /* gcap_ev_unblock */
 	GCAP_GO_PREEMPT = 5,     /* gcap_ev_goid: running -> runnable (preempted or yielded) */

@@ -140,6 +140,11 @@ fn decode(p: &EventsPayload, file: u32, delta: i64) -> BlockOut {
                 parent,
                 creation,
                 start,
+            }
+            | EventData::GoInfo {
+                parent,
+                creation,
+                start,
             } => g(parent, creation, start),
             EventData::GoStart { tid } => g(0, tid, 0),
             EventData::GoStop { reason } => g(0, 0, reason as u32),

@@ -358,7 +358,10 @@ pub(crate) type ThreadOff = HashMap<(u32, u32, u32), Vec<(Ns, Ns)>>;
 pub(crate) fn symbolize(set: &CaptureSet, goroutines: &mut [Goroutine]) {
     use rayon::prelude::*;
     let mut names: HashMap<(u32, u32, StackId, bool), String> = HashMap::new();
-    for g in goroutines.iter().filter(|g| g.created.is_some()) {
+    // Goroutines created during the capture, and those created before it whose origin gcap
+    // read when it first saw them run (go_info: a start stack but no creation time).
+    let known = |g: &Goroutine| g.created.is_some() || g.start_stack != 0;
+    for g in goroutines.iter().filter(|g| known(g)) {
         let f = &set.files[g.key.file as usize];
         let t = g.key.target;
         names
@@ -370,7 +373,7 @@ pub(crate) fn symbolize(set: &CaptureSet, goroutines: &mut [Goroutine]) {
     }
     goroutines
         .par_iter_mut()
-        .filter(|g| g.created.is_some())
+        .filter(|g| known(g))
         .for_each(|g| {
             let (file, t) = (g.key.file, g.key.target);
             if let Some(s) = names.get(&(file, t, g.creation_stack, true)) {
@@ -441,6 +444,21 @@ impl Builder<'_> {
                 continue;
             }
             let kind = EventKind::from_u8(e.kind);
+            if kind == Some(EventKind::GoInfo) {
+                // Facts about a goroutine created before the capture (gcap reads them when it
+                // first sees it run): no state change, and no creation time.
+                if g.created.is_none() {
+                    g.parent = Some(e.a);
+                    g.creation_stack = e.b;
+                    g.start_stack = e.c;
+                }
+                if i == 0 {
+                    let start = f.start.min(e.t);
+                    g.first_seen = start;
+                    cur = Some(open(StateKind::Runnable, start));
+                }
+                continue;
+            }
             if i == 0 && kind != Some(EventKind::GoCreate) {
                 // Existed before the capture: infer the state it was in.
                 let start = f.start.min(e.t);

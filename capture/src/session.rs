@@ -77,6 +77,10 @@ struct Proc {
     exited: bool,
     /// BPF stack id -> capture stack id.
     stacks: HashMap<u32, u32>,
+    /// Live goroutines whose creation (or go_info) is in the file.
+    known: HashSet<u64>,
+    /// /proc/PID/mem, opened on first need, to read goroutines created before the capture.
+    mem: Option<std::fs::File>,
 }
 
 /// Checks that gcap may load BPF programs, before touching anything.
@@ -172,6 +176,8 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
             bias: None,
             exited: false,
             stacks: HashMap::new(),
+            known: HashSet::new(),
+            mem: None,
         });
         exes.push(shown);
     }
@@ -230,6 +236,8 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
             bias,
             exited: false,
             stacks: HashMap::new(),
+            known: HashSet::new(),
+            mem: None,
         });
         exes.push(path.display().to_string());
         child = Some(c);
@@ -590,6 +598,7 @@ impl Capture {
                 gopc,
                 startpc,
             } => {
+                self.procs[pi].known.insert(goid);
                 let creation = self.w.intern_stack(target, &[gopc]);
                 let start = self.w.intern_stack(target, &[startpc]);
                 self.want_pc(pi, gopc, Role::Return);
@@ -604,7 +613,28 @@ impl Capture {
                     },
                 )?;
             }
-            Rec::GoStart { goid } => push(&mut self.w, goid, EventData::GoStart { tid })?,
+            Rec::GoStart { goid, g: gptr } => {
+                if self.procs[pi].known.insert(goid) {
+                    // First sight of a goroutine created before the capture: record what
+                    // its g says about where it came from.
+                    if let Some((parent, gopc, startpc)) = self.read_g(pi, g, gptr, goid) {
+                        let creation = self.w.intern_stack(target, &[gopc]);
+                        let start = self.w.intern_stack(target, &[startpc]);
+                        self.want_pc(pi, gopc, Role::Return);
+                        self.want_pc(pi, startpc, Role::Start);
+                        push(
+                            &mut self.w,
+                            goid,
+                            EventData::GoInfo {
+                                parent,
+                                creation,
+                                start,
+                            },
+                        )?;
+                    }
+                }
+                push(&mut self.w, goid, EventData::GoStart { tid })?
+            }
             Rec::GoPreempt { goid } => {
                 let reason = if r.probe == Some(ProbeId::Goyield) {
                     gcap_format::event::stop_reason::YIELD
@@ -634,6 +664,7 @@ impl Capture {
             }
             Rec::SyscallExit { goid } => push(&mut self.w, goid, EventData::SyscallExit { tid })?,
             Rec::GoExit { goid } => {
+                self.procs[pi].known.remove(&goid);
                 push(&mut self.w, goid, EventData::GoExit)?;
                 self.spans
                     .goroutine_exit(&mut self.w, target, r.ts_ns, goid)?;
@@ -738,6 +769,28 @@ impl Capture {
         }
         self.procs[pi].stacks.insert(bpf_id, id);
         Ok(id)
+    }
+
+    /// Reads (parent goid, gopc, startpc) of goroutine `goid` from its `runtime.g` at `gptr`
+    /// in the target's memory; `None` if it cannot be read or the g was reused meanwhile.
+    fn read_g(&mut self, pi: usize, g: &Group, gptr: u64, goid: u64) -> Option<(u64, u64, u64)> {
+        use std::os::unix::fs::FileExt;
+        let o = &g.prepared.offsets.g;
+        let p = &mut self.procs[pi];
+        if p.mem.is_none() {
+            p.mem = std::fs::File::open(format!("/proc/{}/mem", p.pid)).ok();
+        }
+        let mem = p.mem.as_ref()?;
+        let word = |off: u64| {
+            let mut b = [0u8; 8];
+            mem.read_exact_at(&mut b, gptr.checked_add(off)?).ok()?;
+            Some(u64::from_le_bytes(b))
+        };
+        if gptr == 0 || word(o.goid)? != goid {
+            return None;
+        }
+        let parent = o.parent_goid.and_then(word).unwrap_or(0);
+        Some((parent, word(o.gopc)?, word(o.startpc)?))
     }
 
     fn want_pc(&mut self, pi: usize, pc: u64, role: Role) {

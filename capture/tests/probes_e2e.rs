@@ -304,7 +304,7 @@ fn capture(bin: &Path, plan: ProbePlan) -> Capture {
 fn goid_of(e: &RawEvent) -> Option<u64> {
     match e.kind {
         EventKind::GoCreate { goid, .. }
-        | EventKind::GoStart { goid }
+        | EventKind::GoStart { goid, .. }
         | EventKind::GoBlock { goid, .. }
         | EventKind::GoUnblock { goid, .. }
         | EventKind::GoPreempt { goid }
@@ -502,7 +502,7 @@ fn run_lifecycle(minor: u32, level: Level) {
     assert_eq!(mutex_wakes, N);
     assert_eq!(sleep_wakes, N);
     assert_eq!(io_wakes + io_direct, N);
-    assert!(io_wakes > 0, "no netpoll unblock seen");
+    // (How many go through injectglist vs straight from netpoll is a scheduling race.)
     assert_eq!(exits, N);
     assert!(stack_checked);
 

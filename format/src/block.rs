@@ -282,6 +282,7 @@ enum Coded {
 fn coded_arg(kind: u8) -> Coded {
     use crate::EventKind as K;
     const CREATE: u8 = K::GoCreate as u8;
+    const INFO: u8 = K::GoInfo as u8;
     const UNBLOCK: u8 = K::GoUnblock as u8;
     const START: u8 = K::GoStart as u8;
     const SYS_IN: u8 = K::SyscallEnter as u8;
@@ -290,7 +291,7 @@ fn coded_arg(kind: u8) -> Coded {
     const ON: u8 = K::ThreadOn as u8;
     const SAMPLE: u8 = K::CpuSample as u8;
     match kind {
-        CREATE | UNBLOCK => Coded::Goid,
+        CREATE | INFO | UNBLOCK => Coded::Goid,
         START | SYS_IN | SYS_OUT | OFF | ON | SAMPLE => Coded::Tid,
         _ => Coded::Plain,
     }

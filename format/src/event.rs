@@ -36,11 +36,12 @@ pub enum EventKind {
     CpuSample = 17,
     Lost = 18,
     ProcExit = 19,
+    GoInfo = 20,
 }
 
 impl EventKind {
     /// All known kinds, in numeric order.
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 20] = [
         EventKind::GoCreate,
         EventKind::GoStart,
         EventKind::GoStop,
@@ -60,12 +61,13 @@ impl EventKind {
         EventKind::CpuSample,
         EventKind::Lost,
         EventKind::ProcExit,
+        EventKind::GoInfo,
     ];
 
     /// The kind with this number, if this version knows it.
     pub fn from_u8(v: u8) -> Option<EventKind> {
         match v {
-            1..=19 => Some(Self::ALL[v as usize - 1]),
+            1..=20 => Some(Self::ALL[v as usize - 1]),
             _ => None,
         }
     }
@@ -92,6 +94,7 @@ impl EventKind {
             EventKind::CpuSample => 2,
             EventKind::Lost => 2,
             EventKind::ProcExit => 1,
+            EventKind::GoInfo => 3,
         }
     }
 
@@ -117,6 +120,7 @@ impl EventKind {
             EventKind::CpuSample => "cpu_sample",
             EventKind::Lost => "lost",
             EventKind::ProcExit => "proc_exit",
+            EventKind::GoInfo => "go_info",
         }
     }
 }
@@ -233,6 +237,14 @@ pub enum EventData {
     Lost { cpu: u32, count: u64 },
     /// The target process exited (`code` is the exit status, or 128+signal).
     ProcExit { code: i32 },
+    /// What is known of a goroutine that already existed when the capture started (seen
+    /// running for the first time): the same facts as [`EventData::GoCreate`], but the
+    /// event's time is when it was first seen, not when it was created.
+    GoInfo {
+        parent: u64,
+        creation: StackId,
+        start: StackId,
+    },
 }
 
 /// One event: its time (nanoseconds on the capture's monotonic clock), the goroutine it is
@@ -278,6 +290,7 @@ impl Event {
             EventData::CpuSample { .. } => EventKind::CpuSample,
             EventData::Lost { .. } => EventKind::Lost,
             EventData::ProcExit { .. } => EventKind::ProcExit,
+            EventData::GoInfo { .. } => EventKind::GoInfo,
         }
     }
 
@@ -287,6 +300,11 @@ impl Event {
         let kind = self.kind();
         match self.data {
             EventData::GoCreate {
+                parent,
+                creation,
+                start,
+            }
+            | EventData::GoInfo {
                 parent,
                 creation,
                 start,
@@ -441,6 +459,11 @@ impl RawEvent {
             EventKind::ProcExit => EventData::ProcExit {
                 code: u32_(a[0])? as i32,
             },
+            EventKind::GoInfo => EventData::GoInfo {
+                parent: a[0],
+                creation: u32_(a[1])?,
+                start: u32_(a[2])?,
+            },
         };
         Some(Event {
             ts: self.ts,
@@ -526,6 +549,13 @@ pub(crate) mod tests {
                 .prop_map(|(tid, stack)| EventData::CpuSample { tid, stack }),
             (any::<u32>(), any::<u64>()).prop_map(|(cpu, count)| EventData::Lost { cpu, count }),
             any::<i32>().prop_map(|code| EventData::ProcExit { code }),
+            (any::<u64>(), any::<u32>(), any::<u32>()).prop_map(|(parent, creation, start)| {
+                EventData::GoInfo {
+                    parent,
+                    creation,
+                    start,
+                }
+            }),
         ];
         (any::<u64>(), any::<u64>(), data).prop_map(|(ts, goid, data)| Event { ts, goid, data })
     }

@@ -5,7 +5,7 @@
 //
 // Modes: gosched (runtime.Gosched: preempt + start), chan (unbuffered ping-pong between two
 // goroutines: park, ready, start), spawn (go f(); wg.Wait: create, start, exit), mutex
-// (two goroutines contending on a sync.Mutex), syscall (syscall.Getpid: syscall enter/exit).
+// (two goroutines contending on a sync.Mutex), syscall (write to /dev/null: syscall enter/exit).
 // With -rate it does R chan round trips per second for S seconds (a fixed event rate).
 // It prints one JSON line: {"mode":..,"n":..,"ns_per_op":..}. With -wait it reads one line
 // from stdin before starting, so a tracer can attach first.
@@ -66,8 +66,15 @@ func main() {
 		}
 		wg.Wait()
 	case *mode == "syscall":
+		// A write to /dev/null goes through syscall.Syscall (entersyscall/exitsyscall);
+		// Getpid would be a raw syscall the runtime does not announce.
+		null, err := syscall.Open("/dev/null", syscall.O_WRONLY, 0)
+		if err != nil {
+			panic(err)
+		}
+		buf := []byte{0}
 		for i := 0; i < *n; i++ {
-			syscall.Getpid()
+			syscall.Write(null, buf)
 		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", *mode)

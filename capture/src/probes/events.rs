@@ -280,6 +280,9 @@ pub enum EventKind {
     /// The goroutine starts running on OS thread `tid` (`runtime.execute`).
     GoStart {
         goid: u64,
+        /// Address of the goroutine's `runtime.g`, to read facts about goroutines created
+        /// before the capture (valid while the goroutine lives).
+        g: u64,
     },
     GoBlock {
         goid: u64,
@@ -395,14 +398,16 @@ pub fn decode(data: &[u8]) -> Option<RawEvent> {
                 startpc: e.startpc,
             }
         }
-        kind::GO_START
-        | kind::GO_PREEMPT
-        | kind::SYSCALL_ENTER
-        | kind::SYSCALL_EXIT
-        | kind::GO_EXIT => {
+        kind::GO_START => {
+            let e: EvRuntime = read(data)?;
+            EventKind::GoStart {
+                goid: e.goid,
+                g: e.arg,
+            }
+        }
+        kind::GO_PREEMPT | kind::SYSCALL_ENTER | kind::SYSCALL_EXIT | kind::GO_EXIT => {
             let goid = read::<EvGoid>(data)?.goid;
             match h.kind {
-                kind::GO_START => EventKind::GoStart { goid },
                 kind::GO_PREEMPT => EventKind::GoPreempt { goid },
                 kind::SYSCALL_ENTER => EventKind::SyscallEnter { goid },
                 kind::SYSCALL_EXIT => EventKind::SyscallExit { goid },
