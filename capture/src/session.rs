@@ -278,6 +278,7 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
         pcs_pending: Vec::new(),
         gc_cycle: 0,
         lost_seen: BTreeMap::new(),
+        cutoff: None,
         spans: Spans::new(opts.spans.keep_query),
     };
     for (i, p) in cap.procs.iter().enumerate() {
@@ -343,6 +344,11 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
             break "targets exited".to_string();
         }
     };
+    // The capture ends now. Detaching takes a while (each uprobe is unregistered in turn),
+    // and records from probes still attached meanwhile would describe a half-observed
+    // program (wake-ups without the runs that follow them): drop everything after this.
+    let end_ns = monotonic_ns();
+    cap.cutoff = Some(end_ns);
     if failure.is_none() {
         // Let in-flight records land, then take the last of them.
         std::thread::sleep(probes::DRAIN_INTERVAL);
@@ -374,7 +380,7 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
     };
 
     let mut stats = Stats {
-        end_mono_ns: monotonic_ns(),
+        end_mono_ns: end_ns,
         stop_reason: stop_reason.clone(),
         ..Stats::default()
     };
@@ -518,6 +524,8 @@ struct Capture {
     pcs_pending: Vec<(usize, u64, Role)>,
     gc_cycle: u32,
     lost_seen: BTreeMap<(usize, usize), u64>,
+    /// Records after this time (CLOCK_MONOTONIC) are dropped: the capture has ended.
+    cutoff: Option<u64>,
     spans: Spans,
 }
 
@@ -561,6 +569,9 @@ impl Capture {
     }
 
     fn translate(&mut self, gi: usize, g: &mut Group, r: &RawEvent) -> Result<()> {
+        if self.cutoff.is_some_and(|c| r.ts_ns > c) {
+            return Ok(());
+        }
         // Kernel records name their threads' processes; uprobe records come from the target.
         let tgid = match r.kind {
             Rec::SchedSwitch {

@@ -238,10 +238,16 @@ func oneRun(config string, round int) run {
 // timed runs a command with stdout discarded and returns wall and CPU (user+sys, children
 // included) seconds.
 func timed(env []string, name string, args ...string) (wall, cpu float64, stdout []byte) {
+	return timedOut(true, env, name, args...)
+}
+
+func timedOut(keep bool, env []string, name string, args ...string) (wall, cpu float64, stdout []byte) {
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var so bytes.Buffer
-	cmd.Stdout = &so
+	if keep {
+		cmd.Stdout = &so
+	} // else /dev/null
 	var se bytes.Buffer
 	cmd.Stderr = &se
 	t := time.Now()
@@ -257,7 +263,7 @@ func timed(env []string, name string, args ...string) (wall, cpu float64, stdout
 func timedMedian(env []string, name string, args ...string) (wall, cpu float64) {
 	var ws, cs []float64
 	for i := 0; i < *reps; i++ {
-		w, c, _ := timed(env, name, args...)
+		w, c, _ := timedOut(false, env, name, args...)
 		ws, cs = append(ws, w), append(cs, c)
 	}
 	return median(ws), median(cs)
@@ -324,9 +330,10 @@ type perfAttr struct {
 	Config3     uint64
 }
 
-// fileOffset of symbol sym in an ELF executable, and of its first PUSHQ BP (0x55) within
-// its first 16 bytes.
-func fileOffsets(bin, sym string) (entry, pushbp uint64) {
+// fileOffsets of symbol sym in an ELF executable: its entry, its PUSHQ BP (after the Go
+// 1.21+ stack check) and its RET (the first C3 after POPQ BP, optionally with a NOP between:
+// enough for hitbench's main.hit, whose layout is fixed).
+func fileOffsets(bin, sym string) (entry, pushbp, ret uint64) {
 	f, err := elf.Open(bin)
 	if err != nil {
 		die("%v", err)
@@ -339,11 +346,15 @@ func fileOffsets(bin, sym string) (entry, pushbp uint64) {
 		}
 		sec := f.Sections[s.Section]
 		entry = s.Value - sec.Addr + sec.Offset
-		code := make([]byte, 16)
+		code := make([]byte, 64)
 		sec.ReadAt(code, int64(s.Value-sec.Addr))
 		// CMPQ SP,0x10(R14) (4 bytes); JBE rel8 (2 bytes); PUSHQ BP
 		if bytes.Equal(code[:4], []byte{0x49, 0x3b, 0x66, 0x10}) && code[4] == 0x76 && code[6] == 0x55 {
-			return entry, entry + 6
+			for i := 8; i < len(code); i++ {
+				if code[i] == 0xc3 && (code[i-1] == 0x5d || (code[i-1] == 0x90 && code[i-2] == 0x5d)) {
+					return entry, entry + 6, entry + uint64(i)
+				}
+			}
 		}
 		die("%s in %s does not start with the Go 1.21+ prologue: % x", sym, bin, code)
 	}
@@ -613,10 +624,10 @@ func main() {
 		zw, zc, trEvents, float64(trEvents)/zw/1e6, float64(tr.fileBytes)/zw/1e6)
 
 	if *hitbench != "" {
-		entry, push := fileOffsets(*hitbench, "main.hit")
+		entry, push, ret := fileOffsets(*hitbench, "main.hit")
 		const n = 300000
-		var none, atEntry, atPush []float64
-		var hEntry, hPush uint64
+		var none, atEntry, atPush, atRet []float64
+		var hEntry, hPush, hRet uint64
 		for i := 0; i < 3; i++ {
 			x, _ := probeSite(n, 0)
 			none = append(none, x)
@@ -624,6 +635,8 @@ func main() {
 			atEntry, hEntry = append(atEntry, x), h
 			x, h = probeSite(n, push)
 			atPush, hPush = append(atPush, x), h
+			x, h = probeSite(n, ret)
+			atRet, hRet = append(atRet, x), h
 		}
 		b := median(none)
 		fmt.Printf("\nOne uprobe hit (perf uprobe PMU, counting, no BPF program; hitbench, %d calls, medians of 3, alternating):\n\n", n)
@@ -633,7 +646,9 @@ func main() {
 		fmt.Printf("| none | %.1f | 0 | — | — |\n", b)
 		fmt.Printf("| function entry (`CMPQ SP, 16(R14)`, single-stepped) | %.0f | %.3f | %.0f | %.1f× |\n", median(atEntry), float64(hEntry)/n,
 			(median(atEntry)-b)/(float64(hEntry)/n), (median(atEntry)-b)/(float64(hEntry)/n)/pb)
-		fmt.Printf("| entry+6 (`PUSHQ BP`, emulated; where gcap probes) | %.0f | %.3f | %.0f | 1 |\n", median(atPush), float64(hPush)/n, pb)
+		fmt.Printf("| entry+6 (`PUSHQ BP`, emulated; where gcap's entry probes sit) | %.0f | %.3f | %.0f | 1 |\n", median(atPush), float64(hPush)/n, pb)
+		fmt.Printf("| `RET` (how gcap sees returns, e.g. of newproc1 and ServeHTTP) | %.0f | %.3f | %.0f | %.1f× |\n", median(atRet), float64(hRet)/n,
+			(median(atRet)-b)/(float64(hRet)/n), (median(atRet)-b)/(float64(hRet)/n)/pb)
 	}
 	fmt.Printf("\nFiles of the last round are in %s.\n", *dir)
 }

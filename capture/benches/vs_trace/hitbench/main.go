@@ -9,8 +9,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 )
+
+// The probe is counted on the main thread only: keep the main goroutine there.
+func init() { runtime.LockOSThread() }
 
 var sink int
 
