@@ -13,9 +13,14 @@
 
 pub mod analysis;
 pub mod capture_set;
+pub mod critical_path;
 pub mod error;
 pub mod export;
 pub mod goroutine;
+pub mod render;
+pub mod report;
+pub mod root_cause;
+pub mod slo;
 pub mod span;
 pub mod table;
 #[doc(hidden)]

@@ -15,7 +15,7 @@ mod commands;
     name = "ganalyze",
     version,
     about = "Analyse gcap captures of Go programs: goroutines, spans, SLOs and their root causes",
-    after_help = "Examples:\n  ganalyze info capture.gcap\n  ganalyze verify capture.gcap\n  ganalyze info --format json a.gcap b.gcap\n  ganalyze goroutines capture.gcap\n  ganalyze spans --format json frontend.gcap backend.gcap\n  ganalyze export capture.gcap --format chrome -o trace.json"
+    after_help = "Examples:\n  ganalyze info capture.gcap\n  ganalyze verify capture.gcap\n  ganalyze info --format json a.gcap b.gcap\n  ganalyze goroutines capture.gcap\n  ganalyze spans --format json frontend.gcap backend.gcap\n  ganalyze export capture.gcap --format chrome -o trace.json\n  ganalyze report capture.gcap --slo \"GET /api/orders: p99 < 200ms\"\n  ganalyze report a.gcap b.gcap --slo-file slos.yaml --format html -o report.html"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -72,6 +72,29 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// SLOs over the captured requests and the root causes of their breaches: for each slow
+    /// request, its critical path (what it waited for, following wake-ups into the
+    /// goroutines it waited on and calls into captured downstream services), ranked by the
+    /// share of the excess latency over the requests that met the objective.
+    #[command(
+        after_help = "SLO specs (--slo, repeatable):\n  \"GET /api/orders: p99 < 200ms\"          the 99th percentile below 200ms\n  \"GET /api/*: 99% < 300ms, errors < 1%\"   99% of requests faster than 300ms, under 1% errors\n  \"*: p99.9 < 1s\"                          every endpoint\nDurations: ns, us, ms, s, m. --slo-file takes OpenSLO v1 YAML (kind: SLO with a\nthresholdMetric or ratioMetric whose metricSource has type gcap/ganalyze and names the\nendpoint; objectives with op/value/target); see README.md."
+    )]
+    Report {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// An objective, "ENDPOINT: OBJECTIVE" (repeatable).
+        #[arg(long = "slo", value_name = "SPEC")]
+        slo: Vec<String>,
+        /// OpenSLO v1 YAML file with more objectives.
+        #[arg(long = "slo-file", value_name = "FILE")]
+        slo_file: Option<PathBuf>,
+        /// text (for a terminal), json (the contract), markdown (tickets), html (one file).
+        #[arg(long, value_enum, default_value = "text")]
+        format: commands::report::ReportFormat,
+        /// Write here instead of stdout.
+        #[arg(short = 'o', long = "output")]
+        out: Option<PathBuf>,
+    },
     /// Export for other tools: Parquet tables, a Chrome/Perfetto trace, or a flame graph.
     Export {
         #[arg(required = true)]
@@ -109,6 +132,13 @@ fn main() -> ExitCode {
             format,
             limit,
         } => commands::spans::run(&files, format, limit),
+        Command::Report {
+            files,
+            slo,
+            slo_file,
+            format,
+            out,
+        } => commands::report::run(&files, &slo, slo_file.as_deref(), format, out.as_deref()),
         Command::Export { files, format, out } => commands::export::run(&files, format, &out),
     };
     match result {

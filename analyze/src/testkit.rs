@@ -594,4 +594,244 @@ pub mod scenario {
         b.end(1000);
         b.finish()
     }
+
+    fn server(b: &mut CaptureBuilder, at: u64, goid: u64, span: u64, method: u32, path: u32) {
+        b.ev(
+            at,
+            goid,
+            EventData::SpanStart {
+                span,
+                kind: SpanKind::HttpServer,
+                method,
+                host: 0,
+                target: path,
+                content_length: u64::MAX,
+                trace: None,
+            },
+        );
+    }
+
+    fn end_span(b: &mut CaptureBuilder, at: u64, goid: u64, span: u64, status: u32) {
+        b.ev(
+            at,
+            goid,
+            EventData::SpanEnd {
+                span,
+                status,
+                error: false,
+            },
+        );
+    }
+
+    /// A lock convoy with exact answers (times in µs after the capture start, pid 100).
+    /// g7 (existing before the capture; its stacks end in `main.main.gowrap1` at main.go:88
+    /// under `main.(*store).refresh`) sleeps 1000 µs at store.go:60 while holding the lock,
+    /// from 100 to 1100, runs 1110..1120 and unlocks, waking g10.
+    ///
+    /// * request 1, `GET /api/orders` on g10, 200..1200: running 200..300, blocked on
+    ///   `sync.Mutex.Lock` at `main.(*store).get (store.go:41)` 300..1120, woken by g7,
+    ///   runnable 1120..1150, running 1150..1200;
+    /// * requests 2 and 3, `GET /api/orders` on g11 at 1300..1350 and 1400..1460: running;
+    /// * request 4, `GET /api/health` on g12 at 1500..1510: running.
+    ///
+    /// Critical path of request 1: on_cpu 100, mutex 820 (blocker g7: sleep 800, runnable
+    /// 10, on_cpu 10), runnable 30, on_cpu 50.
+    pub fn convoy() -> Vec<u8> {
+        const US: u64 = 1000;
+        let mut b = CaptureBuilder::new(100, "/srv/orders");
+        b.symbol(
+            0x10,
+            "runtime.gopark",
+            "/usr/lib/go/src/runtime/proc.go",
+            457,
+        );
+        b.symbol(
+            0x11,
+            "sync.(*Mutex).Lock",
+            "/usr/lib/go/src/sync/mutex.go",
+            90,
+        );
+        b.symbol(0x12, "time.Sleep", "/usr/lib/go/src/runtime/time.go", 368);
+        b.symbol(
+            0x13,
+            "runtime.goexit",
+            "/usr/lib/go/src/runtime/asm_amd64.s",
+            1264,
+        );
+        b.symbol(0x20, "main.(*store).get", "/src/orders/store.go", 41);
+        b.symbol(0x21, "main.handler", "/src/orders/main.go", 30);
+        b.symbol(0x30, "main.(*store).refresh", "/src/orders/store.go", 60);
+        b.symbol(0x31, "main.main.gowrap1", "/src/orders/main.go", 88);
+        let lock = b.stack(&[0x10, 0x11, 0x20, 0x21]);
+        let sleep = b.stack(&[0x10, 0x12, 0x30, 0x31, 0x13]);
+        let (get, orders, health) = (
+            b.string("GET"),
+            b.string("/api/orders"),
+            b.string("/api/health"),
+        );
+        b.ev(0, 7, EventData::GoStart { tid: 1 });
+        b.ev(
+            100 * US,
+            7,
+            EventData::GoBlock {
+                reason: reason::SLEEP,
+                stack: sleep,
+            },
+        );
+        b.ev(190 * US, 10, EventData::GoStart { tid: 2 });
+        server(&mut b, 200 * US, 10, 1, get, orders);
+        b.ev(
+            300 * US,
+            10,
+            EventData::GoBlock {
+                reason: reason::MUTEX,
+                stack: lock,
+            },
+        );
+        b.ev(1100 * US, 7, EventData::GoUnblock { waker: 0 });
+        b.ev(1110 * US, 7, EventData::GoStart { tid: 1 });
+        b.ev(1120 * US, 10, EventData::GoUnblock { waker: 7 });
+        b.ev(
+            1130 * US,
+            7,
+            EventData::GoBlock {
+                reason: reason::SLEEP,
+                stack: sleep,
+            },
+        );
+        b.ev(1150 * US, 10, EventData::GoStart { tid: 2 });
+        end_span(&mut b, 1200 * US, 10, 1, 200);
+        b.ev(1290 * US, 11, EventData::GoStart { tid: 3 });
+        server(&mut b, 1300 * US, 11, 2, get, orders);
+        end_span(&mut b, 1350 * US, 11, 2, 200);
+        server(&mut b, 1400 * US, 11, 3, get, orders);
+        end_span(&mut b, 1460 * US, 11, 3, 200);
+        b.ev(1490 * US, 12, EventData::GoStart { tid: 4 });
+        server(&mut b, 1500 * US, 12, 4, get, health);
+        end_span(&mut b, 1510 * US, 12, 4, 200);
+        b.end(2000 * US);
+        b.finish()
+    }
+
+    /// A frontend (pid 200) whose `GET /api/checkout` (g10, 100..1000 ns) calls
+    /// `GET 127.0.0.1:9000/price` itself (client span 200..900, traceparent OUTGOING_SPAN)
+    /// and waits in `select` under `main.fetchPrice (main.go:106)` 250..880 (woken by the
+    /// runtime), runnable until 890. Its backend (pid 201, [`checkout_backend`]).
+    pub fn checkout() -> Vec<u8> {
+        let mut b = CaptureBuilder::with_start(200, "/srv/frontend", 1_800_000_000_000_000_000);
+        b.symbol(
+            0x10,
+            "runtime.gopark",
+            "/usr/lib/go/src/runtime/proc.go",
+            457,
+        );
+        b.symbol(
+            0x11,
+            "runtime.selectgo",
+            "/usr/lib/go/src/runtime/select.go",
+            351,
+        );
+        b.symbol(
+            0x12,
+            "net/http.(*persistConn).roundTrip",
+            "/usr/lib/go/src/net/http/transport.go",
+            2800,
+        );
+        b.symbol(
+            0x13,
+            "net/http.(*Client).Do",
+            "/usr/lib/go/src/net/http/client.go",
+            590,
+        );
+        b.symbol(0x20, "main.fetchPrice", "/src/shop/main.go", 106);
+        b.symbol(0x21, "main.frontend", "/src/shop/main.go", 130);
+        let st = b.stack(&[0x10, 0x11, 0x12, 0x13, 0x20, 0x21]);
+        let (get, checkout, price, host) = (
+            b.string("GET"),
+            b.string("/api/checkout"),
+            b.string("/price"),
+            b.string("127.0.0.1:9000"),
+        );
+        b.ev(90, 10, EventData::GoStart { tid: 1 });
+        server(&mut b, 100, 10, 1, get, checkout);
+        b.ev(
+            200,
+            10,
+            EventData::SpanStart {
+                span: 2,
+                kind: SpanKind::HttpClient,
+                method: get,
+                host,
+                target: price,
+                content_length: 0,
+                trace: Some(TraceContext {
+                    trace_id: TRACE,
+                    span_id: OUTGOING_SPAN,
+                    flags: 1,
+                }),
+            },
+        );
+        b.ev(
+            250,
+            10,
+            EventData::GoBlock {
+                reason: reason::SELECT,
+                stack: st,
+            },
+        );
+        b.ev(880, 10, EventData::GoUnblock { waker: 0 });
+        b.ev(890, 10, EventData::GoStart { tid: 1 });
+        end_span(&mut b, 900, 10, 2, 200);
+        end_span(&mut b, 1000, 10, 1, 200);
+        b.end(2000);
+        b.finish()
+    }
+
+    /// The backend of [`checkout`] (pid 201, same clock): `GET /price` on g20 at 300..800 ns
+    /// (traceparent OUTGOING_SPAN), running 300..320, sleeping at
+    /// `main.slowPrice (main.go:56)` 320..780, runnable 780..790, running to 800.
+    pub fn checkout_backend() -> Vec<u8> {
+        let mut b = CaptureBuilder::with_start(201, "/srv/backend", 1_800_000_000_000_000_000);
+        b.symbol(
+            0x10,
+            "runtime.gopark",
+            "/usr/lib/go/src/runtime/proc.go",
+            457,
+        );
+        b.symbol(0x12, "time.Sleep", "/usr/lib/go/src/runtime/time.go", 368);
+        b.symbol(0x20, "main.slowPrice", "/src/shop/main.go", 56);
+        let st = b.stack(&[0x10, 0x12, 0x20]);
+        let (get, price) = (b.string("GET"), b.string("/price"));
+        b.ev(290, 20, EventData::GoStart { tid: 5 });
+        b.ev(
+            300,
+            20,
+            EventData::SpanStart {
+                span: 9,
+                kind: SpanKind::HttpServer,
+                method: get,
+                host: 0,
+                target: price,
+                content_length: u64::MAX,
+                trace: Some(TraceContext {
+                    trace_id: TRACE,
+                    span_id: OUTGOING_SPAN,
+                    flags: 1,
+                }),
+            },
+        );
+        b.ev(
+            320,
+            20,
+            EventData::GoBlock {
+                reason: reason::SLEEP,
+                stack: st,
+            },
+        );
+        b.ev(780, 20, EventData::GoUnblock { waker: 0 });
+        b.ev(790, 20, EventData::GoStart { tid: 5 });
+        end_span(&mut b, 800, 20, 9, 200);
+        b.end(2000);
+        b.finish()
+    }
 }

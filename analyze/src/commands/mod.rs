@@ -4,6 +4,7 @@ pub mod analyze;
 pub mod export;
 pub mod goroutines;
 pub mod info;
+pub mod report;
 pub mod spans;
 pub mod verify;
 

@@ -1,0 +1,838 @@
+//! The critical path of a request: what the request was waiting for at every moment of its
+//! server span, following wake-up edges into the goroutines it waited for.
+//!
+//! The walk covers the span's interval on its handler goroutine, state by state (the
+//! states tile a goroutine's life, so the segments tile the request):
+//!
+//! | handler state | category |
+//! |---|---|
+//! | running | `on_cpu` (`off_cpu` while its thread was descheduled) |
+//! | runnable | `runnable` (`gc` during a stop-the-world pause) |
+//! | syscall | `syscall` |
+//! | blocked | by wait reason: `mutex`, `chan`, `network`, `sleep`, `gc`, `other` |
+//! | inside a client or SQL span it started | `downstream` |
+//!
+//! Following the Go execution tracer's critical-path idea (walk back along unblock edges,
+//! following the unblocking goroutine only while the original one is blocked): a blocked
+//! interval woken by goroutine W (a mutex, channel or other hand-off; not timers, the
+//! network poller or the GC) is replaced by W's own states over that interval, recursively
+//! (depth limit, cycle guard). Those segments keep the request-side category and location
+//! (`mutex` at `main.(*store).get (main.go:38)`) and name W as the blocker; what W did is
+//! the segment's `activity` (`sleep` at `main.(*store).refresh (main.go:52)`). A goroutine
+//! that belongs to the same request (a fan-out helper) is treated as the request itself.
+//! Time inside a client span is `downstream` with the call ("GET host/path", or the SQL
+//! verb and query) as blocker; when the called service's server span is in the set (joined
+//! by trace context) the walk descends into it for the activity.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use gcap_format::{SpanKind, StackId};
+use serde::Serialize;
+
+use crate::analysis::Analysis;
+use crate::capture_set::{is_std_frame, CaptureSet, Ns};
+use crate::goroutine::{Cause, Goroutine, GoroutineKey, State, StateKind};
+
+/// The contract's root-cause categories.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    OnCpu,
+    Runnable,
+    Mutex,
+    Chan,
+    Network,
+    Downstream,
+    Syscall,
+    Sleep,
+    Gc,
+    OffCpu,
+    Other,
+}
+
+impl Category {
+    pub const ALL: [Category; 11] = [
+        Category::OnCpu,
+        Category::Runnable,
+        Category::Mutex,
+        Category::Chan,
+        Category::Network,
+        Category::Downstream,
+        Category::Syscall,
+        Category::Sleep,
+        Category::Gc,
+        Category::OffCpu,
+        Category::Other,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Category::OnCpu => "on_cpu",
+            Category::Runnable => "runnable",
+            Category::Mutex => "mutex",
+            Category::Chan => "chan",
+            Category::Network => "network",
+            Category::Downstream => "downstream",
+            Category::Syscall => "syscall",
+            Category::Sleep => "sleep",
+            Category::Gc => "gc",
+            Category::OffCpu => "off_cpu",
+            Category::Other => "other",
+        }
+    }
+
+    /// A colour for charts (also used by the HTML report's legend).
+    pub const fn color(self) -> &'static str {
+        match self {
+            Category::OnCpu => "#4e79a7",
+            Category::Runnable => "#f28e2b",
+            Category::Mutex => "#e15759",
+            Category::Chan => "#76b7b2",
+            Category::Network => "#59a14f",
+            Category::Downstream => "#edc948",
+            Category::Syscall => "#b07aa1",
+            Category::Sleep => "#ff9da7",
+            Category::Gc => "#9c755f",
+            Category::OffCpu => "#bab0ac",
+            Category::Other => "#7f7f7f",
+        }
+    }
+}
+
+impl std::fmt::Display for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The category of a wait reason (Go's own strings), before looking at the stack.
+pub fn reason_category(reason: &str) -> Category {
+    let r = reason;
+    if r.contains("GC") || r.contains("garbage collection") || r == "stopping the world" {
+        Category::Gc
+    } else if r.starts_with("sync.Mutex") || r.starts_with("sync.RWMutex") || r == "semacquire" {
+        Category::Mutex
+    } else if r.starts_with("chan ") || r.starts_with("select") {
+        Category::Chan
+    } else if r == "IO wait" {
+        Category::Network
+    } else if r == "sleep" || r.starts_with("timer") {
+        Category::Sleep
+    } else {
+        Category::Other
+    }
+}
+
+/// Where the program called into a client library: the first frame of the program's own
+/// code outside database/sql and the standard library.
+fn caller_of_client(frames: &[crate::capture_set::Frame]) -> Option<String> {
+    let from = frames
+        .iter()
+        .rposition(|f| f.function.starts_with("database/sql."))
+        .map_or(0, |i| i + 1);
+    frames[from..]
+        .iter()
+        .find(|f| !is_std_frame(&f.function))
+        .map(|f| f.site())
+}
+
+/// What the walker needs to know about a stack.
+#[derive(Clone, Debug)]
+struct StackInfo {
+    where_: String,
+    /// The runtime's allocator or collector is on it (a semaphore in mallocgc is GC).
+    gc: bool,
+    client_caller: Option<String>,
+    /// For goroutines seen only through their stacks: (start function, creation site).
+    origin: Option<(String, Option<String>)>,
+}
+
+/// The request-side view a followed goroutine's time is attributed to.
+#[derive(Clone, Debug, PartialEq)]
+struct Top {
+    category: Category,
+    where_: String,
+    /// Fixed blocker (a downstream call); None: the goroutine whose state it is.
+    blocker: Option<String>,
+}
+
+/// One piece of a request's critical path.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Segment {
+    pub start: Ns,
+    pub end: Ns,
+    /// The goroutine whose state this is (the handler, or one it waited for).
+    pub goroutine: GoroutineKey,
+    /// The request-side category and code location.
+    pub category: Category,
+    pub where_: String,
+    /// What held the request up (None: its own time).
+    pub blocker: Option<String>,
+    /// What `goroutine` was doing, and where.
+    pub activity: Category,
+    pub activity_where: String,
+    /// 0: the request's own goroutines; n: n wake-up or call edges away.
+    pub depth: u8,
+}
+
+impl Segment {
+    pub fn duration(&self) -> u64 {
+        (self.end - self.start).max(0) as u64
+    }
+}
+
+/// Walks critical paths over one analysis (reuses symbolization across requests).
+pub struct Walker<'a> {
+    pub set: &'a CaptureSet,
+    pub a: &'a Analysis,
+    /// Follow wake-ups and calls at most this deep.
+    pub max_depth: u8,
+    clients: HashMap<GoroutineKey, Vec<usize>>,
+    stw: HashMap<(u32, u32), Vec<(Ns, Ns)>>,
+    stacks: RefCell<HashMap<(u32, u32, StackId), StackInfo>>,
+    names: RefCell<HashMap<GoroutineKey, String>>,
+    gc_sites: RefCell<HashMap<(String, u32, u32), Option<String>>>,
+    running: std::cell::OnceCell<RunningIndex>,
+}
+
+/// Running intervals per (file, target, 10 ms bucket).
+type RunningIndex = HashMap<(u32, u32, i64), Vec<(GoroutineKey, Ns, Ns)>>;
+
+const BUCKET: i64 = 10_000_000;
+/// The location of stop-the-world pauses.
+pub const STW: &str = "runtime (stop-the-world pause)";
+/// The activity of on-CPU time inferred to be GC assists.
+pub const ASSIST: &str = "running while the GC was marking (assists; inferred, no CPU samples)";
+
+impl<'a> Walker<'a> {
+    pub fn new(set: &'a CaptureSet, a: &'a Analysis) -> Self {
+        let mut clients: HashMap<GoroutineKey, Vec<usize>> = HashMap::new();
+        for (i, s) in a.spans.iter().enumerate() {
+            if s.kind != SpanKind::HttpServer {
+                clients.entry(s.key).or_default().push(i);
+            }
+        }
+        let mut stw: HashMap<(u32, u32), Vec<(Ns, Ns)>> = HashMap::new();
+        for p in a.pauses.iter().filter(|p| p.stw && p.end > p.start) {
+            stw.entry((p.file, p.target))
+                .or_default()
+                .push((p.start, p.end));
+        }
+        for v in stw.values_mut() {
+            v.sort_unstable();
+        }
+        Walker {
+            set,
+            a,
+            max_depth: 8,
+            clients,
+            stw,
+            stacks: RefCell::default(),
+            names: RefCell::default(),
+            gc_sites: RefCell::default(),
+            running: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn span_end(&self, i: usize) -> Ns {
+        let s = &self.a.spans[i];
+        s.end_or(self.set.files[s.key.file as usize].end)
+    }
+
+    fn stack(&self, key: GoroutineKey, stack: StackId) -> StackInfo {
+        let k = (key.file, key.target, stack);
+        if let Some(s) = self.stacks.borrow().get(&k) {
+            return s.clone();
+        }
+        let f = &self.set.files[key.file as usize];
+        let frames = f.frames(key.target, stack);
+        let gc = frames.iter().any(|fr| {
+            let n = fr.function.as_str();
+            n.starts_with("runtime.mallocgc")
+                || n.starts_with("runtime.gcAssist")
+                || n.starts_with("runtime.gcStart")
+                || n == "runtime.GC"
+                || n.starts_with("runtime.deductAssistCredit")
+        });
+        // The go statement's wrapper (`main.main.gowrap1`, at the go statement's line) sits
+        // just below runtime.goexit; the frame above it is the start function.
+        let mut origin = None;
+        if let Some(exit) = frames.iter().position(|fr| fr.function == "runtime.goexit") {
+            if exit >= 1 {
+                let outer = &frames[exit - 1];
+                match outer.function.rfind(".gowrap") {
+                    Some(p) if exit >= 2 => {
+                        let site = crate::capture_set::Frame {
+                            function: outer.function[..p].to_string(),
+                            ..outer.clone()
+                        };
+                        origin = Some((frames[exit - 2].function.clone(), Some(site.site())));
+                    }
+                    _ => origin = Some((outer.function.clone(), None)),
+                }
+            }
+        }
+        let info = StackInfo {
+            where_: f.where_(key.target, stack),
+            gc,
+            client_caller: caller_of_client(&frames),
+            origin,
+        };
+        self.stacks.borrow_mut().insert(k, info.clone());
+        info
+    }
+
+    /// "main.(*store).refresh created at main.main (main.go:93)": a goroutine's start
+    /// function and creation site, from its creation event or, for goroutines created before
+    /// the capture, from the bottom of its stacks.
+    pub fn describe(&self, key: GoroutineKey) -> String {
+        if let Some(s) = self.names.borrow().get(&key) {
+            return s.clone();
+        }
+        let g = self.a.goroutine(key);
+        let s = match g {
+            Some(g) if g.start_function != "unknown" && g.creation_site != "unknown" => {
+                format!("{} created at {}", g.start_function, g.creation_site)
+            }
+            Some(g) => {
+                let origin = g
+                    .states
+                    .iter()
+                    .filter(|s| s.stack != 0)
+                    .find_map(|s| self.stack(key, s.stack).origin);
+                match origin {
+                    Some((f, Some(site))) => format!("{f} created at {site}"),
+                    Some((f, None)) => {
+                        format!("{f} (goroutine {}, created before the capture)", key.goid)
+                    }
+                    None => format!(
+                        "goroutine {} (created before the capture; no stack recorded)",
+                        key.goid
+                    ),
+                }
+            }
+            None => format!("goroutine {} (not seen in the capture)", key.goid),
+        };
+        self.names.borrow_mut().insert(key, s.clone());
+        s
+    }
+
+    /// The critical path of server span `req`, in time order.
+    pub fn path(&self, req: usize) -> Vec<Segment> {
+        let s = &self.a.spans[req];
+        let mut out = Vec::new();
+        let mut chain = vec![s.key];
+        self.walk(
+            s.key,
+            s.start,
+            self.span_end(req),
+            req,
+            None,
+            0,
+            &mut chain,
+            &mut out,
+            true,
+        );
+        out.sort_by_key(|x| (x.start, x.depth));
+        self.infer_assists(req, out)
+    }
+
+    /// Without CPU samples, GC assists are invisible while they run. When the request itself,
+    /// or another request of its endpoint, blocked in the collector's allocator paths (an
+    /// assist wait, a semaphore in mallocgc: the handler allocates enough to be charged
+    /// assists), its own on-CPU time while the collector was marking is attributed to `gc` at
+    /// that allocation site, and so are the stop-the-world pauses it sat through.
+    fn infer_assists(&self, req: usize, segs: Vec<Segment>) -> Vec<Segment> {
+        let key = self.a.spans[req].key;
+        let Some(site) = segs
+            .iter()
+            .find(|s| s.category == Category::Gc && s.depth == 0 && s.where_ != STW)
+            .map(|s| s.where_.clone())
+            .or_else(|| self.endpoint_gc_site(req))
+        else {
+            return segs;
+        };
+        let marks: Vec<(Ns, Ns)> = self
+            .a
+            .pauses
+            .iter()
+            .filter(|p| !p.stw && p.file == key.file && p.target == key.target)
+            .map(|p| (p.start, p.end))
+            .collect();
+        let mut out = Vec::with_capacity(segs.len());
+        for s in segs {
+            if s.category == Category::Gc && s.where_ == STW {
+                out.push(Segment {
+                    where_: site.clone(),
+                    ..s
+                });
+                continue;
+            }
+            if !(s.category == Category::OnCpu && s.activity == Category::OnCpu && s.depth == 0) {
+                out.push(s);
+                continue;
+            }
+            let mut at = s.start;
+            for &(x, y) in &marks {
+                let (x, y) = (x.max(at), y.min(s.end));
+                if y <= x {
+                    continue;
+                }
+                if x > at {
+                    out.push(Segment {
+                        start: at,
+                        end: x,
+                        ..s.clone()
+                    });
+                }
+                out.push(Segment {
+                    start: x,
+                    end: y,
+                    category: Category::Gc,
+                    where_: site.clone(),
+                    activity_where: ASSIST.into(),
+                    ..s.clone()
+                });
+                at = y;
+            }
+            if at < s.end {
+                out.push(Segment { start: at, ..s });
+            }
+        }
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn walk(
+        &self,
+        key: GoroutineKey,
+        from: Ns,
+        to: Ns,
+        req: usize,
+        top: Option<&Top>,
+        depth: u8,
+        chain: &mut Vec<GoroutineKey>,
+        out: &mut Vec<Segment>,
+        split_clients: bool,
+    ) {
+        if to <= from {
+            return;
+        }
+        // Client spans of this goroutine cut the interval.
+        if split_clients {
+            if let Some(cs) = self.clients.get(&key) {
+                let mut at = from;
+                for &c in cs {
+                    let (cs0, ce0) = (self.a.spans[c].start, self.span_end(c));
+                    let (a, b) = (cs0.max(at), ce0.min(to));
+                    if b <= a {
+                        continue;
+                    }
+                    self.walk(key, at, a, req, top, depth, chain, out, false);
+                    self.downstream(key, c, a, b, req, top, depth, chain, out);
+                    at = b;
+                }
+                self.walk(key, at, to, req, top, depth, chain, out, false);
+                return;
+            }
+        }
+        let Some(g) = self.a.goroutine(key) else {
+            self.emit(
+                out,
+                key,
+                from,
+                to,
+                top,
+                depth,
+                Category::Other,
+                "unknown".into(),
+                None,
+            );
+            return;
+        };
+        if from < g.first_seen {
+            self.emit(
+                out,
+                key,
+                from,
+                g.first_seen.min(to),
+                top,
+                depth,
+                Category::Other,
+                "goroutine not yet seen".into(),
+                None,
+            );
+        }
+        let i0 = g.states.partition_point(|s| s.end <= from);
+        for i in i0..g.states.len() {
+            let s = &g.states[i];
+            if s.start >= to {
+                break;
+            }
+            let (a, b) = (s.start.max(from), s.end.min(to));
+            if b <= a {
+                continue;
+            }
+            self.state(g, i, s, a, b, req, top, depth, chain, out);
+        }
+        if let Some(last) = g.states.last() {
+            if last.end < to {
+                self.emit(
+                    out,
+                    key,
+                    last.end.max(from),
+                    to,
+                    top,
+                    depth,
+                    Category::Other,
+                    "goroutine gone".into(),
+                    None,
+                );
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn state(
+        &self,
+        g: &Goroutine,
+        i: usize,
+        s: &State,
+        a: Ns,
+        b: Ns,
+        req: usize,
+        top: Option<&Top>,
+        depth: u8,
+        chain: &mut Vec<GoroutineKey>,
+        out: &mut Vec<Segment>,
+    ) {
+        let key = g.key;
+        let f = &self.set.files[key.file as usize];
+        let (cat, where_) = match s.kind {
+            StateKind::Running => (Category::OnCpu, self.sample_where(g, a, b)),
+            StateKind::OffCpu => (Category::OffCpu, self.sample_where(g, a, b)),
+            StateKind::Runnable => (Category::Runnable, self.sample_where(g, a, b)),
+            StateKind::Syscall => (Category::Syscall, self.stack(key, s.stack).where_),
+            StateKind::Blocked => {
+                let info = self.stack(key, s.stack);
+                let reason = s
+                    .reason
+                    .map_or_else(|| "unknown".to_string(), |r| f.wait_reason(key.target, r));
+                let mut cat = reason_category(&reason);
+                if info.gc && cat != Category::Chan && cat != Category::Network {
+                    cat = Category::Gc;
+                }
+                (cat, info.where_)
+            }
+        };
+        if s.kind == StateKind::Blocked
+            && matches!(cat, Category::Mutex | Category::Chan | Category::Other)
+            && depth < self.max_depth
+        {
+            let waker = g.states.get(i + 1).and_then(|n| match n.cause {
+                Cause::Woken(w) if w != 0 && n.start == s.end => Some(w),
+                _ => None,
+            });
+            if let Some(w) = waker {
+                let wk = GoroutineKey { goid: w, ..key };
+                if !chain.contains(&wk) && self.a.goroutine(wk).is_some() {
+                    let same_request = self.a.span_index.owner_at(wk, b) == Some(req);
+                    let new_top;
+                    let t = match top {
+                        Some(t) => Some(t),
+                        None if same_request => None,
+                        None => {
+                            new_top = Top {
+                                category: cat,
+                                where_: where_.clone(),
+                                blocker: None,
+                            };
+                            Some(&new_top)
+                        }
+                    };
+                    chain.push(wk);
+                    self.walk(wk, a, b, req, t, depth + 1, chain, out, true);
+                    chain.pop();
+                    return;
+                }
+            }
+        }
+        self.emit(out, key, a, b, top, depth, cat, where_, None);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn downstream(
+        &self,
+        key: GoroutineKey,
+        c: usize,
+        a: Ns,
+        b: Ns,
+        req: usize,
+        top: Option<&Top>,
+        depth: u8,
+        chain: &mut Vec<GoroutineKey>,
+        out: &mut Vec<Segment>,
+    ) {
+        let span = &self.a.spans[c];
+        let own;
+        let t = match top {
+            Some(t) => t,
+            None => {
+                own = Top {
+                    category: Category::Downstream,
+                    where_: self.call_site(c),
+                    blocker: Some(call_name(span)),
+                };
+                &own
+            }
+        };
+        let remote: Vec<usize> = span
+            .children
+            .iter()
+            .copied()
+            .filter(|&i| self.a.spans[i].kind == SpanKind::HttpServer)
+            .collect();
+        if remote.is_empty() || depth >= self.max_depth {
+            // The call's own goroutine: an in-process driver, or the client waiting.
+            self.walk(key, a, b, req, Some(t), depth, chain, out, false);
+            return;
+        }
+        let mut at = a;
+        for r in remote {
+            let rs = &self.a.spans[r];
+            let (x, y) = (rs.start.max(at), self.span_end(r).min(b));
+            if y <= x {
+                continue;
+            }
+            if x > at {
+                self.emit(
+                    out,
+                    key,
+                    at,
+                    x,
+                    Some(t),
+                    depth + 1,
+                    Category::Network,
+                    "between the services".into(),
+                    None,
+                );
+            }
+            let mut ch = vec![rs.key];
+            self.walk(rs.key, x, y, r, Some(t), depth + 1, &mut ch, out, true);
+            at = y;
+        }
+        if at < b {
+            self.emit(
+                out,
+                key,
+                at,
+                b,
+                Some(t),
+                depth + 1,
+                Category::Network,
+                "between the services".into(),
+                None,
+            );
+        }
+    }
+
+    /// Where requests of the same endpoint (and process) as `req` are charged by the
+    /// collector: the most common location of their handlers' GC waits (an assist wait, a
+    /// semaphore in mallocgc), if any of the first 2,000 requests had one.
+    fn endpoint_gc_site(&self, req: usize) -> Option<String> {
+        let s = &self.a.spans[req];
+        let k = (s.name.clone(), s.key.file, s.key.target);
+        if let Some(v) = self.gc_sites.borrow().get(&k) {
+            return v.clone();
+        }
+        let mut count: HashMap<String, usize> = HashMap::new();
+        let same = self
+            .a
+            .spans
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| {
+                x.kind == SpanKind::HttpServer
+                    && x.name == s.name
+                    && (x.key.file, x.key.target) == (k.1, k.2)
+            })
+            .take(2000);
+        for (i, x) in same {
+            let Some(g) = self.a.goroutine(x.key) else {
+                continue;
+            };
+            let end = self.span_end(i);
+            let i0 = g.states.partition_point(|st| st.end <= x.start);
+            for st in g.states[i0..].iter().take_while(|st| st.start < end) {
+                if st.kind == StateKind::Blocked && st.stack != 0 {
+                    let info = self.stack(x.key, st.stack);
+                    if info.gc {
+                        *count.entry(info.where_).or_default() += 1;
+                    }
+                }
+            }
+        }
+        let best = count
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|x| x.0);
+        self.gc_sites.borrow_mut().insert(k, best.clone());
+        best
+    }
+
+    /// Where the program made the call of client span `c`: from the longest block of its
+    /// goroutine inside the span.
+    pub fn call_site(&self, c: usize) -> String {
+        let span = &self.a.spans[c];
+        let end = self.span_end(c);
+        let Some(g) = self.a.goroutine(span.key) else {
+            return "unknown".into();
+        };
+        let i0 = g.states.partition_point(|s| s.end <= span.start);
+        let best = g.states[i0..]
+            .iter()
+            .take_while(|s| s.start < end)
+            .filter(|s| matches!(s.kind, StateKind::Blocked | StateKind::Syscall) && s.stack != 0)
+            .max_by_key(|s| s.end.min(end) - s.start.max(span.start));
+        best.and_then(|s| self.stack(span.key, s.stack).client_caller)
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    /// CPU samples of the goroutine in (or just before) the interval, if the capture has any.
+    fn sample_where(&self, g: &Goroutine, a: Ns, b: Ns) -> String {
+        if g.samples.is_empty() {
+            return "unknown".into();
+        }
+        let i = g.samples.partition_point(|x| x.0 < a - 20_000_000);
+        match g.samples[i..].iter().take_while(|x| x.0 <= b).last() {
+            Some(&(_, _, st)) => self.stack(g.key, st).where_,
+            None => "unknown".into(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &self,
+        out: &mut Vec<Segment>,
+        key: GoroutineKey,
+        a: Ns,
+        b: Ns,
+        top: Option<&Top>,
+        depth: u8,
+        activity: Category,
+        activity_where: String,
+        blocker: Option<String>,
+    ) {
+        if b <= a {
+            return;
+        }
+        let make = |a: Ns, b: Ns, activity: Category, activity_where: String| {
+            let (category, where_, blocker) = match top {
+                Some(t) => (
+                    t.category,
+                    t.where_.clone(),
+                    t.blocker
+                        .clone()
+                        .or_else(|| Some(self.blocker_name(key, b))),
+                ),
+                None => (activity, activity_where.clone(), blocker.clone()),
+            };
+            Segment {
+                start: a,
+                end: b,
+                goroutine: key,
+                category,
+                where_,
+                blocker,
+                activity,
+                activity_where,
+                depth,
+            }
+        };
+        // Stop-the-world pauses stop whatever would have run.
+        let pauses = match activity {
+            Category::OnCpu | Category::Runnable | Category::OffCpu => {
+                self.stw.get(&(key.file, key.target))
+            }
+            _ => None,
+        };
+        let Some(p) = pauses else {
+            out.push(make(a, b, activity, activity_where));
+            return;
+        };
+        let mut at = a;
+        let i0 = p.partition_point(|x| x.1 <= a);
+        for &(x, y) in &p[i0..] {
+            if x >= b {
+                break;
+            }
+            let (x, y) = (x.max(at), y.min(b));
+            if y <= x {
+                continue;
+            }
+            if x > at {
+                out.push(make(at, x, activity, activity_where.clone()));
+            }
+            out.push(make(x, y, Category::Gc, STW.into()));
+            at = y;
+        }
+        if at < b {
+            out.push(make(at, b, activity, activity_where));
+        }
+    }
+
+    /// How a goroutine holding a request up is named: other requests by their endpoint.
+    fn blocker_name(&self, key: GoroutineKey, t: Ns) -> String {
+        match self.a.span_index.owner_at(key, t) {
+            Some(s) => format!("other {} requests", self.a.spans[s].name),
+            None => self.describe(key),
+        }
+    }
+
+    /// Goroutines of the same process that were running during [a, b), with the time each
+    /// ran in it, most first (who held the CPUs while a request was runnable).
+    pub fn cpu_holders(&self, key: GoroutineKey, a: Ns, b: Ns) -> Vec<(GoroutineKey, u64)> {
+        let idx = self.running.get_or_init(|| {
+            let mut m: RunningIndex = HashMap::new();
+            for g in &self.a.goroutines {
+                for s in g.states.iter().filter(|s| s.kind == StateKind::Running) {
+                    for bk in s.start.div_euclid(BUCKET)..=s.end.div_euclid(BUCKET) {
+                        m.entry((g.key.file, g.key.target, bk))
+                            .or_default()
+                            .push((g.key, s.start, s.end));
+                    }
+                }
+            }
+            m
+        });
+        let mut per: HashMap<GoroutineKey, u64> = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for bk in a.div_euclid(BUCKET)..=b.div_euclid(BUCKET) {
+            if let Some(v) = idx.get(&(key.file, key.target, bk)) {
+                for &(k, s, e) in v {
+                    if k != key && seen.insert((k, s)) {
+                        let o = e.min(b) - s.max(a);
+                        if o > 0 {
+                            *per.entry(k).or_default() += o as u64;
+                        }
+                    }
+                }
+            }
+        }
+        let mut v: Vec<_> = per.into_iter().collect();
+        v.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+        v
+    }
+}
+
+/// The blocker name of a client span: "GET host/path", or `SELECT "query text"` for SQL.
+pub fn call_name(s: &crate::span::Span) -> String {
+    match s.kind {
+        SpanKind::Sql if !s.target.is_empty() => format!("{} {:?}", s.name, s.target),
+        _ => s.name.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,173 @@
+//! The Markdown report, for incident tickets.
+
+use std::fmt::Write;
+
+use super::{burn, pct};
+use crate::report::Report;
+use crate::table::fmt_ns;
+
+fn esc(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+pub fn render(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# ganalyze report\n");
+    for s in &r.slos {
+        let _ = writeln!(
+            o,
+            "- `{}`: observed {}, **{}**{}",
+            esc(&s.title()),
+            s.observed,
+            if s.breached { "breached" } else { "met" },
+            s.root_causes
+                .first()
+                .map(|c| format!(
+                    " — top cause: `{}` at `{}` ({})",
+                    c.category.name(),
+                    c.where_,
+                    pct(c.share)
+                ))
+                .unwrap_or_default()
+        );
+    }
+    if !r.slos.is_empty() {
+        o.push('\n');
+    }
+    let _ = writeln!(o, "## Captures\n");
+    let _ = writeln!(
+        o,
+        "| file | targets | duration | events | lost |\n|---|---|---|---|---|"
+    );
+    for c in &r.captures {
+        let t: Vec<String> = c
+            .targets
+            .iter()
+            .map(|t| format!("{} (pid {}, {})", t.exe, t.pid, t.go_version))
+            .collect();
+        let _ = writeln!(
+            o,
+            "| `{}` | {} | {:.1}s | {} | {} |",
+            c.file,
+            esc(&t.join(", ")),
+            c.duration_ns as f64 / 1e9,
+            c.events,
+            c.events_lost
+        );
+    }
+    let _ = writeln!(o, "\n## Endpoints\n");
+    let _ = writeln!(o, "| endpoint | count | errors | p50 | p90 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|");
+    for e in &r.endpoints {
+        let _ = writeln!(
+            o,
+            "| `{}`{} | {} | {} | {} | {} | {} | {} |",
+            esc(&e.name),
+            if e.slowest && r.endpoints.len() > 1 {
+                " (slowest)"
+            } else {
+                ""
+            },
+            e.count,
+            e.errors,
+            fmt_ns(e.p50_ns),
+            fmt_ns(e.p90_ns),
+            fmt_ns(e.p99_ns),
+            fmt_ns(e.max_ns)
+        );
+    }
+    for s in &r.slos {
+        let _ = writeln!(o, "\n## SLO `{}`\n", esc(&s.title()));
+        let _ = writeln!(
+            o,
+            "**{}**: observed {}. {} requests, {} slower than the threshold, {} errors; error budget burn {}.\n",
+            if s.breached { "Breached" } else { "Met" },
+            s.observed,
+            s.requests,
+            s.breaching_requests,
+            s.errors,
+            burn(s.budget_burn)
+        );
+        if s.root_causes.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            o,
+            "Slow requests take {} on average, the others {}.\n",
+            fmt_ns(s.breaching_mean_ns),
+            fmt_ns(s.baseline_mean_ns)
+        );
+        let _ = writeln!(
+            o,
+            "| share | category | where | blocker |\n|---:|---|---|---|"
+        );
+        for c in &s.root_causes {
+            let _ = writeln!(
+                o,
+                "| {} | `{}` | `{}` | {} |",
+                pct(c.share),
+                c.category.name(),
+                esc(&c.where_),
+                c.blocker
+                    .as_deref()
+                    .map_or("-".to_string(), |b| format!("`{}`", esc(b)))
+            );
+        }
+        o.push('\n');
+        for (i, c) in s.root_causes.iter().enumerate() {
+            let _ = writeln!(o, "{}. {}", i + 1, c.summary);
+            let ev: Vec<String> = c
+                .evidence
+                .iter()
+                .map(|e| {
+                    format!(
+                        "span `{}` (goroutine {}, {} at +{:.6}s)",
+                        e.span,
+                        e.goroutine,
+                        fmt_ns(e.duration_ns),
+                        e.at_ns as f64 / 1e9
+                    )
+                })
+                .collect();
+            if !ev.is_empty() {
+                let _ = writeln!(o, "   Evidence: {}.", ev.join("; "));
+            }
+        }
+    }
+    if !r.goroutines.leak_suspects.is_empty() {
+        let _ = writeln!(o, "\n## Leak suspects\n");
+        let _ = writeln!(
+            o,
+            "| count | created at | start function | blocked on | where |\n|---:|---|---|---|---|"
+        );
+        for l in &r.goroutines.leak_suspects {
+            let _ = writeln!(
+                o,
+                "| {} | `{}` | `{}` | {} | `{}` |",
+                l.count,
+                esc(&l.creation_site),
+                esc(&l.start_function),
+                l.blocked_on,
+                esc(&l.where_)
+            );
+        }
+    }
+    let g = &r.goroutines;
+    let _ = writeln!(
+        o,
+        "\n## Runtime\n\n{} goroutines created, {} exited, {} alive at the end. {} GC cycles, {} stop-the-world pauses ({} in total, longest {}).",
+        g.created,
+        g.exited,
+        g.alive_at_end,
+        r.runtime.gc_cycles,
+        r.runtime.stw_pauses,
+        fmt_ns(r.runtime.stw_total_ns),
+        fmt_ns(r.runtime.stw_max_ns)
+    );
+    if let Some(h) = &r.hint {
+        let _ = writeln!(o, "\n> {h}");
+    }
+    for w in &r.warnings {
+        let _ = writeln!(o, "\n> Note: {w}");
+    }
+    o
+}
