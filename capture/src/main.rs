@@ -132,29 +132,12 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
-/// The error and its causes on one line, skipping a cause whose text the message before it
-/// already includes (many errors quote their source).
-fn one_line(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let s = cause.to_string();
-        if out.contains(&s) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&s);
-    }
-    out
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("gcap: {}", one_line(&e));
+            eprintln!("gcap: {}", gcap_format::error::one_line(e.as_ref()));
             ExitCode::from(1)
         }
     }

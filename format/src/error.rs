@@ -50,6 +50,25 @@ pub enum Error {
     Invalid(String),
 }
 
+/// An error and its causes on one line, skipping a cause whose text the message before it
+/// already includes (many errors quote their source). Both command-line tools print their
+/// errors with it, so every user-facing error is one line.
+pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !out.contains(&s) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&s);
+        }
+        cur = err.source();
+    }
+    out
+}
+
 impl Error {
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
         Error::Io {
