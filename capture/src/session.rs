@@ -344,6 +344,19 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
             break "targets exited".to_string();
         }
     };
+    // The kernel's exit record can beat the child's reaping: give a program gcap started a
+    // moment to be reaped so its exit status is reported (an exec'd one keeps running).
+    if let (Some(c), None) = (child.as_mut(), exit_status) {
+        if cap.procs.last().is_some_and(|p| p.exited) {
+            let until = Instant::now() + Duration::from_secs(1);
+            while exit_status.is_none() && Instant::now() < until {
+                exit_status = c.try_wait().ok().flatten();
+                if exit_status.is_none() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
     // The capture ends now. Detaching takes a while (each uprobe is unregistered in turn),
     // and records from probes still attached meanwhile would describe a half-observed
     // program (wake-ups without the runs that follow them): drop everything after this.
