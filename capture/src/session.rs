@@ -549,7 +549,7 @@ impl Capture {
             recs.clear();
             g.probes.drain(|r| recs.push(r))?;
             for r in &recs {
-                self.translate(gi, g, r)?;
+                self.translate(g, r)?;
             }
             // Lost records as events, so the analysis knows when the gaps were.
             if let Ok(lost) = g.probes.lost_per_cpu() {
@@ -581,7 +581,7 @@ impl Capture {
         Ok(())
     }
 
-    fn translate(&mut self, gi: usize, g: &mut Group, r: &RawEvent) -> Result<()> {
+    fn translate(&mut self, g: &mut Group, r: &RawEvent) -> Result<()> {
         if self.cutoff.is_some_and(|c| r.ts_ns > c) {
             return Ok(());
         }
@@ -772,7 +772,6 @@ impl Capture {
             }
             Rec::Unknown { .. } => {}
         }
-        let _ = gi;
         Ok(())
     }
 
