@@ -297,34 +297,18 @@ fn function_site(
     let pro = binary.prologue(name)?;
     let (offsets, at_jbe) = match site {
         Site::Returns => (pro.rets.clone(), false),
-        _ => match (pro.push_rbp, pro.after_stack_check) {
+        _ => match (pro.push_rbp, pro.stack_check_jump, pro.after_stack_check) {
             // Go >= 1.21: the PUSHQ BP the kernel emulates (~0.7 us a hit).
-            (Some(o), _) => (vec![o], false),
+            (Some(o), _, _) => (vec![o], false),
             // Go 1.19/1.20 frames start with SUBQ (single-stepped, ~20 us): probe the
             // stack-check JBE instead, which the kernel emulates; the BPF program drops the
             // hit when the branch to morestack is taken.
-            (None, Some(after)) => match stack_check_jump(binary, &f, after) {
-                Some(jbe) => (vec![jbe], true),
-                None => (vec![after], false),
-            },
-            (None, None) => (vec![pro.entry_probe_offset()], false),
+            (None, Some(jbe), _) => (vec![jbe], true),
+            (None, None, Some(after)) => (vec![after], false),
+            (None, None, None) => (vec![pro.entry_probe_offset()], false),
         },
     };
     Ok((offsets.iter().map(|o| f.file_offset + o).collect(), at_jbe))
-}
-
-/// The offset of the conditional jump that ends the stack check, given the offset of the
-/// instruction after it: `JBE rel8` (76 xx) or `JBE rel32` (0F 86 xx xx xx xx).
-fn stack_check_jump(binary: &GoBinary, f: &crate::inspect::Func, after: u64) -> Option<u64> {
-    let code = binary.code(f)?;
-    let a = usize::try_from(after).ok()?;
-    if a >= 2 && code[a - 2] == 0x76 {
-        return Some(after - 2);
-    }
-    if a >= 6 && code[a - 6] == 0x0f && code[a - 5] == 0x86 {
-        return Some(after - 6);
-    }
-    None
 }
 
 /// The `Target` record of the capture for one process.

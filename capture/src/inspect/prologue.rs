@@ -25,6 +25,10 @@ pub struct Prologue {
     /// Offset of the first instruction after the stack-check `JBE`/`JCS` (the first
     /// instruction that runs exactly once per call), if the function has a stack check.
     pub after_stack_check: Option<u64>,
+    /// Offset of the stack check's conditional jump (`JBE`/`JCS` to morestack), if any.
+    /// Go 1.19/1.20 frames have no `PUSH RBP`; the jump is then the cheap probe site (the
+    /// kernel emulates a Jcc, and the probe can tell from EFLAGS whether it is taken).
+    pub stack_check_jump: Option<u64>,
     /// Offset of an `ENDBR64` at the entry, if any (never probe before it).
     pub endbr64: Option<u64>,
     /// Offsets of every `RET` instruction.
@@ -73,6 +77,7 @@ pub fn analyze(code: &[u8], entry: u64) -> Prologue {
             } else if is_stack_check_cmp(&ins) {
                 stack_check_seen = true;
             } else if stack_check_seen && p.after_stack_check.is_none() && is_jcc(&ins) {
+                p.stack_check_jump = Some(off);
                 p.after_stack_check = Some(ins.next_ip() - entry);
             } else if ins.mnemonic() == Mnemonic::Push
                 && ins.op0_kind() == OpKind::Register
@@ -148,6 +153,7 @@ mod tests {
         let p = analyze(&code, 0x1000);
         assert_eq!(p.push_rbp, Some(6));
         assert_eq!(p.after_stack_check, Some(6));
+        assert_eq!(p.stack_check_jump, Some(4));
         assert_eq!(p.rets, vec![10]);
         assert_eq!(p.entry_probe_offset(), 6);
     }
