@@ -24,8 +24,8 @@
 //! verb and query) as blocker; when the called service's server span is in the set (joined
 //! by trace context) the walk descends into it for the activity.
 
+use crate::analysis::FastMap as HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use gcap_format::{SpanKind, StackId};
 use serde::Serialize;
@@ -207,13 +207,13 @@ pub const ASSIST: &str = "running while the GC was marking (assists; inferred, n
 
 impl<'a> Walker<'a> {
     pub fn new(set: &'a CaptureSet, a: &'a Analysis) -> Self {
-        let mut clients: HashMap<GoroutineKey, Vec<usize>> = HashMap::new();
+        let mut clients: HashMap<GoroutineKey, Vec<usize>> = HashMap::default();
         for (i, s) in a.spans.iter().enumerate() {
             if s.kind != SpanKind::HttpServer {
                 clients.entry(s.key).or_default().push(i);
             }
         }
-        let mut stw: HashMap<(u32, u32), Vec<(Ns, Ns)>> = HashMap::new();
+        let mut stw: HashMap<(u32, u32), Vec<(Ns, Ns)>> = HashMap::default();
         for p in a.pauses.iter().filter(|p| p.stw && p.end > p.start) {
             stw.entry((p.file, p.target))
                 .or_default()
@@ -466,7 +466,7 @@ impl<'a> Walker<'a> {
         }
         let i0 = g.states.partition_point(|s| s.end <= from);
         for i in i0..g.states.len() {
-            let s = &g.states[i];
+            let s = &g.states.at(i);
             if s.start >= to {
                 break;
             }
@@ -642,11 +642,11 @@ impl<'a> Walker<'a> {
     /// semaphore in mallocgc), if any of the first 2,000 requests had one.
     fn endpoint_gc_site(&self, req: usize) -> Option<String> {
         let s = &self.a.spans[req];
-        let k = (s.name.clone(), s.key.file, s.key.target);
+        let k = (s.name.to_string(), s.key.file, s.key.target);
         if let Some(v) = self.gc_sites.borrow().get(&k) {
             return v.clone();
         }
-        let mut count: HashMap<String, usize> = HashMap::new();
+        let mut count: HashMap<String, usize> = HashMap::default();
         let same = self
             .a
             .spans
@@ -664,7 +664,7 @@ impl<'a> Walker<'a> {
             };
             let end = self.span_end(i);
             let i0 = g.states.partition_point(|st| st.end <= x.start);
-            for st in g.states[i0..].iter().take_while(|st| st.start < end) {
+            for st in g.states.iter_from(i0).take_while(|st| st.start < end) {
                 if st.kind == StateKind::Blocked && st.stack != 0 {
                     let info = self.stack(x.key, st.stack);
                     if info.gc {
@@ -690,8 +690,9 @@ impl<'a> Walker<'a> {
             return "unknown".into();
         };
         let i0 = g.states.partition_point(|s| s.end <= span.start);
-        let best = g.states[i0..]
-            .iter()
+        let best = g
+            .states
+            .iter_from(i0)
             .take_while(|s| s.start < end)
             .filter(|s| matches!(s.kind, StateKind::Blocked | StateKind::Syscall) && s.stack != 0)
             .max_by_key(|s| s.end.min(end) - s.start.max(span.start));
@@ -794,7 +795,7 @@ impl<'a> Walker<'a> {
     /// ran in it, most first (who held the CPUs while a request was runnable).
     pub fn cpu_holders(&self, key: GoroutineKey, a: Ns, b: Ns) -> Vec<(GoroutineKey, u64)> {
         let idx = self.running.get_or_init(|| {
-            let mut m: RunningIndex = HashMap::new();
+            let mut m: RunningIndex = HashMap::default();
             for g in &self.a.goroutines {
                 for s in g.states.iter().filter(|s| s.kind == StateKind::Running) {
                     for bk in s.start.div_euclid(BUCKET)..=s.end.div_euclid(BUCKET) {
@@ -806,8 +807,8 @@ impl<'a> Walker<'a> {
             }
             m
         });
-        let mut per: HashMap<GoroutineKey, u64> = HashMap::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut per: HashMap<GoroutineKey, u64> = HashMap::default();
+        let mut seen: crate::analysis::FastSet<(GoroutineKey, Ns)> = Default::default();
         for bk in a.div_euclid(BUCKET)..=b.div_euclid(BUCKET) {
             if let Some(v) = idx.get(&(key.file, key.target, bk)) {
                 for &(k, s, e) in v {
@@ -830,7 +831,7 @@ impl<'a> Walker<'a> {
 pub fn call_name(s: &crate::span::Span) -> String {
     match s.kind {
         SpanKind::Sql if !s.target.is_empty() => format!("{} {:?}", s.name, s.target),
-        _ => s.name.clone(),
+        _ => s.name.to_string(),
     }
 }
 

@@ -27,12 +27,12 @@ pub fn owned_states(index: &SpanIndex, g: &Goroutine) -> Vec<(State, Option<usiz
             let piece = State {
                 start: at,
                 end: b,
-                ..*s
+                ..s
             };
             out.push((piece, index.owner_at(g.key, at), at == s.start));
             at = b;
         }
-        let piece = State { start: at, ..*s };
+        let piece = State { start: at, ..s };
         out.push((piece, index.owner_at(g.key, at), at == s.start));
     }
     out

@@ -23,10 +23,13 @@
 //! running).
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
+use std::sync::Arc;
 
 use gcap_format::{EventKind, StackId};
 use serde::Serialize;
 
+use crate::analysis::{FastMap, IdHasher};
 use crate::capture_set::{CaptureSet, LoadedCapture, Ns};
 
 /// Identifies a goroutine within a set: which file, which target of it, which goid.
@@ -107,6 +110,315 @@ impl State {
     }
 }
 
+/// A [`State`] as stored: 24 bytes instead of 48 (tens of millions of them in a large
+/// capture). The end is implicit: states tile a goroutine's life, so a state ends where the
+/// next one starts, and the last one where [`States::end`] says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Packed {
+    start: Ns,
+    /// Runnable and woken: the waker's goid. Otherwise tid | stack << 32.
+    x: u64,
+    kind: u8,
+    reason: u8,
+    /// Bit 0: `reason` is known; bits 1..4: the cause.
+    flags: u8,
+}
+
+const CAUSE_CREATED: u8 = 0;
+const CAUSE_WOKEN: u8 = 1;
+const CAUSE_PREEMPTED: u8 = 2;
+const CAUSE_YIELDED: u8 = 3;
+const CAUSE_UNKNOWN: u8 = 4;
+
+const KINDS: [StateKind; 5] = [
+    StateKind::Running,
+    StateKind::Runnable,
+    StateKind::Blocked,
+    StateKind::Syscall,
+    StateKind::OffCpu,
+];
+
+impl Packed {
+    #[inline]
+    fn pack(s: &State) -> Packed {
+        let (cause, x) = match s.cause {
+            Cause::Created => (CAUSE_CREATED, 0),
+            // Only runnable states have a cause other than Unknown, and those have neither a
+            // thread nor a stack (see `Builder::build`), so the waker can take their place.
+            Cause::Woken(w) => (CAUSE_WOKEN, w),
+            Cause::Preempted => (CAUSE_PREEMPTED, 0),
+            Cause::Yielded => (CAUSE_YIELDED, 0),
+            Cause::Unknown => (CAUSE_UNKNOWN, 0),
+        };
+        debug_assert!(cause != CAUSE_WOKEN || (s.tid == 0 && s.stack == 0));
+        let x = if cause == CAUSE_WOKEN {
+            x
+        } else {
+            s.tid as u64 | (s.stack as u64) << 32
+        };
+        Packed {
+            start: s.start,
+            x,
+            kind: s.kind as u8,
+            reason: s.reason.unwrap_or(0),
+            flags: s.reason.is_some() as u8 | cause << 1,
+        }
+    }
+
+    #[inline]
+    fn unpack(&self, end: Ns) -> State {
+        let cause = match self.flags >> 1 {
+            CAUSE_CREATED => Cause::Created,
+            CAUSE_WOKEN => Cause::Woken(self.x),
+            CAUSE_PREEMPTED => Cause::Preempted,
+            CAUSE_YIELDED => Cause::Yielded,
+            _ => Cause::Unknown,
+        };
+        let (tid, stack) = if self.flags >> 1 == CAUSE_WOKEN {
+            (0, 0)
+        } else {
+            (self.x as u32, (self.x >> 32) as u32)
+        };
+        State {
+            start: self.start,
+            end,
+            kind: KINDS[self.kind as usize],
+            tid,
+            reason: (self.flags & 1 != 0).then_some(self.reason),
+            stack,
+            cause,
+        }
+    }
+}
+
+/// A goroutine's states in time order, stored compactly ([`Packed`]); read them as [`State`]
+/// values with [`States::get`], [`States::iter`] and friends.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct States {
+    v: Vec<Packed>,
+    /// The end of the last state.
+    end: Ns,
+}
+
+impl States {
+    pub(crate) fn with_capacity(n: usize) -> States {
+        States {
+            v: Vec::with_capacity(n),
+            end: 0,
+        }
+    }
+
+    /// Appends a state; it must start where the previous one ended.
+    #[inline]
+    pub(crate) fn push(&mut self, s: &State) {
+        debug_assert!(self.v.is_empty() || self.end == s.start);
+        self.v.push(Packed::pack(s));
+        self.end = s.end;
+    }
+
+    pub fn len(&self) -> usize {
+        self.v.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.v.is_empty()
+    }
+
+    #[inline]
+    fn end_of(&self, i: usize) -> Ns {
+        match self.v.get(i + 1) {
+            Some(n) => n.start,
+            None => self.end,
+        }
+    }
+
+    /// The state at `i`, if any.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<State> {
+        self.v.get(i).map(|p| p.unpack(self.end_of(i)))
+    }
+
+    /// The state at `i` (panics past the end, like indexing a slice).
+    #[inline]
+    pub fn at(&self, i: usize) -> State {
+        self.v[i].unpack(self.end_of(i))
+    }
+
+    pub fn first(&self) -> Option<State> {
+        self.get(0)
+    }
+
+    pub fn last(&self) -> Option<State> {
+        self.len().checked_sub(1).and_then(|i| self.get(i))
+    }
+
+    /// Every state, in time order.
+    pub fn iter(&self) -> StatesIter<'_> {
+        self.iter_from(0)
+    }
+
+    /// The states from index `i` on.
+    pub fn iter_from(&self, i: usize) -> StatesIter<'_> {
+        StatesIter {
+            s: self,
+            i: i.min(self.len()),
+            j: self.len(),
+        }
+    }
+
+    /// The index of the first state for which `pred` is false, assuming it is true for a
+    /// prefix and false after it (as [`slice::partition_point`]).
+    pub fn partition_point(&self, mut pred: impl FnMut(&State) -> bool) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if pred(&self.at(mid)) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// The states as a vector.
+    pub fn to_vec(&self) -> Vec<State> {
+        self.iter().collect()
+    }
+}
+
+/// Iterates over [`States`] by value.
+#[derive(Clone)]
+pub struct StatesIter<'a> {
+    s: &'a States,
+    i: usize,
+    j: usize,
+}
+
+impl Iterator for StatesIter<'_> {
+    type Item = State;
+
+    #[inline]
+    fn next(&mut self) -> Option<State> {
+        if self.i >= self.j {
+            return None;
+        }
+        let s = self.s.at(self.i);
+        self.i += 1;
+        Some(s)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.j - self.i;
+        (n, Some(n))
+    }
+}
+
+impl DoubleEndedIterator for StatesIter<'_> {
+    fn next_back(&mut self) -> Option<State> {
+        if self.i >= self.j {
+            return None;
+        }
+        self.j -= 1;
+        Some(self.s.at(self.j))
+    }
+}
+
+impl ExactSizeIterator for StatesIter<'_> {}
+
+impl<'a> IntoIterator for &'a States {
+    type Item = State;
+    type IntoIter = StatesIter<'a>;
+    fn into_iter(self) -> StatesIter<'a> {
+        self.iter()
+    }
+}
+
+/// A symbolized name shared by every goroutine that has it: one allocation per distinct
+/// name instead of one per goroutine, and "unknown" without any. Reads as a `&str`.
+#[derive(Clone, Default)]
+pub struct Name(Option<Arc<str>>);
+
+impl Name {
+    /// "unknown".
+    pub const UNKNOWN: Name = Name(None);
+
+    pub fn new(s: &str) -> Name {
+        if s == "unknown" {
+            Name(None)
+        } else {
+            Name(Some(Arc::from(s)))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_deref().unwrap_or("unknown")
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, o: &Name) -> bool {
+        self.as_str() == o.as_str()
+    }
+}
+
+impl Eq for Name {}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, o: &str) -> bool {
+        self.as_str() == o
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, o: &&str) -> bool {
+        self.as_str() == *o
+    }
+}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, o: &Name) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Name {
+    fn cmp(&self, o: &Name) -> std::cmp::Ordering {
+        self.as_str().cmp(o.as_str())
+    }
+}
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.as_str().hash(h)
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// How a goroutine's record ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -120,33 +432,53 @@ pub enum EndedBy {
 }
 
 /// A map that is a vector while small: most goroutines have a handful of wait reasons and
-/// wakers (millions of goroutines make a tree map's node each expensive), while a few (an
-/// accept loop woken by every handler) have millions, which a hash map handles.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// wakers (millions of goroutines make a tree map's node each expensive, and even a vector's
+/// allocation shows), while a few (an accept loop woken by every handler) have millions,
+/// which a hash map handles. Up to two entries live inline.
+#[derive(Clone, Debug)]
 pub enum Counts<K: std::hash::Hash + Eq> {
+    Inline(u8, [(K, u64); INLINE]),
     Small(Vec<(K, u64)>),
-    Big(HashMap<K, u64>),
+    Big(HashMap<K, u64, BuildHasherDefault<IdHasher>>),
 }
 
-impl<K: std::hash::Hash + Eq> Default for Counts<K> {
+const INLINE: usize = 2;
+
+impl<K: std::hash::Hash + Eq + Copy + Default> Default for Counts<K> {
     fn default() -> Self {
-        Counts::Small(Vec::new())
+        Counts::Inline(0, [(K::default(), 0); INLINE])
     }
 }
 
 const SMALL: usize = 16;
 
-impl<K: std::hash::Hash + Eq + Copy + Ord> Counts<K> {
+impl<K: std::hash::Hash + Eq + Copy + Ord + Default> Counts<K> {
     /// Adds `n` to the count of `k`.
+    #[inline]
     pub fn add(&mut self, k: K, n: u64) {
         match self {
+            Counts::Inline(len, a) => {
+                let l = *len as usize;
+                if let Some(e) = a[..l].iter_mut().find(|e| e.0 == k) {
+                    e.1 += n;
+                } else if l < INLINE {
+                    a[l] = (k, n);
+                    *len += 1;
+                } else {
+                    let mut v = Vec::with_capacity(INLINE * 2);
+                    v.extend_from_slice(&a[..]);
+                    v.push((k, n));
+                    *self = Counts::Small(v);
+                }
+            }
             Counts::Small(v) => {
                 if let Some(e) = v.iter_mut().find(|e| e.0 == k) {
                     e.1 += n;
                 } else if v.len() < SMALL {
                     v.push((k, n));
                 } else {
-                    let mut m: HashMap<K, u64> = v.drain(..).collect();
+                    let mut m: HashMap<K, u64, BuildHasherDefault<IdHasher>> =
+                        v.drain(..).collect();
                     m.insert(k, n);
                     *self = Counts::Big(m);
                 }
@@ -155,15 +487,27 @@ impl<K: std::hash::Hash + Eq + Copy + Ord> Counts<K> {
         }
     }
 
+    fn slice(&self) -> Option<&[(K, u64)]> {
+        match self {
+            Counts::Inline(len, a) => Some(&a[..*len as usize]),
+            Counts::Small(v) => Some(v),
+            Counts::Big(_) => None,
+        }
+    }
+
     pub fn get(&self, k: &K) -> Option<&u64> {
         match self {
-            Counts::Small(v) => v.iter().find(|e| e.0 == *k).map(|e| &e.1),
             Counts::Big(m) => m.get(k),
+            _ => self
+                .slice()
+                .and_then(|v| v.iter().find(|e| e.0 == *k))
+                .map(|e| &e.1),
         }
     }
 
     pub fn len(&self) -> usize {
         match self {
+            Counts::Inline(len, _) => *len as usize,
             Counts::Small(v) => v.len(),
             Counts::Big(m) => m.len(),
         }
@@ -175,21 +519,64 @@ impl<K: std::hash::Hash + Eq + Copy + Ord> Counts<K> {
 
     pub fn values(&self) -> Box<dyn Iterator<Item = &u64> + '_> {
         match self {
-            Counts::Small(v) => Box::new(v.iter().map(|e| &e.1)),
             Counts::Big(m) => Box::new(m.values()),
+            _ => Box::new(self.slice().unwrap_or(&[]).iter().map(|e| &e.1)),
+        }
+    }
+
+    /// The sum of the counts.
+    pub fn total(&self) -> u64 {
+        match self {
+            Counts::Big(m) => m.values().sum(),
+            _ => self.slice().unwrap_or(&[]).iter().map(|e| e.1).sum(),
         }
     }
 
     /// Entries in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &u64)> {
         let mut v: Vec<(&K, &u64)> = match self {
-            Counts::Small(v) => v.iter().map(|e| (&e.0, &e.1)).collect(),
             Counts::Big(m) => m.iter().collect(),
+            _ => self
+                .slice()
+                .unwrap_or(&[])
+                .iter()
+                .map(|e| (&e.0, &e.1))
+                .collect(),
         };
         v.sort_by_key(|e| *e.0);
         v.into_iter()
     }
+
+    /// Calls `f` for every entry in key order, without allocating for small maps.
+    pub fn for_each_sorted(&self, mut f: impl FnMut(K, u64)) {
+        match self {
+            Counts::Inline(len, a) => {
+                let l = *len as usize;
+                if l == 2 && a[1].0 < a[0].0 {
+                    f(a[1].0, a[1].1);
+                    f(a[0].0, a[0].1);
+                } else {
+                    for e in &a[..l] {
+                        f(e.0, e.1);
+                    }
+                }
+            }
+            _ => {
+                for (k, n) in self.iter() {
+                    f(*k, *n);
+                }
+            }
+        }
+    }
 }
+
+impl<K: std::hash::Hash + Eq + Copy + Ord + Default> PartialEq for Counts<K> {
+    fn eq(&self, o: &Self) -> bool {
+        self.len() == o.len() && self.iter().eq(o.iter())
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Copy + Ord + Default> Eq for Counts<K> {}
 
 /// Time per state, wake-ups per waker.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -206,7 +593,7 @@ pub struct Totals {
 
 impl Totals {
     pub fn blocked_total(&self) -> u64 {
-        self.blocked_ns.values().sum()
+        self.blocked_ns.total()
     }
 }
 
@@ -220,9 +607,9 @@ pub struct Goroutine {
     pub start_stack: StackId,
     /// "pkg.Func (file.go:LINE)" of the `go` statement ("unknown" when created before the
     /// capture).
-    pub creation_site: String,
+    pub creation_site: Name,
     /// The start function, e.g. "main.worker".
-    pub start_function: String,
+    pub start_function: Name,
     pub created: Option<Ns>,
     pub exited: Option<Ns>,
     /// Created, or the capture start for goroutines that existed before it.
@@ -230,7 +617,7 @@ pub struct Goroutine {
     pub end: Ns,
     pub ended_by: EndedBy,
     /// The states in time order (empty when the analysis was run without them).
-    pub states: Vec<State>,
+    pub states: States,
     /// The state it ended in (always kept).
     pub last: Option<State>,
     pub totals: Totals,
@@ -260,8 +647,8 @@ impl Goroutine {
             pid: self.pid,
             goid: self.key.goid,
             parent_goid: self.parent,
-            start_function: self.start_function.clone(),
-            creation_site: self.creation_site.clone(),
+            start_function: self.start_function.to_string(),
+            creation_site: self.creation_site.to_string(),
             created_ns: self.created.map(|t| set.rel(t)),
             exited_ns: self.exited.map(|t| set.rel(t)),
             running_ns: self.totals.running_ns,
@@ -340,55 +727,113 @@ pub struct GoroutineRow {
     pub file: String,
 }
 
-/// A compact goroutine event (what reconstruction keeps of each event).
+/// One goroutine event as reconstruction reads it (see `analysis::Slot` for how it is stored).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct GEv {
     pub t: Ns,
+    /// Create / info: the parent; unblock: the waker.
     pub a: u64,
+    /// Create / info: the creation stack; start, syscall, sample: the thread; block: the stack.
     pub b: u32,
+    /// Create / info: the start stack; stop, block: the reason; syscall enter, sample: the stack.
     pub c: u32,
     pub kind: u8,
 }
 
 /// Off-CPU intervals of OS threads, per (file, target, tid), sorted and disjoint.
-pub(crate) type ThreadOff = HashMap<(u32, u32, u32), Vec<(Ns, Ns)>>;
+pub(crate) type ThreadOff = FastMap<(u32, u32, u32), Vec<(Ns, Ns)>>;
 
-/// Builds a goroutine from its events (sorted by time).
-/// Symbolizes every goroutine's creation site and start function, each distinct stack once.
+/// Symbolizes every goroutine's creation site and start function, each distinct stack once;
+/// goroutines with the same one share it ([`Name`]).
 pub(crate) fn symbolize(set: &CaptureSet, goroutines: &mut [Goroutine]) {
-    use rayon::prelude::*;
-    let mut names: HashMap<(u32, u32, StackId, bool), String> = HashMap::new();
+    let mut names: FastMap<(u32, u32, StackId, bool), Name> = FastMap::default();
     // Goroutines created during the capture, and those created before it whose origin gcap
     // read when it first saw them run (go_info: a start stack but no creation time).
     let known = |g: &Goroutine| g.created.is_some() || g.start_stack != 0;
-    for g in goroutines.iter().filter(|g| known(g)) {
-        let f = &set.files[g.key.file as usize];
-        let t = g.key.target;
-        names
-            .entry((g.key.file, t, g.creation_stack, true))
-            .or_insert_with(|| f.site(t, g.creation_stack));
-        names
-            .entry((g.key.file, t, g.start_stack, false))
-            .or_insert_with(|| f.function(t, g.start_stack));
+    // One pass, on one thread: the work per goroutine is a hash lookup and a reference-count
+    // increment, and two threads incrementing the same few counts would fight over them.
+    type Origin = (u32, u32, StackId, StackId);
+    let mut last: Option<(Origin, (Name, Name))> = None;
+    for g in goroutines.iter_mut().filter(|g| known(g)) {
+        let (file, t) = (g.key.file, g.key.target);
+        let k = (file, t, g.creation_stack, g.start_stack);
+        if let Some((lk, (site, func))) = &last {
+            if *lk == k {
+                g.creation_site = site.clone();
+                g.start_function = func.clone();
+                continue;
+            }
+        }
+        let f = &set.files[file as usize];
+        let site = names
+            .entry((file, t, g.creation_stack, true))
+            .or_insert_with(|| Name::new(&f.site(t, g.creation_stack)))
+            .clone();
+        let func = names
+            .entry((file, t, g.start_stack, false))
+            .or_insert_with(|| Name::new(&f.function(t, g.start_stack)))
+            .clone();
+        g.creation_site = site.clone();
+        g.start_function = func.clone();
+        last = Some((k, (site, func)));
     }
-    goroutines
-        .par_iter_mut()
-        .filter(|g| known(g))
-        .for_each(|g| {
-            let (file, t) = (g.key.file, g.key.target);
-            if let Some(s) = names.get(&(file, t, g.creation_stack, true)) {
-                g.creation_site.clone_from(s);
-            }
-            if let Some(s) = names.get(&(file, t, g.start_stack, false)) {
-                g.start_function.clone_from(s);
-            }
-        });
 }
 
 pub(crate) struct Builder<'a> {
-    pub file: &'a LoadedCapture,
     pub threads: &'a ThreadOff,
     pub keep_states: bool,
+    /// Where the last lookups in each thread's off-CPU intervals ended: goroutines are built
+    /// in goid order, roughly creation order, so the next lookup is usually close by.
+    pub hints: std::cell::RefCell<[Hint<'a>; HINTS]>,
+}
+
+/// A thread's off-CPU intervals and the index a lookup in them ended at.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Hint<'a> {
+    key: (u32, u32, u32),
+    iv: &'a [(Ns, Ns)],
+    at: usize,
+}
+
+pub(crate) const HINTS: usize = 4;
+
+/// The first interval of `iv` (sorted, disjoint) that ends after `t`, searching outwards
+/// from `hint`.
+fn first_ending_after(iv: &[(Ns, Ns)], t: Ns, hint: usize) -> usize {
+    let n = iv.len();
+    let h = hint.min(n);
+    let (lo, hi) = if h < n && iv[h].1 <= t {
+        // Forwards: the answer is past h.
+        let mut step = 1;
+        let mut lo = h + 1;
+        loop {
+            let j = h + step;
+            if j >= n {
+                break (lo, n);
+            }
+            if iv[j].1 > t {
+                break (lo, j);
+            }
+            lo = j + 1;
+            step *= 2;
+        }
+    } else {
+        // Backwards: the answer is at or before h.
+        let mut step = 1;
+        let mut hi = h;
+        loop {
+            if step > h {
+                break (0, hi);
+            }
+            let j = h - step;
+            if iv[j].1 <= t {
+                break (j + 1, hi);
+            }
+            hi = j;
+            step *= 2;
+        }
+    };
+    lo + iv[lo..hi].partition_point(|&(_, e)| e <= t)
 }
 
 struct Open {
@@ -400,38 +845,54 @@ struct Open {
     cause: Cause,
 }
 
-impl Builder<'_> {
-    pub fn build<'e>(
+const CREATE: u8 = EventKind::GoCreate as u8;
+const INFO: u8 = EventKind::GoInfo as u8;
+const START: u8 = EventKind::GoStart as u8;
+const STOP: u8 = EventKind::GoStop as u8;
+const BLOCK: u8 = EventKind::GoBlock as u8;
+const UNBLOCK: u8 = EventKind::GoUnblock as u8;
+const SYS_IN: u8 = EventKind::SyscallEnter as u8;
+const SYS_OUT: u8 = EventKind::SyscallExit as u8;
+const EXIT: u8 = EventKind::GoExit as u8;
+const SAMPLE: u8 = EventKind::CpuSample as u8;
+
+impl<'a> Builder<'a> {
+    /// Builds a goroutine from its events (sorted by time); `len` is about how many there
+    /// are (to size the states).
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
         &self,
+        f: &LoadedCapture,
         key: GoroutineKey,
         pid: u32,
-        events: impl Iterator<Item = &'e GEv>,
+        events: impl Iterator<Item = GEv>,
         len: usize,
         proc_exit: Option<Ns>,
     ) -> Goroutine {
-        let f = self.file;
         let mut g = Goroutine {
             key,
             pid,
             parent: None,
             creation_stack: 0,
             start_stack: 0,
-            creation_site: "unknown".into(),
-            start_function: "unknown".into(),
+            creation_site: Name::UNKNOWN,
+            start_function: Name::UNKNOWN,
             created: None,
             exited: None,
             first_seen: f.start,
             end: f.end,
             ended_by: EndedBy::CaptureEnd,
-            states: Vec::new(),
+            states: States::default(),
             last: None,
             totals: Totals::default(),
             samples: Vec::new(),
             anomalies: 0,
         };
         if self.keep_states {
-            g.states.reserve_exact(len + 1);
+            g.states = States::with_capacity(len + 1);
         }
+        // Thread splits apply only when the capture has kernel scheduling events.
+        let threads = (!self.threads.is_empty()).then_some(self.threads);
         let stop_at = proc_exit.unwrap_or(Ns::MAX);
         let mut cur: Option<Open> = None;
         for (i, e) in events.enumerate() {
@@ -443,8 +904,8 @@ impl Builder<'_> {
                 g.anomalies += 1;
                 continue;
             }
-            let kind = EventKind::from_u8(e.kind);
-            if kind == Some(EventKind::GoInfo) {
+            let kind = e.kind;
+            if kind == INFO {
                 // Facts about a goroutine created before the capture (gcap reads them when it
                 // first sees it run): no state change, and no creation time.
                 if g.created.is_none() {
@@ -459,21 +920,21 @@ impl Builder<'_> {
                 }
                 continue;
             }
-            if i == 0 && kind != Some(EventKind::GoCreate) {
+            if i == 0 && kind != CREATE {
                 // Existed before the capture: infer the state it was in.
                 let start = f.start.min(e.t);
                 g.first_seen = start;
                 cur = match kind {
-                    Some(EventKind::GoStart) => Some(open(StateKind::Runnable, start)),
-                    Some(EventKind::GoUnblock) => Some(Open {
+                    START => Some(open(StateKind::Runnable, start)),
+                    UNBLOCK => Some(Open {
                         reason: None,
                         ..open(StateKind::Blocked, start)
                     }),
-                    Some(EventKind::SyscallExit) => Some(Open {
+                    SYS_OUT => Some(Open {
                         tid: e.b,
                         ..open(StateKind::Syscall, start)
                     }),
-                    Some(EventKind::SyscallEnter) | Some(EventKind::CpuSample) => Some(Open {
+                    SYS_IN | SAMPLE => Some(Open {
                         tid: e.b,
                         ..open(StateKind::Running, start)
                     }),
@@ -482,7 +943,7 @@ impl Builder<'_> {
             }
             let prev = cur.as_ref().map(|c| c.kind);
             let next = match kind {
-                Some(EventKind::GoCreate) => {
+                CREATE => {
                     if i == 0 {
                         g.created = Some(e.t);
                         g.first_seen = e.t;
@@ -498,7 +959,7 @@ impl Builder<'_> {
                         continue;
                     }
                 }
-                Some(EventKind::GoStart) => {
+                START => {
                     if prev != Some(StateKind::Runnable) {
                         g.anomalies += 1;
                     }
@@ -507,7 +968,7 @@ impl Builder<'_> {
                         ..open(StateKind::Running, e.t)
                     })
                 }
-                Some(EventKind::GoStop) => {
+                STOP => {
                     if prev != Some(StateKind::Running) {
                         g.anomalies += 1;
                     }
@@ -520,7 +981,7 @@ impl Builder<'_> {
                         ..open(StateKind::Runnable, e.t)
                     })
                 }
-                Some(EventKind::GoBlock) => {
+                BLOCK => {
                     if prev != Some(StateKind::Running) {
                         g.anomalies += 1;
                     }
@@ -530,7 +991,7 @@ impl Builder<'_> {
                         ..open(StateKind::Blocked, e.t)
                     })
                 }
-                Some(EventKind::GoUnblock) => {
+                UNBLOCK => {
                     if prev != Some(StateKind::Blocked) {
                         g.anomalies += 1;
                     }
@@ -540,7 +1001,7 @@ impl Builder<'_> {
                         ..open(StateKind::Runnable, e.t)
                     })
                 }
-                Some(EventKind::SyscallEnter) => {
+                SYS_IN => {
                     if prev != Some(StateKind::Running) {
                         g.anomalies += 1;
                     }
@@ -550,7 +1011,7 @@ impl Builder<'_> {
                         ..open(StateKind::Syscall, e.t)
                     })
                 }
-                Some(EventKind::SyscallExit) => {
+                SYS_OUT => {
                     if prev != Some(StateKind::Syscall) {
                         g.anomalies += 1;
                     }
@@ -559,20 +1020,20 @@ impl Builder<'_> {
                         ..open(StateKind::Running, e.t)
                     })
                 }
-                Some(EventKind::GoExit) => {
+                EXIT => {
                     g.exited = Some(e.t);
                     g.end = e.t;
                     g.ended_by = EndedBy::Exit;
                     None
                 }
-                Some(EventKind::CpuSample) => {
+                SAMPLE => {
                     g.samples.push((e.t, e.b, e.c));
                     continue;
                 }
                 _ => continue,
             };
             if let Some(c) = cur.take() {
-                self.close(&mut g, c, e.t);
+                self.close(&mut g, threads, c, e.t);
             }
             cur = next;
         }
@@ -584,12 +1045,13 @@ impl Builder<'_> {
         }
         if let Some(c) = cur.take() {
             let end = g.end;
-            self.close(&mut g, c, end);
+            self.close(&mut g, threads, c, end);
         }
         g
     }
 
-    fn close(&self, g: &mut Goroutine, c: Open, end: Ns) {
+    #[inline]
+    fn close(&self, g: &mut Goroutine, threads: Option<&ThreadOff>, c: Open, end: Ns) {
         let s = State {
             start: c.start,
             end: end.max(c.start),
@@ -599,49 +1061,70 @@ impl Builder<'_> {
             stack: c.stack,
             cause: c.cause,
         };
-        if s.kind == StateKind::Running && s.tid != 0 {
-            if let Some(iv) = self.threads.get(&(g.key.file, g.key.target, s.tid)) {
-                let mut i = iv.partition_point(|&(_, e)| e <= s.start);
-                let mut at = s.start;
-                let mut split = false;
-                while i < iv.len() && iv[i].0 < s.end {
-                    let (a, b) = (iv[i].0.max(s.start), iv[i].1.min(s.end));
-                    if b > a {
-                        if a > at {
-                            self.push(
-                                g,
-                                State {
-                                    start: at,
-                                    end: a,
-                                    ..s
-                                },
-                            );
-                        }
-                        self.push(
-                            g,
-                            State {
-                                start: a,
-                                end: b,
-                                kind: StateKind::OffCpu,
-                                ..s
-                            },
-                        );
-                        at = b;
-                        split = true;
-                    }
-                    i += 1;
-                }
-                if split {
-                    if at < s.end {
-                        self.push(g, State { start: at, ..s });
-                    }
-                    return;
-                }
+        if let (StateKind::Running, Some(_)) = (s.kind, threads) {
+            if s.tid != 0 && self.split(g, s) {
+                return;
             }
         }
         self.push(g, s);
     }
 
+    /// Splits a running state where its thread was descheduled; false when it never was.
+    fn split(&self, g: &mut Goroutine, s: State) -> bool {
+        let key = (g.key.file, g.key.target, s.tid);
+        let mut hints = self.hints.borrow_mut();
+        let h = match hints.iter().position(|h| h.key == key) {
+            Some(h) => h,
+            None => {
+                let Some(iv) = self.threads.get(&key) else {
+                    return false;
+                };
+                // Forget the least recently used.
+                hints.rotate_right(1);
+                hints[0] = Hint { key, iv, at: 0 };
+                0
+            }
+        };
+        let iv = hints[h].iv;
+        let mut i = first_ending_after(iv, s.start, hints[h].at);
+        hints[h].at = i;
+        drop(hints);
+        let mut at = s.start;
+        let mut split = false;
+        while i < iv.len() && iv[i].0 < s.end {
+            let (a, b) = (iv[i].0.max(s.start), iv[i].1.min(s.end));
+            if b > a {
+                if a > at {
+                    self.push(
+                        g,
+                        State {
+                            start: at,
+                            end: a,
+                            ..s
+                        },
+                    );
+                }
+                self.push(
+                    g,
+                    State {
+                        start: a,
+                        end: b,
+                        kind: StateKind::OffCpu,
+                        ..s
+                    },
+                );
+                at = b;
+                split = true;
+            }
+            i += 1;
+        }
+        if split && at < s.end {
+            self.push(g, State { start: at, ..s });
+        }
+        split
+    }
+
+    #[inline]
     fn push(&self, g: &mut Goroutine, s: State) {
         let d = s.duration();
         match s.kind {
@@ -652,7 +1135,7 @@ impl Builder<'_> {
             StateKind::Blocked => g.totals.blocked_ns.add(s.reason, d),
         }
         if self.keep_states {
-            g.states.push(s);
+            g.states.push(&s);
         }
         g.last = Some(s);
     }
@@ -732,14 +1215,14 @@ pub fn leak_suspects(
         let e = groups
             .entry((
                 g.pid,
-                g.creation_site.clone(),
+                g.creation_site.to_string(),
                 reason.clone(),
                 where_.clone(),
             ))
             .or_insert_with(|| LeakSuspect {
                 pid: g.pid,
-                creation_site: g.creation_site.clone(),
-                start_function: g.start_function.clone(),
+                creation_site: g.creation_site.to_string(),
+                start_function: g.start_function.to_string(),
                 count: 0,
                 blocked_on: reason,
                 where_,
@@ -823,7 +1306,7 @@ mod tests {
                 "main.worker (main.go:25)"
             );
             assert_eq!(
-                describe_state(&set.files[0], g3.key, blocked),
+                describe_state(&set.files[0], g3.key, &blocked),
                 "blocked: sync.Mutex.Lock at main.worker (main.go:25)"
             );
             // The runnable state after the unblock names its waker.

@@ -411,7 +411,7 @@ fn example(set: &CaptureSet, a: &Analysis, w: &Walker, breaching: &[usize]) -> O
     let segs = w.path(i);
     Some(Example {
         span: s.span_id.clone(),
-        name: s.name.clone(),
+        name: s.name.to_string(),
         goroutine: s.key.goid,
         start_ns: set.rel(s.start),
         duration_ns: d,

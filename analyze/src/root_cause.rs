@@ -7,7 +7,7 @@
 //! sum of all excesses. A cause as present in fast requests as in slow ones (the handler's
 //! own CPU time, say) thus ranks low however large it is.
 
-use std::collections::HashMap;
+use crate::analysis::FastMap as HashMap;
 
 use serde::Serialize;
 
@@ -80,10 +80,10 @@ fn sample(v: &[usize]) -> Vec<usize> {
 }
 
 fn aggregate(w: &Walker, reqs: &[usize], keep: bool) -> HashMap<Key, Acc> {
-    let mut m: HashMap<Key, Acc> = HashMap::new();
+    let mut m: HashMap<Key, Acc> = HashMap::default();
     for &r in reqs {
         let path = w.path(r);
-        let mut per: HashMap<Key, (i64, u64)> = HashMap::new();
+        let mut per: HashMap<Key, (i64, u64)> = HashMap::default();
         for s in path {
             // Runnable time is keyed without a blocker: who held the CPU is filled in later.
             let key = (s.category, s.where_.clone(), s.blocker.clone());
@@ -227,7 +227,7 @@ pub fn explain(
 
 /// Who ran while the requests were runnable: the goroutines with most CPU time then.
 fn cpu_holders(w: &Walker, segs: &[Segment]) -> Option<String> {
-    let mut per: HashMap<String, (u64, std::collections::BTreeSet<u64>)> = HashMap::new();
+    let mut per: HashMap<String, (u64, std::collections::BTreeSet<u64>)> = HashMap::default();
     for s in segs {
         for (k, ns) in w
             .cpu_holders(s.goroutine, s.start, s.end)

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::analysis::FastMap;
 use crate::capture_set::{CaptureSet, Ns};
-use crate::goroutine::{Goroutine, GoroutineKey};
+use crate::goroutine::{GoroutineKey, Name};
 
 /// A span event as decoded from a block.
 #[derive(Clone, Debug)]
@@ -40,11 +40,11 @@ pub struct Span {
     pub span_id: String,
     pub kind: SpanKind,
     /// "GET /api/orders", "GET host/path", or the SQL verb.
-    pub name: String,
-    pub method: String,
-    pub host: String,
+    pub name: Name,
+    pub method: Name,
+    pub host: Name,
     /// The path (HTTP) or the normalised query text (SQL).
-    pub target: String,
+    pub target: Name,
     pub content_length: Option<u64>,
     pub start: Ns,
     /// None: still open when the capture stopped.
@@ -78,7 +78,7 @@ impl Span {
         SpanRow {
             pid: self.pid,
             kind: self.kind.name(),
-            name: self.name.clone(),
+            name: self.name.to_string(),
             start_ns: set.rel(self.start),
             duration_ns: self.duration(end),
             status: self.status,
@@ -88,9 +88,9 @@ impl Span {
             span_id: self.span_id.clone(),
             trace_id: self.trace_id.map(|t| format!("{t:032x}")),
             complete: self.end.is_some(),
-            method: self.method.clone(),
-            host: self.host.clone(),
-            target: self.target.clone(),
+            method: self.method.to_string(),
+            host: self.host.to_string(),
+            target: self.target.to_string(),
             remote_parent_span: match (self.kind, self.trace, self.parent) {
                 (SpanKind::HttpServer, Some(t), None) if t.span_id != 0 => {
                     Some(format!("{:016x}", t.span_id))
@@ -145,9 +145,9 @@ pub struct SpanRow {
 #[derive(Clone, Debug, Default)]
 pub struct SpanIndex {
     /// Server spans each goroutine served: (start, end, span), sorted.
-    own: HashMap<GoroutineKey, Vec<(Ns, Ns, usize)>>,
+    own: FastMap<GoroutineKey, Vec<(Ns, Ns, usize)>>,
     /// The span a goroutine was created into: (from, span).
-    inherited: HashMap<GoroutineKey, (Ns, usize)>,
+    inherited: FastMap<GoroutineKey, (Ns, usize)>,
 }
 
 impl SpanIndex {
@@ -209,18 +209,68 @@ fn join(a: &str, b: &str) -> String {
     }
 }
 
+/// The spans' warnings without the spans: ends without a recorded start.
+pub(crate) fn unpaired(evs: Vec<SpanEv>) -> Vec<String> {
+    let mut order: Vec<(Ns, u32)> = evs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.t, i as u32))
+        .collect();
+    if !order.windows(2).all(|w| w[0] <= w[1]) {
+        order.sort_unstable();
+    }
+    let mut open: FastMap<(u32, u32, u64), ()> = FastMap::default();
+    let mut orphan_ends = 0u64;
+    for &(_, i) in &order {
+        let e = &evs[i as usize];
+        match e.data {
+            EventData::SpanStart { span, .. } => {
+                open.insert((e.key.file, e.key.target, span), ());
+            }
+            EventData::SpanEnd { span, .. }
+                if open.remove(&(e.key.file, e.key.target, span)).is_none() =>
+            {
+                orphan_ends += 1;
+            }
+            _ => {}
+        }
+    }
+    orphan_warning(orphan_ends).into_iter().collect()
+}
+
+fn orphan_warning(orphan_ends: u64) -> Option<String> {
+    (orphan_ends > 0).then(|| format!(
+        "{orphan_ends} spans ended without a recorded start (started before the capture, or the start was lost): left out"
+    ))
+}
+
 /// Pairs span events into spans and relates them; returns warnings too.
+/// `created`: (creation time, goroutine, parent) of the goroutines created during the capture.
 pub(crate) fn build(
     set: &CaptureSet,
-    goroutines: &[Goroutine],
-    mut evs: Vec<SpanEv>,
+    mut created: Vec<(Ns, GoroutineKey, u64)>,
+    evs: Vec<SpanEv>,
 ) -> (Vec<Span>, SpanIndex, Vec<String>) {
     let mut warnings = Vec::new();
-    evs.sort_by_key(|e| e.t);
+    // Time order, stable (ties in file and block order): sort (time, position) keys rather
+    // than the events themselves.
+    let mut order: Vec<(Ns, u32)> = evs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.t, i as u32))
+        .collect();
+    if !order.windows(2).all(|w| w[0] <= w[1]) {
+        order.sort_unstable();
+    }
     let mut open: FastMap<(u32, u32, u64), usize> = FastMap::default();
-    let mut spans: Vec<Span> = Vec::new();
+    let mut spans: Vec<Span> = Vec::with_capacity(evs.len() / 2 + 1);
     let mut orphan_ends = 0u64;
-    for e in evs {
+    // Strings and names are shared by the spans that have the same ones.
+    let mut strings: FastMap<(u32, u32), Name> = FastMap::default();
+    let mut names: FastMap<(u32, u8, u32, u32, u32), Name> = FastMap::default();
+    let mut pids: FastMap<(u32, u32), u32> = FastMap::default();
+    for &(_, i) in &order {
+        let e = &evs[i as usize];
         let f = &set.files[e.key.file as usize];
         match e.data {
             EventData::SpanStart {
@@ -232,12 +282,21 @@ pub(crate) fn build(
                 content_length,
                 trace,
             } => {
-                let (m, h, t) = (
-                    f.cap.string(method).to_string(),
-                    f.cap.string(host).to_string(),
-                    f.cap.string(target).to_string(),
-                );
-                let pid = f.pid(e.key.target);
+                let file = e.key.file;
+                let mut string = |id: u32| {
+                    strings
+                        .entry((file, id))
+                        .or_insert_with(|| Name::new(f.cap.string(id)))
+                        .clone()
+                };
+                let (m, h, t) = (string(method), string(host), string(target));
+                let name = names
+                    .entry((file, kind as u8, method, host, target))
+                    .or_insert_with(|| Name::new(&span_name(kind, &m, &h, &t)))
+                    .clone();
+                let pid = *pids
+                    .entry((file, e.key.target))
+                    .or_insert_with(|| f.pid(e.key.target));
                 open.insert((e.key.file, e.key.target, span), spans.len());
                 spans.push(Span {
                     key: e.key,
@@ -245,7 +304,7 @@ pub(crate) fn build(
                     local_id: span,
                     span_id: format!("{pid}:{span}"),
                     kind,
-                    name: span_name(kind, &m, &h, &t),
+                    name,
                     method: m,
                     host: h,
                     target: t,
@@ -277,29 +336,31 @@ pub(crate) fn build(
             _ => {}
         }
     }
-    if orphan_ends > 0 {
-        warnings.push(format!(
-            "{orphan_ends} spans ended without a recorded start (started before the capture, or the start was lost): left out"
-        ));
+    drop(order);
+    drop(evs);
+    crate::analysis::phase_mark("spans: paired");
+    warnings.extend(orphan_warning(orphan_ends));
+    // Time order (stable: ties keep file order). Spans were made in start order already,
+    // so this only reorders spans that started at the same instant.
+    let key = |s: &Span| (s.start, s.key.file, s.pid, s.local_id);
+    if !spans.windows(2).all(|w| key(&w[0]) <= key(&w[1])) {
+        let mut order: Vec<usize> = (0..spans.len()).collect();
+        order.sort_by_key(|&i| key(&spans[i]));
+        // Move each span to its place in place: the ones already there stay put.
+        let mut dest = vec![0usize; order.len()];
+        for (to, &from) in order.iter().enumerate() {
+            dest[from] = to;
+        }
+        for p in 0..dest.len() {
+            while dest[p] != p {
+                let q = dest[p];
+                spans.swap(p, q);
+                dest.swap(p, q);
+            }
+        }
     }
-    // Time order (stable: ties keep file order).
-    let mut order: Vec<usize> = (0..spans.len()).collect();
-    order.sort_by_key(|&i| {
-        (
-            spans[i].start,
-            spans[i].key.file,
-            spans[i].pid,
-            spans[i].local_id,
-        )
-    });
-    let mut spans: Vec<Span> = {
-        let mut slots: Vec<Option<Span>> = spans.into_iter().map(Some).collect();
-        order
-            .iter()
-            .filter_map(|&i| slots[i].take())
-            .collect::<Vec<_>>()
-    };
 
+    crate::analysis::phase_mark("spans: sorted");
     // Server spans owned by their handler goroutine.
     let mut index = SpanIndex::default();
     for (i, s) in spans.iter().enumerate() {
@@ -317,21 +378,17 @@ pub(crate) fn build(
         }
     }
     // Goroutines created into a span, in creation order (parents before children).
-    let mut created: Vec<&Goroutine> = goroutines
-        .iter()
-        .filter(|g| g.created.is_some() && g.parent.is_some())
-        .collect();
-    created.sort_by_key(|g| (g.created, g.key));
-    for g in created {
-        let (Some(tc), Some(p)) = (g.created, g.parent) else {
-            continue;
-        };
-        let parent = GoroutineKey { goid: p, ..g.key };
-        if let Some(s) = index.owner_at(parent, tc) {
-            index.inherited.insert(g.key, (tc, s));
-            spans[s].goroutines.push(g.key.goid);
+    if !index.own.is_empty() {
+        created.sort_unstable();
+        for (tc, key, p) in created {
+            let parent = GoroutineKey { goid: p, ..key };
+            if let Some(s) = index.owner_at(parent, tc) {
+                index.inherited.insert(key, (tc, s));
+                spans[s].goroutines.push(key.goid);
+            }
         }
     }
+    crate::analysis::phase_mark("spans: goroutine trees");
     // Client and SQL spans under the server span of their goroutine tree.
     for s in spans.iter_mut() {
         if s.kind != SpanKind::HttpServer {
@@ -347,11 +404,13 @@ pub(crate) fn build(
             }
         }
     }
-    for (i, s) in spans.iter_mut().enumerate() {
-        if let (SpanKind::HttpServer, Some(t)) = (s.kind, s.trace) {
-            if let Some(&c) = clients.get(&(t.trace_id, t.span_id)) {
-                if c != i {
-                    s.parent = Some(c);
+    if !clients.is_empty() {
+        for (i, s) in spans.iter_mut().enumerate() {
+            if let (SpanKind::HttpServer, Some(t)) = (s.kind, s.trace) {
+                if let Some(&c) = clients.get(&(t.trace_id, t.span_id)) {
+                    if c != i {
+                        s.parent = Some(c);
+                    }
                 }
             }
         }
@@ -469,6 +528,56 @@ mod tests {
             (pay.status, pay.error, pay.trace_id.as_deref()),
             (Some(503), true, None)
         );
+    }
+
+    #[test]
+    fn without_spans_the_warnings_stay() {
+        let mut b = crate::testkit::CaptureBuilder::new(1, "/x");
+        b.ev(
+            10,
+            4,
+            EventData::SpanEnd {
+                span: 9,
+                status: 200,
+                error: false,
+            },
+        );
+        let mut bytes = vec![b.finish(), scenario::spans()];
+        for bytes in bytes.drain(..) {
+            let set = CaptureSet::from_bytes("t.gcap", bytes).unwrap();
+            let with = analyse(&set);
+            let without = Analysis::run(
+                &set,
+                &Options {
+                    spans: false,
+                    ..Options::default()
+                },
+            );
+            assert!(without.spans.is_empty());
+            assert_eq!(with.warnings, without.warnings);
+            assert_eq!(with.goroutines.len(), without.goroutines.len());
+            // And the spans without the goroutines: the same spans.
+            let spans_only = Analysis::run(
+                &set,
+                &Options {
+                    goroutines: false,
+                    keep_states: false,
+                    ..Options::default()
+                },
+            );
+            assert!(spans_only.goroutines.is_empty());
+            assert_eq!(with.warnings, spans_only.warnings);
+            let rows = |a: &Analysis| {
+                serde_json::to_string(
+                    &a.spans
+                        .iter()
+                        .map(|s| s.row(&set, &a.spans))
+                        .collect::<Vec<_>>(),
+                )
+                .unwrap()
+            };
+            assert_eq!(rows(&with), rows(&spans_only));
+        }
     }
 
     #[test]

@@ -48,5 +48,6 @@ pub fn run(files: &[PathBuf], format: ExportFormat, out: &Path) -> anyhow::Resul
             );
         }
     }
+    super::exit_without_freeing(set, a);
     Ok(ExitCode::SUCCESS)
 }

@@ -16,24 +16,24 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let opts = Options {
         keep_states: false,
+        // Nothing here lists spans.
+        spans: false,
         leak,
         ..Options::default()
     };
     let (set, a) = super::analyze::analyze(files, opts)?;
-    let rows = table::goroutine_rows(&set, &a);
     let out = std::io::stdout().lock();
-    let mut out = std::io::BufWriter::new(out);
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
     match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &rows)?;
-            writeln!(out)?;
-        }
-        Format::Csv => table::goroutines_csv(&rows, &mut out)?,
+        Format::Json => table::write_goroutines_json(&set, &a, &mut out)?,
+        Format::Csv => table::goroutines_csv(&table::goroutine_rows(&set, &a), &mut out)?,
         Format::Text => {
+            let rows = table::goroutine_rows(&set, &a);
             let leaks = a.leak_suspects(&set, &leak);
             write!(out, "{}", table::goroutines_text(&rows, &leaks, limit))?;
         }
     }
     out.flush()?;
+    super::exit_without_freeing(set, a);
     Ok(ExitCode::SUCCESS)
 }

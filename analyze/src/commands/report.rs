@@ -41,6 +41,7 @@ pub fn run(
     let slos = slos(specs, slo_file)?;
     let (set, a) = super::analyze::analyze(files, Options::default())?;
     let r = report::build(&set, &a, &slos);
+    super::exit_without_freeing(set, a);
     let color =
         out.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let text = match format {

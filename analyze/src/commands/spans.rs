@@ -11,19 +11,22 @@ use crate::Format;
 pub fn run(files: &[PathBuf], format: Format, limit: usize) -> anyhow::Result<ExitCode> {
     let opts = Options {
         keep_states: false,
+        // The spans' goroutine trees are all this needs of the goroutines.
+        goroutines: false,
         ..Options::default()
     };
     let (set, a) = super::analyze::analyze(files, opts)?;
-    let rows = table::span_rows(&set, &a);
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &rows)?;
-            writeln!(out)?;
-        }
-        Format::Csv => table::spans_csv(&rows, &mut out)?,
-        Format::Text => write!(out, "{}", table::spans_text(&rows, limit))?,
+        Format::Json => table::write_spans_json(&set, &a, &mut out)?,
+        Format::Csv => table::spans_csv(&table::span_rows(&set, &a), &mut out)?,
+        Format::Text => write!(
+            out,
+            "{}",
+            table::spans_text(&table::span_rows(&set, &a), limit)
+        )?,
     }
     out.flush()?;
+    super::exit_without_freeing(set, a);
     Ok(ExitCode::SUCCESS)
 }
