@@ -53,18 +53,42 @@ struct {
 } lost SEC(".maps");
 
 /*
- * Block stacks are deduplicated in the kernel: a block record carries a 4-byte stack id,
- * and userspace reads each distinct stack once. Goroutines block at a few hundred distinct
- * sites, millions of times, so this keeps block records at 40 bytes instead of 40 + 8*depth.
- * No BPF_F_REUSE_STACKID: an id, once handed out, never changes meaning (a hash-bucket
- * collision is reported as a lost stack instead).
+ * Stacks are deduplicated in the kernel: a block record (or CPU sample) carries a 4-byte
+ * stack id, and userspace reads each distinct stack once. Goroutines block at a few hundred
+ * distinct sites, millions of times, so this keeps block records at 40 bytes instead of
+ * 40 + 8*depth. The id is a 31-bit hash of the PCs (intern_stack); the value is the PCs,
+ * zero-filled after the outermost frame. An id, once handed out, never changes meaning: a
+ * different stack with the same hash, or a full map, is reported as a lost stack.
+ *
+ * Not a BPF_MAP_TYPE_STACK_TRACE with bpf_get_stackid: its user-stack walk (perf's callchain
+ * code) took ~950 ns for a 6-frame Go stack at gopark on kernel 6.18, the frame-pointer walk
+ * of walk_entry_stack ~250 ns (docs/BENCHMARKS.md). CPU samples, which may interrupt the
+ * thread in the kernel, still let the kernel walk the user stack (bpf_get_stack, rare).
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(key_size, sizeof(__u32));
-	__uint(value_size, GCAP_MAX_STACK * sizeof(__u64));
+	__uint(value_size, GCAP_MAX_STACK * sizeof(__u64)); /* cfg.stack_depth frames, set by userspace */
 	__uint(max_entries, 16384);
 } stacks SEC(".maps");
+
+/* Scratch space for the stack being walked (too big for the 512-byte BPF stack), one slot
+ * per nesting level: since 6.0 a uprobe program can be preempted on its CPU by another one
+ * (see count()), which then takes the next slot. */
+#define STACK_SLOTS 4
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STACK_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64[GCAP_MAX_STACK]);
+} stack_bufs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} stack_nest SEC(".maps");
 
 /* tgids being captured (filled by userspace at attach); filters the global tracepoints. */
 struct {
@@ -130,6 +154,7 @@ static __always_inline void *reserve(__u64 size, __u8 kind, __u8 probe, __u32 fl
 /* Attach cookie bits (ProbeSite::cookie in capture/src/probes/plan.rs). */
 #define GCAP_COOKIE_JBE 1
 #define GCAP_COOKIE_NEWG_RBX 2
+#define GCAP_COOKIE_PANIC_CHECK 4
 
 static __always_inline bool restarting(struct pt_regs *ctx)
 {
@@ -140,6 +165,11 @@ static __always_inline void submit(void *ev)
 {
 	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
 }
+
+/* Most bytes one bpf_probe_read_user covers to fetch several fields of a g at once
+ * (newproc1_ret): a probe read costs ~50-60 ns however small, and one 160-byte read of the
+ * new g beat four 8-byte ones by ~130 ns (docs/BENCHMARKS.md). */
+#define G_SPAN_MAX 192
 
 /*
  * goid of the goroutine `g` (R14). When g is g0 (goid 0: newproc1, ready, stopTheWorld run
@@ -160,6 +190,24 @@ static __always_inline __u64 user_goid(__u64 g, __u32 *flags)
 	}
 	*flags |= GCAP_F_WAKER_UNKNOWN;
 	return 0;
+}
+
+/*
+ * user_goid for a probe that runs on the system stack (g = g0): the user goroutine is
+ * g.m.curg without reading g0's goid first (one probe read less: ready() always runs on
+ * g0). Also right when g is a user goroutine: then g.m.curg is g itself.
+ */
+static __always_inline __u64 curg_goid(__u64 g, __u32 *flags)
+{
+	__u64 m = rd(g + cfg.g_m);
+	__u64 curg = m ? rd(m + cfg.m_curg) : 0;
+	if (!curg) {
+		*flags |= GCAP_F_WAKER_UNKNOWN;
+		return 0;
+	}
+	if (curg != g)
+		*flags |= GCAP_F_WAKER_CURG;
+	return rd(curg + cfg.g_goid);
 }
 
 static __always_inline int emit_goid(__u8 kind, __u8 probe, __u64 goid, __u32 flags)
@@ -197,10 +245,30 @@ int newproc1_ret(struct pt_regs *ctx)
 	__u64 ax = ctx->ax, bx = ctx->bx;
 	__u64 g = (bpf_get_attach_cookie(ctx) & GCAP_COOKIE_NEWG_RBX) ? bx : ax;
 	__u32 flags = 0;
-	__u64 parent;
-	if (cfg.g_parent_goid) {
-		parent = rd(g + cfg.g_parent_goid);
+	/* goid, parentGoid, gopc and startpc of the new g: one read of [goid, startpc + 8)
+	 * when they are that close (Go 1.19-1.27: 160-168 bytes). */
+	__u64 goid, parent = 0, gopc, startpc;
+	__u64 hi = cfg.g_startpc > cfg.g_gopc ? cfg.g_startpc : cfg.g_gopc;
+	if (cfg.g_parent_goid > hi)
+		hi = cfg.g_parent_goid;
+	if (cfg.g_goid < cfg.g_gopc && cfg.g_goid < cfg.g_startpc &&
+	    (!cfg.g_parent_goid || cfg.g_goid < cfg.g_parent_goid) &&
+	    hi + 8 - cfg.g_goid <= G_SPAN_MAX) {
+		__u64 buf[G_SPAN_MAX / 8];
+		bpf_probe_read_user(buf, hi + 8 - cfg.g_goid, (const void *)(g + cfg.g_goid));
+		goid = buf[0];
+		gopc = buf[(cfg.g_gopc - cfg.g_goid) / 8];
+		startpc = buf[(cfg.g_startpc - cfg.g_goid) / 8];
+		if (cfg.g_parent_goid)
+			parent = buf[(cfg.g_parent_goid - cfg.g_goid) / 8];
 	} else {
+		goid = rd(g + cfg.g_goid);
+		gopc = rd(g + cfg.g_gopc);
+		startpc = rd(g + cfg.g_startpc);
+		if (cfg.g_parent_goid)
+			parent = rd(g + cfg.g_parent_goid);
+	}
+	if (!cfg.g_parent_goid) {
 		/* Go 1.19 has no g.parentGoid: newproc1 runs on g0 via systemstack from the
 		 * creating goroutine, which is still g0.m.curg (nil -> 0 for runtime.main). */
 		__u64 m = rd(ctx->r14 + cfg.g_m);
@@ -211,10 +279,10 @@ int newproc1_ret(struct pt_regs *ctx)
 	struct gcap_ev_create *e = reserve(sizeof(*e), GCAP_GO_CREATE, GCAP_P_NEWPROC1_RET, flags);
 	if (!e)
 		return 0;
-	e->goid = rd(g + cfg.g_goid);
+	e->goid = goid;
 	e->parent_goid = parent;
-	e->gopc = rd(g + cfg.g_gopc);
-	e->startpc = rd(g + cfg.g_startpc);
+	e->gopc = gopc;
+	e->startpc = startpc;
 	submit(e);
 	return 0;
 }
@@ -232,9 +300,104 @@ int execute(struct pt_regs *ctx)
 	return emit_runtime(GCAP_GO_START, GCAP_P_EXECUTE, rd(g + cfg.g_goid), g, 0);
 }
 
+#define GCAP_EFAULT 14
+#define GCAP_EBUSY 16
+#define GCAP_EEXIST 17
+
+/* The id of the stack in buf[0 .. cfg.stack_depth) (PCs, zero after the outermost frame),
+ * adding it to `stacks` if new; < 0 (-errno) when it cannot be stored: another stack has
+ * the same 31-bit hash, or the map is full. */
+static __always_inline long intern_stack(__u64 *buf)
+{
+	if (!buf[0])
+		return -GCAP_EFAULT; /* no user stack (as bpf_get_stackid said) */
+	__u64 h = 0xcbf29ce484222325ULL; /* FNV-1a over the PCs */
+	for (int i = 0; i < GCAP_MAX_STACK; i++) {
+		if (i >= cfg.stack_depth || !buf[i])
+			break;
+		h = (h ^ buf[i]) * 0x100000001b3ULL;
+	}
+	__u32 id = (__u32)(h ^ (h >> 32)) & 0x7fffffff;
+	__u64 *have = bpf_map_lookup_elem(&stacks, &id);
+	if (!have) {
+		long r = bpf_map_update_elem(&stacks, &id, buf, BPF_NOEXIST);
+		if (r != -GCAP_EEXIST)
+			return r ? r : id;
+		/* another CPU stored this id just now: compare with it */
+		have = bpf_map_lookup_elem(&stacks, &id);
+		if (!have)
+			return -GCAP_EEXIST;
+	}
+	for (int i = 0; i < GCAP_MAX_STACK; i++) {
+		if (i >= cfg.stack_depth)
+			break;
+		if (have[i] != buf[i])
+			return -GCAP_EEXIST;
+		if (!buf[i])
+			break;
+	}
+	return id;
+}
+
+/*
+ * The user stack at a function-entry probe (before the frame is built: at PUSH RBP, or at
+ * the stack-check JBE on Go 1.19/1.20), by Go's frame pointers: the probed PC, the return
+ * address at [SP], then each frame's saved return address up the RBP chain, which ends at 0
+ * at the goroutine's first frame. What bpf_get_stackid gave (the kernel adds [SP] for
+ * probes on a PUSH RBP since 6.11), at a quarter of its cost, and [SP] on the JBE sites too.
+ */
+static __always_inline void walk_entry_stack(struct pt_regs *ctx, __u64 *buf)
+{
+	__u64 fp = ctx->bp;
+	buf[0] = ctx->ip;
+	buf[1] = rd(ctx->sp);
+	for (int i = 2; i < GCAP_MAX_STACK; i++) {
+		if (i >= cfg.stack_depth)
+			break;
+		__u64 fr[2] = {}; /* saved RBP, return address */
+		if (fp && !bpf_probe_read_user(fr, sizeof(fr), (const void *)fp)) {
+			buf[i] = fr[1];
+			fp = fr[0];
+		} else {
+			buf[i] = 0;
+			fp = 0;
+		}
+	}
+}
+
+/* Takes this CPU's next free scratch slot (released with put_stack_buf), or returns 0. */
+static __always_inline __u64 *get_stack_buf(__u64 **nest)
+{
+	__u32 zero = 0;
+	*nest = bpf_map_lookup_elem(&stack_nest, &zero);
+	if (!*nest)
+		return 0;
+	__u32 slot = __sync_fetch_and_add(*nest, 1);
+	return slot < STACK_SLOTS ? bpf_map_lookup_elem(&stack_bufs, &slot) : 0;
+}
+
+static __always_inline void put_stack_buf(__u64 *nest)
+{
+	if (nest)
+		__sync_fetch_and_sub(nest, 1);
+}
+
+/* Stack id of the user stack at an entry probe (see walk_entry_stack), or < 0. */
+static __always_inline long entry_stack_id(struct pt_regs *ctx)
+{
+	__u64 *nest;
+	__u64 *buf = get_stack_buf(&nest);
+	long r = -GCAP_EBUSY;
+	if (buf) {
+		walk_entry_stack(ctx, buf);
+		r = intern_stack(buf);
+	}
+	put_stack_buf(nest);
+	return r;
+}
+
 /* runtime.gopark(unlockf, lock, reason waitReason, ...): R14 = the parking goroutine,
- * reason in CL. The user stack is walked by frame pointers (Go keeps them); the kernel
- * (6.11+) also adds the return address at [SP] for probes on a PUSH RBP. */
+ * reason in CL. The user stack is walked by frame pointers (Go keeps them). */
 SEC("uprobe")
 int gopark(struct pt_regs *ctx)
 {
@@ -243,7 +406,7 @@ int gopark(struct pt_regs *ctx)
 	count(GCAP_P_GOPARK);
 	__s32 stack_id = -1;
 	if (cfg.block_stacks) {
-		long r = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+		long r = entry_stack_id(ctx);
 		if (r < 0)
 			count_lost(GCAP_LOST_STACK);
 		stack_id = r;
@@ -267,13 +430,35 @@ int ready(struct pt_regs *ctx)
 		return 0;
 	count(GCAP_P_READY);
 	__u32 flags = 0;
-	__u64 waker = user_goid(ctx->r14, &flags);
+	__u64 waker = curg_goid(ctx->r14, &flags);
 	struct gcap_ev_unblock *e = reserve(sizeof(*e), GCAP_GO_UNBLOCK, GCAP_P_READY, flags);
 	if (!e)
 		return 0;
 	e->goid = rd(ctx->ax + cfg.g_goid);
 	e->waker_goid = waker;
 	submit(e);
+	return 0;
+}
+
+/* One goroutine of an injectglist walk: records its unblock, moves to g.schedlink. Run by
+ * bpf_loop (an inline loop of GCAP_GLIST_MAX iterations is verified iteration by iteration
+ * and outgrows the verifier's budget). */
+static long glist_cb(__u64 i, __u64 *g)
+{
+	if (!*g)
+		return 1;
+	/* g.goid and g.schedlink (= goid + 8) in one read */
+	__u64 gl[2] = {};
+	bpf_probe_read_user(gl, sizeof(gl), (const void *)(*g + cfg.g_goid));
+	struct gcap_ev_unblock *e = reserve(sizeof(*e), GCAP_GO_UNBLOCK, GCAP_P_INJECTGLIST,
+					    GCAP_F_NETPOLL | GCAP_F_WAKER_UNKNOWN);
+	/* a full ring counts each lost unblock: keep walking */
+	if (e) {
+		e->goid = gl[0];
+		e->waker_goid = 0;
+		submit(e);
+	}
+	*g = gl[1];
 	return 0;
 }
 
@@ -286,20 +471,8 @@ int injectglist(struct pt_regs *ctx)
 	if (restarting(ctx))
 		return 0;
 	count(GCAP_P_INJECTGLIST);
-	__u32 flags = GCAP_F_NETPOLL | GCAP_F_WAKER_UNKNOWN;
-	__u64 waker = 0;
 	__u64 g = rd(ctx->ax);
-	for (int i = 0; i < GCAP_GLIST_MAX && g; i++) {
-		struct gcap_ev_unblock *e =
-			reserve(sizeof(*e), GCAP_GO_UNBLOCK, GCAP_P_INJECTGLIST, flags);
-		/* a full ring counts each lost unblock: keep walking */
-		if (e) {
-			e->goid = rd(g + cfg.g_goid);
-			e->waker_goid = waker;
-			submit(e);
-		}
-		g = rd(g + cfg.g_schedlink);
-	}
+	bpf_loop(GCAP_GLIST_MAX, glist_cb, &g, 0);
 	if (g)
 		count_lost(GCAP_LOST_GLIST);
 	return 0;
@@ -470,7 +643,10 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
  * Spans: net/http server and client, database/sql; and CPU samples.
  *
  * Entry probes sit after the stack check like the runtime ones (one hit per call, no
- * morestack re-entry); end probes sit on every RET of the same function. Records carry the
+ * morestack re-entry). Client and SQL spans end on every RET of the same function; server
+ * spans end at emulated sites after the handler returned (http_serve_done,
+ * http2_handler_done), or on the RETs of serverHandler.ServeHTTP when a binary has no such
+ * site (a RET is single-stepped by the kernel: ~13 us a hit). Records carry the
  * goid (R14), never a thread id, as key: userspace pairs starts and ends per (pid, goid),
  * so a request that moves to another OS thread mid-way still pairs. Strings are copied
  * bounded into the record with their full Go length. Nothing here writes user memory.
@@ -746,11 +922,52 @@ int http_serve(struct pt_regs *ctx)
 	return 0;
 }
 
+/* Fallback end of server spans: every RET of serverHandler.ServeHTTP (only attached when
+ * the binary lacks the two sites below). */
 SEC("uprobe")
 int http_serve_ret(struct pt_regs *ctx)
 {
 	count(GCAP_P_HTTP_SERVE_RET);
 	return span_end(ctx, GCAP_SPAN_END, GCAP_P_HTTP_SERVE_RET, GCAP_SPAN_HTTP_SERVER, 0, 0);
+}
+
+/* HTTP/1 end: in (*conn).serve, `serverHandler{c.server}.ServeHTTP(w, w.req)` is followed
+ * by `inFlightResponse = nil; w.cancelCtx(); if c.hijacked() {...}; w.finishRequest()` on
+ * the same goroutine (Go 1.19-1.27). The probe sits on the `CALL (*conn).hijacked` (a CALL
+ * is emulated), so hijacked connections end here too, as when ServeHTTP returns. A handler
+ * panic unwinds past it: userspace ends such a span at the goroutine's exit, in error (at
+ * levels that probe goroutine exits). */
+SEC("uprobe")
+int http_serve_done(struct pt_regs *ctx)
+{
+	count(GCAP_P_HTTP_SERVE_DONE);
+	return span_end(ctx, GCAP_SPAN_END, GCAP_P_HTTP_SERVE_DONE, GCAP_SPAN_HTTP_SERVER, 0, 0);
+}
+
+/* runtime.g._panic: after stack (16 bytes), stackguard0 and stackguard1, whose offsets the
+ * compiler's prologues rely on; unchanged from Go 1.5 to 1.27. */
+#define G_PANIC_OFFSET 32
+
+/*
+ * HTTP/2 end (net/http's bundled server, 1.27's net/http/internal/http2, x/net/http2): the
+ * handler goroutine runs runHandler, whose deferred closure calls rw.handlerDone() once the
+ * handler returned normally (a panic takes another branch). Usually the probe sits after
+ * handlerDone's prologue (cookie bit JBE on 1.19/1.20). When handlerDone is inlined into
+ * the closure (e.g. PGO builds) it sits after the closure's prologue instead (cookie bit
+ * PANIC_CHECK): the closure also runs while a panic (or runtime.Goexit) unwinds the
+ * handler, and then g._panic is set: the span ends in error.
+ */
+SEC("uprobe")
+int http2_handler_done(struct pt_regs *ctx)
+{
+	if (restarting(ctx))
+		return 0;
+	count(GCAP_P_HTTP2_HANDLER_DONE);
+	__u32 error = 0;
+	if (bpf_get_attach_cookie(ctx) & GCAP_COOKIE_PANIC_CHECK)
+		error = rd(ctx->r14 + G_PANIC_OFFSET) != 0;
+	return span_end(ctx, GCAP_SPAN_END, GCAP_P_HTTP2_HANDLER_DONE, GCAP_SPAN_HTTP_SERVER, 0,
+			error);
 }
 
 /* (*response).WriteHeader(code int) (HTTP/1) and HTTP/2's (*responseWriterState).writeHeader
@@ -881,7 +1098,18 @@ int cpu_sample(struct bpf_perf_event_data *ctx)
 			goid = curg ? rd(curg + cfg.g_goid) : 0;
 		}
 	}
-	long r = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	/* The user stack, wherever the thread was (the kernel walks it from the task's user
+	 * registers; the remainder of the buffer is zero-filled), interned like block stacks.
+	 * The sample may interrupt a uprobe program that holds a scratch slot: take the next. */
+	__u64 *nest;
+	__u64 *buf = get_stack_buf(&nest);
+	long r = -GCAP_EBUSY;
+	if (buf) {
+		r = bpf_get_stack(ctx, buf, cfg.stack_depth * sizeof(__u64), BPF_F_USER_STACK);
+		if (r >= 0)
+			r = intern_stack(buf);
+	}
+	put_stack_buf(nest);
 	if (r < 0)
 		count_lost(GCAP_LOST_STACK);
 	struct gcap_ev_sample *e = reserve(sizeof(*e), GCAP_CPU_SAMPLE, GCAP_P_CPU_SAMPLE, 0);

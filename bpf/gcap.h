@@ -54,7 +54,7 @@ enum gcap_probe {
 	GCAP_P_PROCESS_EXIT = 16,
 	/* Spans (bpf/gcap.bpf.c "spans" section) and CPU samples. */
 	GCAP_P_HTTP_SERVE = 17,         /* net/http.serverHandler.ServeHTTP, body */
-	GCAP_P_HTTP_SERVE_RET = 18,     /* ... every RET */
+	GCAP_P_HTTP_SERVE_RET = 18,     /* ... every RET (fallback end: single-stepped, ~13 us) */
 	GCAP_P_HTTP_WRITE_HEADER = 19,  /* net/http.(*response).WriteHeader */
 	GCAP_P_HTTP2_WRITE_HEADER = 20, /* net/http.(*http2responseWriterState).writeHeader (1.27: internal/http2) */
 	GCAP_P_HTTP_ROUND_TRIP = 21,    /* net/http.(*Transport).roundTrip, body */
@@ -64,13 +64,15 @@ enum gcap_probe {
 	GCAP_P_SQL_EXEC = 25,           /* database/sql.(*DB).execDC, body */
 	GCAP_P_SQL_EXEC_RET = 26,
 	GCAP_P_CPU_SAMPLE = 27,         /* perf_event software cpu-clock */
-	GCAP_P_COUNT = 28,
+	GCAP_P_HTTP_SERVE_DONE = 28,    /* HTTP/1 end: CALL (*conn).hijacked after ServeHTTP in (*conn).serve */
+	GCAP_P_HTTP2_HANDLER_DONE = 29, /* HTTP/2 end: (*http2responseWriter).handlerDone (1.27: internal/http2) */
+	GCAP_P_COUNT = 30,
 };
 
 /* Indexes of the per-CPU `lost` array. */
 enum gcap_lost {
 	GCAP_LOST_RINGBUF = 0,   /* bpf_ringbuf_reserve failed: the event is gone */
-	GCAP_LOST_STACK = 1,     /* bpf_get_stackid failed: the event is kept, stack_id < 0 */
+	GCAP_LOST_STACK = 1,     /* stack not stored (hash taken by another stack, map full): the event is kept, stack_id < 0 */
 	GCAP_LOST_GLIST = 2,     /* injectglist list longer than the walk bound: unblocks lost */
 	GCAP_LOST_COUNT = 3,
 };
@@ -206,7 +208,7 @@ struct gcap_config {
 	__u64 g_schedlink;
 	__u64 m_curg;
 	__u32 go_minor;       /* 19, 21, ... 27 */
-	__u32 block_stacks;   /* 1 = bpf_get_stackid on every block */
+	__u32 block_stacks;   /* 1 = user stack (into the `stacks` map) on every block */
 	__u32 stw_reason_in_al; /* 1 = stopTheWorldWithSema(reason stwReason) (Go >= 1.21) */
 	__u32 map_swiss;      /* 1 = Swiss-table maps (Go >= 1.24 without GOEXPERIMENT=noswissmap) */
 	/* spans: byte offsets into net/http and net/url structs */
@@ -220,7 +222,7 @@ struct gcap_config {
 	__u64 url_raw_query;
 	__u64 resp_status_code;
 	__u32 keep_query;     /* 1 = copy URL.RawQuery (--keep-query) */
-	__u32 _pad2;
+	__u32 stack_depth;    /* frames per stored stack: the `stacks` map's value_size / 8 */
 };
 
 #endif

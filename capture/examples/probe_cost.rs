@@ -10,6 +10,15 @@
 //! operation (from the capture's own hit counters) and the cost per hit,
 //! (with - without) / hits. Then it runs a fixed event rate and prints gcap's CPU and peak
 //! RSS. Run as root; results go in docs/BENCHMARKS.md.
+//!
+//! ```sh
+//! sudo target/release/examples/probe_cost --bpf-stats [ROUNDS]
+//! ```
+//! instead measures how long each BPF program runs per hit (the kernel's own accounting,
+//! `kernel.bpf_stats_enabled=1` for the duration, read with libbpf's program query): the
+//! lifecycle modes at `--level lifecycle` and syscalls at `--level full`, ROUNDS runs each
+//! (default 3), medians. The rest of a hit's cost is the uprobe trap itself (~0.7 µs at an
+//! emulated site, shared/reference/build-and-probe-cost.md).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -110,14 +119,130 @@ fn traced(gcap: &Path, pb: &Path, args: &[&str], level: &str) -> Traced {
     }
 }
 
+/// Run counts and run time of BPF programs, by program id (libbpf's program query; run_time_ns
+/// and run_cnt count while kernel.bpf_stats_enabled is 1).
+fn bpf_progs() -> std::collections::HashMap<u64, (String, u64, u64)> {
+    libbpf_rs::query::ProgInfoIter::default()
+        .map(|p| {
+            (
+                p.id as u64,
+                (
+                    p.name.to_string_lossy().into_owned(),
+                    p.run_cnt,
+                    p.run_time_ns,
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Runs probebench `args` under gcap at `level` and returns, per BPF program gcap loaded,
+/// (runs, total run time in ns), read while the programs are still attached.
+fn traced_bpf_stats(
+    gcap: &Path,
+    pb: &Path,
+    args: &[&str],
+    level: &str,
+) -> std::collections::BTreeMap<String, (u64, u64)> {
+    let before = bpf_progs();
+    let file = std::env::temp_dir().join("gcap-probe-cost.gcap");
+    let _ = std::fs::remove_file(&file);
+    let mut target = Command::new(pb)
+        .args(args)
+        .args(["-wait", "-hold"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut g = Command::new(gcap)
+        .arg("-o")
+        .arg(&file)
+        .args(["--level", level, "-p", &target.id().to_string()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(g.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 && !line.contains("capturing") {
+        line.clear();
+    }
+    let mut stdin = target.stdin.take().unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    // The loop is over when probebench prints its result; it then holds until told to exit.
+    let mut result = String::new();
+    BufReader::new(target.stdout.take().unwrap())
+        .read_line(&mut result)
+        .unwrap();
+    let after = bpf_progs();
+    stdin.write_all(b"go\n").unwrap();
+    drop(stdin);
+    target.wait().unwrap();
+    g.wait().unwrap();
+    after
+        .into_iter()
+        .filter(|(id, _)| !before.contains_key(id))
+        .map(|(_, (name, cnt, ns))| (name, (cnt, ns)))
+        .collect()
+}
+
+/// `--bpf-stats`: BPF program time per hit, per program and mode.
+fn bpf_stats(gcap: &Path, pb: &Path, rounds: usize) {
+    const KNOB: &str = "/proc/sys/kernel/bpf_stats_enabled";
+    let was = std::fs::read_to_string(KNOB).unwrap_or_else(|_| "0".into());
+    std::fs::write(KNOB, "1").expect("enabling kernel.bpf_stats_enabled (run as root)");
+    println!(
+        "| program | mode (level) | runs per op | BPF ns per run (median of {rounds}) | runs |"
+    );
+    println!("|---|---|---|---|---|");
+    let runs = [
+        ("gosched", "lifecycle"),
+        ("chan", "lifecycle"),
+        ("spawn", "lifecycle"),
+        ("mutex", "lifecycle"),
+        ("syscall", "full"),
+    ];
+    for (mode, level) in runs {
+        let n = 200_000u64;
+        let mut per: std::collections::BTreeMap<String, Vec<(u64, u64)>> = Default::default();
+        for _ in 0..rounds {
+            let args = ["-mode", mode, "-n", &n.to_string()];
+            for (name, v) in traced_bpf_stats(gcap, pb, &args, level) {
+                per.entry(name).or_default().push(v);
+            }
+        }
+        for (name, v) in per {
+            let cnt = median(v.iter().map(|&(c, _)| c as f64).collect());
+            // Programs that ran a handful of times (process exit, a stray GC) say nothing.
+            if cnt < 1000.0 {
+                continue;
+            }
+            let ns = median(v.iter().map(|&(c, t)| t as f64 / c.max(1) as f64).collect());
+            println!(
+                "| {name} | {mode} ({level}) | {:.2} | {ns:.0} | {cnt:.0} |",
+                cnt / n as f64
+            );
+        }
+    }
+    let _ = std::fs::write(KNOB, was.trim());
+}
+
 fn main() {
-    let rounds: usize = std::env::args().nth(1).map_or(3, |s| s.parse().unwrap());
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let stats = args.first().is_some_and(|a| a == "--bpf-stats");
+    if stats {
+        args.remove(0);
+    }
+    let rounds: usize = args.first().map_or(3, |s| s.parse().unwrap());
     let gcap = repo().join("target/release/gcap");
     assert!(
         gcap.exists(),
         "build gcap first: cargo build --release -p gcap"
     );
     let pb = build();
+    if stats {
+        bpf_stats(&gcap, &pb, rounds);
+        return;
+    }
     println!("| mode | level | ns/op without | ns/op with | ratio | probe hits/op | ns per hit |");
     println!("|---|---|---|---|---|---|---|");
     for mode in ["gosched", "chan", "spawn", "mutex", "syscall"] {

@@ -9,8 +9,14 @@
 //! the stack check, so a morestack restart cannot open a span twice. Each key holds a
 //! stack (an end closes the newest open span of its kind). An end with nothing open (the
 //! request was already running when gcap attached) is counted and dropped; a span still
-//! open when its goroutine exits (a handler panic unwinds past the RET probes) is ended
-//! there with `error`.
+//! open when its goroutine exits (a handler panic unwinds past the end probes) is ended
+//! there with `error` (levels with the goroutine-exit probe; at `--level spans` it stays
+//! open: the analysis counts it as incomplete, never with a made-up duration).
+//!
+//! Server spans end where the handler has returned on the goroutine that ran it: HTTP/1 in
+//! `(*conn).serve` right after `serverHandler.ServeHTTP` (hijacked connections included),
+//! HTTP/2 at `handlerDone`, or at ServeHTTP's RETs when a binary has neither site (see
+//! `target::plan_server_ends`).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -172,6 +178,9 @@ impl Spans {
             self.open.remove(&key);
         }
         let (status, error) = match kind {
+            // The handler panicked (seen at an HTTP/2 end site): as at a goroutine exit,
+            // the status is what it wrote, if anything.
+            span_kind::HTTP_SERVER if error => (open.status, true),
             // No WriteHeader before the handler returned: net/http answers 200.
             span_kind::HTTP_SERVER => {
                 let s = if open.status == 0 { 200 } else { open.status };

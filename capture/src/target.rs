@@ -196,7 +196,7 @@ fn plan_spans(
         plan.spans.set(family, true);
         for probe in ProbeId::ALL
             .into_iter()
-            .filter(|p| p.family() == Some(family))
+            .filter(|p| p.family() == Some(family) && !is_server_end(*p))
         {
             match probe_site(binary, probe) {
                 Ok(Some(site)) => plan.sites.push(site),
@@ -205,7 +205,183 @@ fn plan_spans(
                 Err(e) => warnings.push(format!("probe {} not attached: {e}", probe.symbol())),
             }
         }
+        if family == SpanFamily::HttpServer {
+            plan_server_ends(binary, plan, warnings);
+        }
     }
+}
+
+fn is_server_end(p: ProbeId) -> bool {
+    matches!(
+        p,
+        ProbeId::HttpServeRet | ProbeId::HttpServeDone | ProbeId::Http2HandlerDone
+    )
+}
+
+/// Where net/http server spans end. A span starts in `serverHandler.ServeHTTP` (HTTP/1
+/// and HTTP/2 alike) and ends on the same goroutine once the handler returned: at the
+/// emulated sites [`server_done_sites`] finds (one cheap hit per request), else at every RET
+/// of ServeHTTP (single-stepped by the kernel, ~13 us a request), with a warning saying
+/// why. Never both: a request would end twice.
+fn plan_server_ends(binary: &GoBinary, plan: &mut ProbePlan, warnings: &mut Vec<String>) {
+    match server_done_sites(binary) {
+        Ok(sites) => plan.sites.extend(sites),
+        Err(why) => {
+            warnings.push(format!(
+                "HTTP server spans end at the RETs of {} instead (each single-stepped by the kernel, ~13 us a request): {why}",
+                ProbeId::HttpServeRet.symbol()
+            ));
+            match probe_site(binary, ProbeId::HttpServeRet) {
+                Ok(Some(site)) => plan.sites.push(site),
+                Ok(None) => {}
+                Err(e) => warnings.push(format!(
+                    "probe {} not attached: {e}: HTTP server spans never end",
+                    ProbeId::HttpServeRet.symbol()
+                )),
+            }
+        }
+    }
+}
+
+/// The end sites of server spans, or why there are none: the HTTP/1 site in `(*conn).serve`
+/// and one HTTP/2 site per HTTP/2 server implementation linked in (net/http's bundled
+/// copy, Go 1.27's net/http/internal/http2, golang.org/x/net/http2): each runs handlers on
+/// goroutines of its own that start spans in `serverHandler.ServeHTTP`.
+pub fn server_done_sites(binary: &GoBinary) -> Result<Vec<ProbeSite>, String> {
+    let mut sites = vec![conn_serve_done_site(binary)?];
+    for (run, done) in http2_servers(binary) {
+        sites.push(handler_done_site(binary, &run, &done)?);
+    }
+    Ok(sites)
+}
+
+/// HTTP/1: `(*conn).serve` runs `serverHandler{c.server}.ServeHTTP(w, w.req);
+/// inFlightResponse = nil; w.cancelCtx(); if c.hijacked() { return }; w.finishRequest()`
+/// (Go 1.19-1.27). The site is the `CALL (*conn).hijacked` (emulated), reached right after
+/// the handler returned whether or not it hijacked the connection (`finishRequest` is not
+/// called for hijacked connections). Required: exactly one direct call of each in
+/// `(*conn).serve`, the hijacked one the next direct call after ServeHTTP (the
+/// `cancelCtx()` between them is an indirect call).
+fn conn_serve_done_site(binary: &GoBinary) -> Result<ProbeSite, String> {
+    const SERVE: &str = "net/http.(*conn).serve";
+    const HANDLER: &str = "net/http.serverHandler.ServeHTTP";
+    const HIJACKED: &str = "net/http.(*conn).hijacked";
+    let entry = |name: &str| {
+        binary
+            .function(name)
+            .map(|f| f.entry)
+            .map_err(|_| format!("{name} is not in the binary"))
+    };
+    let (handler, hijacked) = (entry(HANDLER)?, entry(HIJACKED)?);
+    let serve = binary
+        .function(SERVE)
+        .map_err(|_| format!("{SERVE} is not in the binary"))?
+        .clone();
+    let code = binary
+        .code(&serve)
+        .ok_or_else(|| format!("the code of {SERVE} is not in the file"))?;
+    let calls = crate::inspect::prologue::analyze(code, serve.entry).calls;
+    let to = |target: u64| -> Vec<usize> {
+        (0..calls.len()).filter(|&i| calls[i].1 == target).collect()
+    };
+    match (to(handler).as_slice(), to(hijacked).as_slice()) {
+        ([h], [j]) if *j == h + 1 => Ok(ProbeSite::new(
+            ProbeId::HttpServeDone,
+            vec![serve.file_offset + calls[*j].0],
+        )),
+        (h, j) => Err(format!(
+            "{SERVE} has {} direct calls of {HANDLER} and {} of {HIJACKED}, not one of each in a row",
+            h.len(),
+            j.len()
+        )),
+    }
+}
+
+/// The HTTP/2 servers linked into `binary`: (`runHandler` function, the `handlerDone` its
+/// deferred closure calls).
+fn http2_servers(binary: &GoBinary) -> Vec<(String, String)> {
+    const BUNDLED: &str = "net/http.(*http2serverConn).runHandler";
+    const RUN: &str = ".(*serverConn).runHandler";
+    let mut out = Vec::new();
+    for f in binary.functions().iter() {
+        if f.name == BUNDLED {
+            out.push((
+                f.name.clone(),
+                "net/http.(*http2responseWriter).handlerDone".to_string(),
+            ));
+        } else if let Some(pkg) = f.name.strip_suffix(RUN) {
+            // net/http/internal/http2 (Go 1.27), golang.org/x/net/http2 (possibly vendored).
+            if pkg.ends_with("http2") {
+                out.push((
+                    f.name.clone(),
+                    format!("{pkg}.(*responseWriter).handlerDone"),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// HTTP/2: `runHandler(rw, req, handler)` defers a closure that calls `rw.handlerDone()`
+/// when the handler returned normally (not when it panicked). The closure's name differs
+/// by version (`runHandler.func1`, `.func2` in 1.21), so it is found among `run`'s closures
+/// by what it calls: `handlerDone` itself when a closure calls it (every Go 1.19-1.27 build
+/// by default; the site is after handlerDone's prologue), else the closure whose pclntab
+/// inline tree contains `handlerDone` (PGO builds inline it; the site is after the
+/// closure's prologue, and the BPF program tells a panic from `g._panic`).
+fn handler_done_site(binary: &GoBinary, run: &str, done: &str) -> Result<ProbeSite, String> {
+    use crate::inspect::prologue;
+    let prefix = format!("{run}.");
+    let closures: Vec<_> = binary
+        .functions()
+        .iter()
+        .filter(|f| f.name.starts_with(&prefix))
+        .cloned()
+        .collect();
+    if let Ok(hd) = binary.function(done) {
+        let called = closures.iter().any(|c| {
+            binary.code(c).is_some_and(|code| {
+                prologue::analyze(code, c.entry)
+                    .calls
+                    .iter()
+                    .any(|&(_, t)| t == hd.entry)
+            })
+        });
+        if called {
+            let (file_offsets, at_jbe) = function_site(binary, ProbeId::Http2HandlerDone, done)
+                .map_err(|e| e.to_string())?;
+            return Ok(ProbeSite {
+                at_jbe,
+                ..ProbeSite::new(ProbeId::Http2HandlerDone, file_offsets)
+            });
+        }
+    }
+    let tab = binary.pclntab();
+    for c in &closures {
+        let Some(code) = binary.code(c) else {
+            continue;
+        };
+        let inlines = prologue::instruction_addresses(code, c.entry)
+            .into_iter()
+            .any(|pc| {
+                tab.frames(pc)
+                    .is_some_and(|fr| fr.iter().any(|f| f.inlined && f.function == done))
+            });
+        if inlines {
+            let (file_offsets, at_jbe) = function_site(binary, ProbeId::Http2HandlerDone, &c.name)
+                .map_err(|e| e.to_string())?;
+            return Ok(ProbeSite {
+                at_jbe,
+                panic_check: true,
+                ..ProbeSite::new(ProbeId::Http2HandlerDone, file_offsets)
+            });
+        }
+    }
+    Err(format!(
+        "no closure of {run} calls {done} or has it inlined"
+    ))
 }
 
 /// The name `probe`'s function has in `binary` (some moved between Go versions).
@@ -242,10 +418,8 @@ fn probe_sites(binary: &GoBinary, probe: ProbeId) -> Result<Vec<ProbeSite>, Insp
         .map(|name| {
             let (file_offsets, at_jbe) = function_site(binary, probe, name)?;
             Ok(ProbeSite {
-                probe,
-                file_offsets,
                 at_jbe,
-                newg_in_rbx: false,
+                ..ProbeSite::new(probe, file_offsets)
             })
         })
         .collect()
@@ -277,10 +451,8 @@ fn runqput_call_site(binary: &GoBinary) -> Option<ProbeSite> {
         .collect();
     match calls.as_slice() {
         [off] => Some(ProbeSite {
-            probe: ProbeId::Newproc1Ret,
-            file_offsets: vec![closure.file_offset + off],
-            at_jbe: false,
             newg_in_rbx: true,
+            ..ProbeSite::new(ProbeId::Newproc1Ret, vec![closure.file_offset + off])
         }),
         _ => None,
     }
@@ -382,6 +554,13 @@ pub fn record(id: u32, pid: u32, exe_shown: &str, p: &Prepared) -> gcap_format::
         });
     }
     let info = b.target_info(Some(pid), Some(o.source));
+    let server_end = if p.plan.site(ProbeId::HttpServeDone).is_some() {
+        "emulated"
+    } else if p.plan.site(ProbeId::HttpServeRet).is_some() {
+        "ret"
+    } else {
+        "none"
+    };
     let mut extra = vec![
         kv("spans.http_server", p.plan.spans.http_server.to_string()),
         kv("spans.http_client", p.plan.spans.http_client.to_string()),
@@ -393,6 +572,11 @@ pub fn record(id: u32, pid: u32, exe_shown: &str, p: &Prepared) -> gcap_format::
         kv("has_dwarf", b.has_dwarf().to_string()),
         kv("has_symtab", b.has_symtab().to_string()),
     ];
+    if p.plan.spans.http_server {
+        // How server spans end: "emulated" (the conn.serve / handlerDone sites), "ret"
+        // (serverHandler.ServeHTTP's RETs: no such site in this binary) or "none".
+        extra.push(kv("spans.http_server_end", server_end.to_string()));
+    }
     if let Some(m) = info.main_module {
         extra.push(kv("main_module", m));
     }

@@ -88,6 +88,13 @@ struct Span {
 /// Every span of the capture (starts paired with ends by span id); asserts each start has
 /// exactly one end on the same goroutine, later than the start.
 fn spans(cap: &Capture) -> Vec<Span> {
+    let (done, open) = timed_spans(cap);
+    assert!(open.is_empty(), "spans never ended: {open:?}");
+    done.into_iter().map(|(s, _, _)| s).collect()
+}
+
+/// The ended spans with their start and end times (sorted), and the spans never ended.
+fn timed_spans(cap: &Capture) -> (Vec<(Span, u64, u64)>, Vec<Span>) {
     let mut open: BTreeMap<u64, (u64, u64, Span)> = BTreeMap::new();
     let mut done = Vec::new();
     for (_, e) in cap.events().unwrap() {
@@ -129,14 +136,15 @@ fn spans(cap: &Capture) -> Vec<Span> {
                 assert!(e.ts >= ts, "span {span} ends before it starts");
                 s.status = status;
                 s.error = error;
-                done.push(s);
+                done.push((s, ts, e.ts));
             }
             _ => {}
         }
     }
-    assert!(open.is_empty(), "spans never ended: {open:?}");
     done.sort();
-    done
+    let mut open: Vec<Span> = open.into_values().map(|(_, _, s)| s).collect();
+    open.sort();
+    (done, open)
 }
 
 fn tp(s: &str) -> Option<(u128, u64, u8)> {
@@ -156,24 +164,42 @@ fn probe_hits(cap: &Capture) -> BTreeMap<String, u64> {
 fn http_and_sql(version: &str, flags: &[&str], gcap_args: &[&str], keep_query: bool) {
     require_root();
     let bin = build("spans", version, flags, None);
+    check_http_and_sql(&bin, version, gcap_args, keep_query, false);
+}
+
+/// [`http_and_sql`] on a built program. `h2_inlined`: the program's HTTP/2 server has
+/// `handlerDone` inlined into runHandler's deferred closure, so the HTTP/2 end probe sits
+/// on that closure, which also runs (and ends the span in error) when the handler panics.
+fn check_http_and_sql(
+    bin: &Path,
+    version: &str,
+    gcap_args: &[&str],
+    keep_query: bool,
+    h2_inlined: bool,
+) {
     let name = format!(
         "{}{}",
         bin.file_name().unwrap().to_string_lossy(),
         gcap_args.join("").replace('-', "")
     );
-    let (file, stdout, _) = capture(&name, gcap_args, &bin, &[]);
+    let (file, stdout, _) = capture(&name, gcap_args, bin, &[]);
     let f = facts(&stdout);
     let cap = Capture::open(&file).unwrap();
     assert!(cap.verify().intact);
-    let got = spans(&cap);
+    let spans_level = gcap_args.windows(2).any(|w| w == ["--level", "spans"]);
+    let (timed, open) = timed_spans(&cap);
+    let got: Vec<Span> = timed.iter().map(|(s, _, _)| s.clone()).collect();
 
     // HTTP: one server span (on the handler goroutine) and one client span (on the calling
-    // goroutine) per request.
+    // goroutine) per request. A panicking handler's span ends in error at its goroutine's
+    // exit, or, at --level spans (no goroutine-exit probe), never.
     let reqs = f["requests"].as_array().unwrap();
-    assert_eq!(reqs.len(), 66);
+    assert_eq!(reqs.len(), 70);
     let mut want = Vec::new();
+    let mut want_open = Vec::new();
     for r in reqs {
         let s = |k: &str| r[k].as_str().unwrap().to_string();
+        let panicked = s("kind") == "panic";
         let status = r["status"].as_u64().unwrap() as u32;
         let body = r["body_len"].as_u64().unwrap();
         let mut path = s("path");
@@ -191,9 +217,18 @@ fn http_and_sql(version: &str, flags: &[&str], gcap_args: &[&str], keep_query: b
             content_length: Some(body),
             trace,
             status,
-            error: status >= 500,
+            error: panicked || status >= 500,
         };
-        want.push(base.clone());
+        let ends_in_bpf = h2_inlined && r["proto"] == 2;
+        if panicked && spans_level && !ends_in_bpf {
+            // (an open span has no status or error yet)
+            want_open.push(Span {
+                error: false,
+                ..base.clone()
+            });
+        } else {
+            want.push(base.clone());
+        }
         want.push(Span {
             kind: SpanKind::HttpClient as u8,
             goid: r["client_goid"].as_u64().unwrap(),
@@ -224,6 +259,7 @@ fn http_and_sql(version: &str, flags: &[&str], gcap_args: &[&str], keep_query: b
         });
     }
     want.sort();
+    want_open.sort();
     if got != want {
         let extra: Vec<_> = got.iter().filter(|s| !want.contains(s)).collect();
         let missing: Vec<_> = want.iter().filter(|s| !got.contains(s)).collect();
@@ -233,6 +269,8 @@ fn http_and_sql(version: &str, flags: &[&str], gcap_args: &[&str], keep_query: b
             want.len()
         );
     }
+    assert_eq!(open, want_open, "spans never ended");
+    check_server_durations(reqs, &timed);
     // Spot checks that do not go through the test's own helpers.
     let targets: Vec<&str> = got.iter().map(|s| s.target.as_str()).collect();
     if keep_query {
@@ -251,7 +289,7 @@ fn http_and_sql(version: &str, flags: &[&str], gcap_args: &[&str], keep_query: b
     // Keep-alive: each client goroutine's 30 requests were served by one server goroutine.
     let servers: std::collections::BTreeSet<u64> = reqs
         .iter()
-        .filter(|r| r["proto"] == 1)
+        .filter(|r| r["proto"] == 1 && r["kind"] == "")
         .map(|r| r["server_goid"].as_u64().unwrap())
         .collect();
     assert_eq!(
@@ -260,18 +298,160 @@ fn http_and_sql(version: &str, flags: &[&str], gcap_args: &[&str], keep_query: b
         "one server goroutine per keep-alive connection"
     );
 
-    // Probe hits: one entry and one return per span; one status per server request that
-    // wrote a header (all but /api/empty).
+    // Probe hits: one entry and one end per span; one status per server request that
+    // wrote a header (all but /api/empty). Server spans end at the emulated sites, never at
+    // ServeHTTP's RETs: HTTP/1 requests in (*conn).serve (hijacked ones too), HTTP/2 ones at
+    // handlerDone; a panicking handler reaches neither.
     let hits = probe_hits(&cap);
-    assert_eq!(hits["HttpServe"], 66, "{hits:?}");
-    assert_eq!(hits["HttpServeRet"], 66);
-    assert_eq!(hits["HttpRoundTrip"], 66);
-    assert_eq!(hits["HttpRoundTripRet"], 66);
-    assert_eq!(hits["SqlQuery"] + hits["SqlExec"], 10);
-    assert_eq!(hits["SqlQueryRet"] + hits["SqlExecRet"], 10);
-    assert!(hits["Http2WriteHeader"] >= 5, "{hits:?}");
+    let hit = |k: &str| hits.get(k).copied().unwrap_or(0);
+    let count = |proto: u64, kind: &str| {
+        reqs.iter()
+            .filter(|r| r["proto"] == proto && r["kind"] == kind)
+            .count() as u64
+    };
+    assert_eq!(hit("HttpServe"), 70, "{hits:?}");
+    assert_eq!(hit("HttpServeRet"), 0, "{hits:?}");
+    assert_eq!(hit("HttpServeDone"), count(1, "") + count(1, "hijack"));
+    let h2_ends = count(2, "") + if h2_inlined { count(2, "panic") } else { 0 };
+    assert_eq!(hit("Http2HandlerDone"), h2_ends, "{hits:?}");
+    assert_eq!(hit("HttpRoundTrip"), 70);
+    assert_eq!(hit("HttpRoundTripRet"), 70);
+    assert_eq!(hit("SqlQuery") + hit("SqlExec"), 10);
+    assert_eq!(hit("SqlQueryRet") + hit("SqlExecRet"), 10);
+    assert!(hit("Http2WriteHeader") >= 5, "{hits:?}");
     let t = &cap.targets()[0];
     assert!(t.go_version.starts_with(&format!("go{version}")));
+    let extra = |k: &str| {
+        t.extra
+            .iter()
+            .find(|kv| kv.key == k)
+            .map(|kv| kv.value.as_str())
+    };
+    assert_eq!(extra("spans.http_server_end"), Some("emulated"));
+    assert!(
+        t.probes
+            .iter()
+            .any(|p| p.name == "HttpServeDone" && p.attach_to == "net/http.(*conn).serve"),
+        "{:?}",
+        t.probes
+    );
+}
+
+/// Server spans last as long as their handlers: a request's server span lies inside its
+/// client span (requests with a traceparent; not hijacked or panicking ones, which answer
+/// before the handler returns), and the handlers that sleep 5 ms (`/api/slow`, and
+/// `/api/hijack` after answering on the hijacked connection) take at least that long.
+fn check_server_durations(reqs: &[serde_json::Value], timed: &[(Span, u64, u64)]) {
+    let by = |kind: SpanKind, goid: u64, trace: Option<(u128, u64, u8)>, path: &str| {
+        let m: Vec<(u64, u64)> = timed
+            .iter()
+            .filter(|(s, _, _)| {
+                s.kind == kind as u8
+                    && s.goid == goid
+                    && s.trace == trace
+                    && s.target.split('?').next() == Some(path)
+            })
+            .map(|&(_, a, b)| (a, b))
+            .collect();
+        m
+    };
+    let mut slow = 0;
+    for r in reqs {
+        let (kind, path) = (r["kind"].as_str().unwrap(), r["path"].as_str().unwrap());
+        let trace = tp(r["traceparent"].as_str().unwrap());
+        let server = by(
+            SpanKind::HttpServer,
+            r["server_goid"].as_u64().unwrap(),
+            trace,
+            path,
+        );
+        if kind == "panic" && server.is_empty() {
+            continue; // --level spans
+        }
+        if path == "/api/slow" || path == "/api/hijack" {
+            for &(a, b) in &server {
+                assert!(b - a >= 5_000_000, "{path}: server span of {} ns", b - a);
+                slow += 1;
+            }
+        }
+        if trace.is_none() || !kind.is_empty() {
+            continue;
+        }
+        let client = by(
+            SpanKind::HttpClient,
+            r["client_goid"].as_u64().unwrap(),
+            trace,
+            path,
+        );
+        assert_eq!((server.len(), client.len()), (1, 1), "{r}");
+        let ((sa, sb), (ca, cb)) = (server[0], client[0]);
+        assert!(
+            ca <= sa && sb <= cb,
+            "{r}: server span {sa}..{sb} not inside client span {ca}..{cb}"
+        );
+    }
+    assert!(slow >= 4, "{slow} slow server spans checked");
+}
+
+/// A PGO build in which runHandler's deferred closure has `handlerDone` inlined (PGO
+/// inlines hot calls up to a much larger budget): the HTTP/2 end probe goes on the closure,
+/// and a panicking HTTP/2 handler's span ends there in error even at --level spans.
+#[test]
+fn http_sql_go1_27_pgo_inlined_handler_done() {
+    require_root();
+    let version = "1.27.3";
+    // A preprocessed PGO profile (cmd/internal/pgo's "GO PREPROFILE V1": caller, callee,
+    // "call line - caller's first line" and weight) making the closure -> handlerDone call
+    // hot. The line offset comes from the toolchain's own source.
+    let goroot = support::go_toolchain(version);
+    let src_path = goroot
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("src/net/http/internal/http2/server.go");
+    let src = std::fs::read_to_string(&src_path).unwrap();
+    let lines: Vec<&str> = src.lines().collect();
+    let run = lines
+        .iter()
+        .position(|l| l.starts_with("func (sc *serverConn) runHandler("))
+        .expect("runHandler in internal/http2/server.go");
+    let closure = run
+        + lines[run..]
+            .iter()
+            .position(|l| l.trim() == "defer func() {")
+            .expect("runHandler's deferred closure");
+    let call = closure
+        + lines[closure..]
+            .iter()
+            .position(|l| l.trim() == "rw.handlerDone()")
+            .expect("the handlerDone call");
+    let profile = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("handlerdone.pgo");
+    std::fs::write(
+        &profile,
+        format!(
+            "GO PREPROFILE V1\nnet/http/internal/http2.(*serverConn).runHandler.func1\nnet/http/internal/http2.(*responseWriter).handlerDone\n{} 1000000\n",
+            call - closure
+        ),
+    )
+    .unwrap();
+    let gcflags = format!(
+        "-gcflags=net/http/internal/http2=-pgoprofile={}",
+        profile.display()
+    );
+    let bin = go_build_in(
+        &manifest("tests/programs/spans/main.go"),
+        version,
+        &[&gcflags],
+        "spans-go1.27.3-pgo",
+        None,
+    );
+    let prepared = gcap::target::prepare(&bin, gcap::probes::Level::Spans, 0).unwrap();
+    let site = prepared
+        .plan
+        .site(gcap::probes::ProbeId::Http2HandlerDone)
+        .expect("an HTTP/2 end site");
+    assert!(site.panic_check, "handlerDone was not inlined: {site:?}");
+    check_http_and_sql(&bin, version, &["--level", "spans"], false, true);
 }
 
 #[test]
@@ -307,6 +487,89 @@ fn http_sql_go1_19() {
 #[test]
 fn http_sql_go1_19_stripped() {
     http_and_sql("1.19", &["-ldflags=-s -w"], &["--level", "full"], false);
+}
+
+/// A binary with an HTTP/2-like server gcap cannot find the handler end of
+/// (tests/programs/h2fallback: a `(*serverConn).runHandler` in a package named http2, no
+/// `handlerDone`): server spans end at ServeHTTP's RETs, as gcap says on stderr and in the
+/// capture, and still pair, hijacked connections included.
+fn server_end_fallback(version: &str) {
+    require_root();
+    let bin = go_build_in(
+        &manifest("tests/programs/h2fallback/main.go"),
+        version,
+        &[],
+        &format!("h2fallback-go{version}"),
+        None,
+    );
+    let (file, stdout, stderr) = capture(
+        &format!("h2fallback-go{version}"),
+        &["--level", "spans"],
+        &bin,
+        &[],
+    );
+    assert!(
+        stderr.contains(
+            "warning: HTTP server spans end at the RETs of net/http.serverHandler.ServeHTTP instead"
+        ) && stderr.contains("h2fallback/http2.(*serverConn).runHandler"),
+        "{stderr}"
+    );
+    let f = facts(&stdout);
+    let reqs = f["requests"].as_array().unwrap();
+    assert_eq!(reqs.len(), 30);
+    let cap = Capture::open(&file).unwrap();
+    let t = &cap.targets()[0];
+    let end = t.extra.iter().find(|kv| kv.key == "spans.http_server_end");
+    assert_eq!(end.map(|kv| kv.value.as_str()), Some("ret"));
+    let hits = probe_hits(&cap);
+    let hit = |k: &str| hits.get(k).copied().unwrap_or(0);
+    assert_eq!(
+        (
+            hit("HttpServe"),
+            hit("HttpServeRet"),
+            hit("HttpServeDone"),
+            hit("Http2HandlerDone")
+        ),
+        (30, 30, 0, 0),
+        "{hits:?}"
+    );
+    let (timed, open) = timed_spans(&cap);
+    assert!(open.is_empty(), "{open:?}");
+    let server: Vec<_> = timed
+        .iter()
+        .filter(|(s, _, _)| s.kind == SpanKind::HttpServer as u8)
+        .collect();
+    let mut got: Vec<(String, u64)> = server
+        .iter()
+        .map(|(s, _, _)| (s.target.clone(), s.goid))
+        .collect();
+    let mut want: Vec<(String, u64)> = reqs
+        .iter()
+        .map(|r| {
+            (
+                r["path"].as_str().unwrap().to_string(),
+                r["server_goid"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    for (s, a, b) in server {
+        if s.target != "/ok" {
+            assert!(b - a >= 5_000_000, "{}: {} ns", s.target, b - a);
+        }
+    }
+}
+
+#[test]
+fn server_end_fallback_go1_27() {
+    server_end_fallback("1.27.3");
+}
+
+#[test]
+fn server_end_fallback_go1_19() {
+    server_end_fallback("1.19");
 }
 
 /// `--no-http --no-sql`: no span probe is attached, no span recorded.
@@ -584,9 +847,25 @@ fn build_corpus(name: &str) -> PathBuf {
     out
 }
 
+/// CPU time (user + system) a process has used so far, in microseconds (/proc/PID/stat).
+fn cpu_us(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the ")" that ends the command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) * 1e6 / hz
+}
+
 /// Benchmark (not run by default): loopback HTTP load on corpus/lock_convoy's
 /// `GET /api/health` (with a W3C traceparent on every request) without gcap and under gcap
-/// at each level; prints requests/s, the throughput cost and probe hits per request.
+/// at each level; prints requests/s, the throughput cost, the server's CPU time per request
+/// over the load (the BPF programs run in its threads, so it includes their cost; gcap's
+/// own drain thread is listed apart) and probe hits per request.
 ///
 /// sudo -E cargo test --release -p gcap --test spans_e2e bench_http_spans -- --ignored --nocapture
 /// Environment: BENCH_D (load duration, default 5s), BENCH_C (concurrency, default 8).
@@ -611,9 +890,9 @@ fn bench_http_spans() {
         ("--level lifecycle (default)", &["--level", "lifecycle"]),
         ("--level full (+99 Hz CPU samples)", &["--level", "full"]),
     ];
-    println!("| gcap | req/s | throughput vs no gcap | p50 | p99 | span probe hits/req | all probe hits/req | events/req |");
-    println!("|---|---|---|---|---|---|---|---|");
-    let mut base = 0.0;
+    println!("| gcap | req/s | throughput vs no gcap | server CPU µs/req | vs no gcap | gcap CPU µs/req | p50 | p99 | span probe hits/req | all probe hits/req | events/req |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let (mut base, mut base_cpu) = (0.0, 0.0);
     for (label, args) in modes {
         let mut srv = Command::new(&server)
             .args(["-hold", "0s", "-every", "1h"])
@@ -650,6 +929,8 @@ fn bench_http_spans() {
             );
             std::thread::sleep(std::time::Duration::from_millis(1500));
         }
+        let gcap_pid = gcap.as_ref().map(|g| g.id());
+        let cpu0 = (cpu_us(srv.id()), gcap_pid.map_or(0.0, cpu_us));
         let out = Command::new(&loadgen)
             .args([
                 "-url",
@@ -663,8 +944,11 @@ fn bench_http_spans() {
             .output()
             .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let cpu1 = (cpu_us(srv.id()), gcap_pid.map_or(0.0, cpu_us));
         let rps = v["rps"].as_f64().unwrap();
         let count = v["count"].as_u64().unwrap() as f64;
+        let srv_cpu = (cpu1.0 - cpu0.0) / count;
+        let gcap_cpu = (cpu1.1 - cpu0.1) / count;
         let (mut span_hits, mut all_hits, mut events) = (0u64, 0u64, 0u64);
         if let Some(g) = gcap {
             let o = g.wait_with_output().unwrap();
@@ -679,12 +963,14 @@ fn bench_http_spans() {
             events = cap.event_count();
         } else {
             base = rps;
+            base_cpu = srv_cpu;
         }
         let _ = srv.kill();
         let _ = srv.wait();
         println!(
-            "| {label} | {rps:.0} | {:+.1}% | {:.0} µs | {:.0} µs | {:.2} | {:.2} | {:.1} |",
+            "| {label} | {rps:.0} | {:+.1}% | {srv_cpu:.1} | {:+.1}% | {gcap_cpu:.1} | {:.0} µs | {:.0} µs | {:.2} | {:.2} | {:.1} |",
             (rps / base - 1.0) * 100.0,
+            (srv_cpu / base_cpu - 1.0) * 100.0,
             v["p50_ns"].as_f64().unwrap() / 1e3,
             v["p99_ns"].as_f64().unwrap() / 1e3,
             span_hits as f64 / count,

@@ -1,14 +1,15 @@
 // probebench: runtime operations in a tight loop, so that gcap's cost per probe hit can be
 // measured as (time per op with gcap - time per op without) / (probe hits per op).
 //
-//	probebench -mode M -n N [-wait] [-rate R -secs S]
+//	probebench -mode M -n N [-wait] [-hold] [-rate R -secs S]
 //
 // Modes: gosched (runtime.Gosched: preempt + start), chan (unbuffered ping-pong between two
 // goroutines: park, ready, start), spawn (go f(); wg.Wait: create, start, exit), mutex
 // (two goroutines contending on a sync.Mutex), syscall (write to /dev/null: syscall enter/exit).
 // With -rate it does R chan round trips per second for S seconds (a fixed event rate).
 // It prints one JSON line: {"mode":..,"n":..,"ns_per_op":..}. With -wait it reads one line
-// from stdin before starting, so a tracer can attach first.
+// from stdin before starting, so a tracer can attach first; with -hold it reads another one
+// before exiting, so the tracer can read its counters while the process is still there.
 package main
 
 import (
@@ -26,11 +27,13 @@ func main() {
 	mode := flag.String("mode", "chan", "gosched|chan|spawn|mutex|syscall")
 	n := flag.Int("n", 200000, "operations")
 	wait := flag.Bool("wait", false, "wait for a line on stdin before starting")
+	hold := flag.Bool("hold", false, "wait for a line on stdin before exiting")
 	rate := flag.Int("rate", 0, "chan round trips per second (fixed-rate mode)")
 	secs := flag.Int("secs", 10, "seconds of fixed-rate mode")
 	flag.Parse()
+	stdin := bufio.NewReader(os.Stdin)
 	if *wait {
-		bufio.NewReader(os.Stdin).ReadString('\n')
+		stdin.ReadString('\n')
 	}
 	start := time.Now()
 	ops := *n
@@ -82,6 +85,9 @@ func main() {
 	}
 	el := time.Since(start)
 	fmt.Printf("{\"mode\":%q,\"n\":%d,\"ns_per_op\":%.1f}\n", *mode, ops, float64(el.Nanoseconds())/float64(ops))
+	if *hold {
+		stdin.ReadString('\n')
+	}
 }
 
 func pingPong(n int) {

@@ -112,6 +112,20 @@ pub fn analyze(code: &[u8], entry: u64) -> Prologue {
     p
 }
 
+/// Virtual addresses of the instructions of `code` (a function linked at `entry`), in order.
+pub fn instruction_addresses(code: &[u8], entry: u64) -> Vec<u64> {
+    let mut dec = Decoder::with_ip(64, code, entry, DecoderOptions::NONE);
+    let mut ins = Instruction::default();
+    let mut out = Vec::new();
+    while dec.can_decode() {
+        dec.decode_out(&mut ins);
+        if !ins.is_invalid() {
+            out.push(ins.ip());
+        }
+    }
+    out
+}
+
 fn is_direct_jmp(ins: &Instruction) -> bool {
     ins.mnemonic() == Mnemonic::Jmp
         && matches!(

@@ -296,6 +296,72 @@ fn probe_sites_and_rets() {
     }
 }
 
+/// Server spans end at emulated sites on every toolchain and flavor: the HTTP/1 site is a
+/// `CALL (*conn).hijacked` (E8 rel32) in `(*conn).serve`, the HTTP/2 one `handlerDone`'s
+/// probe site (called, not inlined, by a `runHandler` closure in default builds).
+#[test]
+fn server_span_end_sites() {
+    use crate::probes::ProbeId;
+    let vaddr = |b: &GoBinary, off: u64| {
+        b.elf()
+            .segments
+            .iter()
+            .find(|s| s.executable && off >= s.offset && off < s.offset + s.filesz)
+            .map(|s| off - s.offset + s.vaddr)
+            .unwrap()
+    };
+    for &ver in ALL {
+        let flavors: &[Flavor] = if MATRIX.contains(&ver) {
+            &[Flavor::Normal, Flavor::Stripped, Flavor::Pie]
+        } else {
+            &[Flavor::Normal]
+        };
+        for &flavor in flavors {
+            let b = open(ver, flavor);
+            let sites = crate::target::server_done_sites(&b)
+                .unwrap_or_else(|e| panic!("{ver} {flavor:?}: {e}"));
+            assert_eq!(sites.len(), 2, "{ver} {flavor:?}: {sites:?}");
+            let (h1, h2) = (&sites[0], &sites[1]);
+            assert_eq!(h1.probe, ProbeId::HttpServeDone);
+            assert_eq!(h1.cookie(), 0);
+            let [off] = h1.file_offsets[..] else {
+                panic!("{ver} {flavor:?}: {h1:?}")
+            };
+            let bytes = &b.elf().bytes()[off as usize..off as usize + 5];
+            assert_eq!(bytes[0], 0xe8, "{ver} {flavor:?}: not a CALL rel32");
+            let rel = i32::from_le_bytes(bytes[1..5].try_into().unwrap());
+            let target = (vaddr(&b, off) + 5).wrapping_add_signed(i64::from(rel));
+            assert_eq!(
+                b.functions().containing(target).map(|f| f.name.as_str()),
+                Some("net/http.(*conn).hijacked"),
+                "{ver} {flavor:?}"
+            );
+            let serve = b.functions().containing(vaddr(&b, off)).unwrap();
+            assert_eq!(serve.name, "net/http.(*conn).serve");
+
+            assert_eq!(h2.probe, ProbeId::Http2HandlerDone);
+            assert!(!h2.panic_check, "{ver} {flavor:?}: handlerDone inlined?");
+            let f = b
+                .functions()
+                .containing(vaddr(&b, h2.file_offsets[0]))
+                .unwrap();
+            let want = if minor(ver) >= 27 {
+                "net/http/internal/http2.(*responseWriter).handlerDone"
+            } else {
+                "net/http.(*http2responseWriter).handlerDone"
+            };
+            assert_eq!(f.name, want, "{ver} {flavor:?}");
+            let pro = b.prologue(want).unwrap();
+            let at = h2.file_offsets[0] - f.file_offset;
+            if minor(ver) >= 21 {
+                assert_eq!((Some(at), h2.at_jbe), (pro.push_rbp, false), "{ver}");
+            } else {
+                assert_eq!((Some(at), h2.at_jbe), (pro.stack_check_jump, true), "{ver}");
+            }
+        }
+    }
+}
+
 #[test]
 fn dwarf_offsets_equal_embedded_table() {
     for &ver in ALL {

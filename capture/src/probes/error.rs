@@ -10,7 +10,7 @@ pub type Result<T, E = ProbeError> = std::result::Result<T, E>;
 pub enum ProbeError {
     #[error("gcap needs root or CAP_BPF+CAP_PERFMON: run it with sudo")]
     Permission(#[source] libbpf_rs::Error),
-    #[error("loading the BPF programs failed (the kernel needs BPF ring buffers, uprobes and BTF; 5.8+ with CONFIG_DEBUG_INFO_BTF): {0}")]
+    #[error("loading the BPF programs failed (the kernel needs BPF ring buffers, uprobes, attach cookies, bpf_loop and BTF: Linux 5.17 or newer with CONFIG_DEBUG_INFO_BTF): {0}")]
     Load(#[source] libbpf_rs::Error),
     #[error("invalid probe plan: {0}")]
     Plan(String),

@@ -102,6 +102,13 @@ impl Probes {
             .open(storage)
             .map_err(ProbeError::from_load)?;
 
+        // Frames per stored stack (block stacks and CPU samples share the map).
+        let samples = plan.cpu_sample_hz > 0;
+        let depth = if samples {
+            plan.level.stack_depth().max(32)
+        } else {
+            plan.level.stack_depth().max(1)
+        };
         let rodata = open
             .maps
             .rodata_data
@@ -130,17 +137,12 @@ impl Probes {
         rodata.cfg.url_raw_query = h.url_raw_query;
         rodata.cfg.resp_status_code = h.resp_status_code;
         rodata.cfg.keep_query = u32::from(plan.keep_query);
+        rodata.cfg.stack_depth = depth;
 
         open.maps
             .events
             .set_max_entries(plan.ringbuf_size())
             .map_err(map_err("events"))?;
-        let samples = plan.cpu_sample_hz > 0;
-        let depth = if samples {
-            plan.level.stack_depth().max(32)
-        } else {
-            plan.level.stack_depth().max(1)
-        };
         open.maps
             .stacks
             .set_value_size(depth * 8)
@@ -410,7 +412,7 @@ impl Probes {
     }
 
     /// The user stack (return addresses, innermost first) a block event refers to.
-    /// Cached: stack ids never change meaning (no BPF_F_REUSE_STACKID).
+    /// Cached: stack ids never change meaning (the BPF side never replaces a stored stack).
     pub fn stack(&mut self, stack_id: u32) -> Result<Option<&[u64]>> {
         if !self.stack_cache.contains_key(&stack_id) {
             let Some(raw) = self
@@ -471,6 +473,8 @@ fn progs<'a>(p: &'a skel::GcapProgs<'static>, id: ProbeId) -> &'a libbpf_rs::Pro
         ProbeId::SqlExec => &p.sql_exec,
         ProbeId::SqlExecRet => &p.sql_exec_ret,
         ProbeId::CpuSample => &p.cpu_sample,
+        ProbeId::HttpServeDone => &p.http_serve_done,
+        ProbeId::Http2HandlerDone => &p.http2_handler_done,
     }
 }
 
@@ -507,6 +511,8 @@ fn progs_open<'a>(
         ProbeId::SqlExec => &mut p.sql_exec,
         ProbeId::SqlExecRet => &mut p.sql_exec_ret,
         ProbeId::CpuSample => &mut p.cpu_sample,
+        ProbeId::HttpServeDone => &mut p.http_serve_done,
+        ProbeId::Http2HandlerDone => &mut p.http2_handler_done,
     }
 }
 

@@ -38,6 +38,12 @@ pub enum ProbeId {
     SqlExec = 25,
     SqlExecRet = 26,
     CpuSample = 27,
+    /// End of an HTTP/1 server span: the `CALL (*conn).hijacked` right after
+    /// `serverHandler.ServeHTTP` returns in `(*conn).serve` (see `target::plan_server_ends`).
+    HttpServeDone = 28,
+    /// End of an HTTP/2 server span: `(*http2responseWriter).handlerDone` (or the
+    /// `runHandler` closure it is inlined into).
+    Http2HandlerDone = 29,
 }
 
 /// Groups of span probes that are enabled together.
@@ -92,6 +98,8 @@ pub enum Site {
     Body,
     /// Every `RET` of the function (no uretprobes on Go).
     Returns,
+    // (A few probes sit on a `CALL` inside another function instead: the create probe and
+    // `HttpServeDone`. They are `Body` here; `target` finds their sites.)
     /// A kernel tracepoint: no offsets.
     Tracepoint,
     /// A perf event per CPU (CPU samples): no offsets.
@@ -99,7 +107,7 @@ pub enum Site {
 }
 
 impl ProbeId {
-    pub const ALL: [ProbeId; 28] = [
+    pub const ALL: [ProbeId; 30] = [
         ProbeId::Newproc1Ret,
         ProbeId::Execute,
         ProbeId::Gopark,
@@ -128,6 +136,8 @@ impl ProbeId {
         ProbeId::SqlExec,
         ProbeId::SqlExecRet,
         ProbeId::CpuSample,
+        ProbeId::HttpServeDone,
+        ProbeId::Http2HandlerDone,
     ];
 
     pub fn from_index(i: u8) -> Option<ProbeId> {
@@ -162,6 +172,8 @@ impl ProbeId {
             ProbeId::SqlQuery | ProbeId::SqlQueryRet => "database/sql.(*DB).queryDC",
             ProbeId::SqlExec | ProbeId::SqlExecRet => "database/sql.(*DB).execDC",
             ProbeId::CpuSample => "perf/cpu-clock",
+            ProbeId::HttpServeDone => "net/http.(*conn).serve",
+            ProbeId::Http2HandlerDone => "net/http.(*http2responseWriter).handlerDone",
         }
     }
 
@@ -194,6 +206,8 @@ impl ProbeId {
         match self {
             ProbeId::HttpServe
             | ProbeId::HttpServeRet
+            | ProbeId::HttpServeDone
+            | ProbeId::Http2HandlerDone
             | ProbeId::HttpWriteHeader
             | ProbeId::Http2WriteHeader => Some(SpanFamily::HttpServer),
             ProbeId::HttpRoundTrip | ProbeId::HttpRoundTripRet => Some(SpanFamily::HttpClient),
@@ -204,10 +218,19 @@ impl ProbeId {
         }
     }
 
-    /// A probe whose absence is normal (the program does not use that part of the library):
-    /// never reported by [`ProbePlan::missing`].
+    /// A probe whose absence is normal (the program does not use that part of the library,
+    /// or another probe does its job): never reported by [`ProbePlan::missing`]. Server
+    /// spans end either at [`ProbeId::HttpServeDone`] + [`ProbeId::Http2HandlerDone`] or at
+    /// [`ProbeId::HttpServeRet`]; `target::plan_server_ends` picks one and warns when it has
+    /// neither.
     pub fn optional(self) -> bool {
-        matches!(self, ProbeId::Http2WriteHeader)
+        matches!(
+            self,
+            ProbeId::Http2WriteHeader
+                | ProbeId::HttpServeRet
+                | ProbeId::HttpServeDone
+                | ProbeId::Http2HandlerDone
+        )
     }
 
     /// Span and CPU-sample probes: enabled by the plan's options, not by the level.
@@ -312,12 +335,28 @@ pub struct ProbeSite {
     /// of `runtime.newproc1`: the new g is then in RBX (runqput's second argument), not RAX.
     /// A CALL is emulated by the kernel (~1 us) where a RET is single-stepped (~10 us).
     pub newg_in_rbx: bool,
+    /// [`ProbeId::Http2HandlerDone`] sits on the `runHandler` closure that has
+    /// `handlerDone` inlined, which also runs while a handler panic unwinds: the BPF
+    /// program reads `g._panic` and ends the span in error then.
+    pub panic_check: bool,
 }
 
 impl ProbeSite {
-    /// The BPF attach cookie: bit 0 [`ProbeSite::at_jbe`], bit 1 [`ProbeSite::newg_in_rbx`].
+    /// A site at `file_offsets` with no special reading.
+    pub fn new(probe: ProbeId, file_offsets: Vec<u64>) -> ProbeSite {
+        ProbeSite {
+            probe,
+            file_offsets,
+            at_jbe: false,
+            newg_in_rbx: false,
+            panic_check: false,
+        }
+    }
+
+    /// The BPF attach cookie: bit 0 [`ProbeSite::at_jbe`], bit 1 [`ProbeSite::newg_in_rbx`],
+    /// bit 2 [`ProbeSite::panic_check`].
     pub fn cookie(&self) -> u64 {
-        u64::from(self.at_jbe) | u64::from(self.newg_in_rbx) << 1
+        u64::from(self.at_jbe) | u64::from(self.newg_in_rbx) << 1 | u64::from(self.panic_check) << 2
     }
 }
 
@@ -484,8 +523,16 @@ mod tests {
         assert_eq!(plan.missing().len(), 4);
         plan.spans = SpanSet::all();
         plan.spans.sql = false;
-        // The HTTP/2 WriteHeader is optional: never missing.
-        assert!(!plan.missing().contains(&ProbeId::Http2WriteHeader));
+        // The HTTP/2 WriteHeader is optional: never missing; so are the server-span end
+        // probes, one set or the other (target::plan_server_ends warns when neither).
+        for p in [
+            ProbeId::Http2WriteHeader,
+            ProbeId::HttpServeRet,
+            ProbeId::HttpServeDone,
+            ProbeId::Http2HandlerDone,
+        ] {
+            assert!(!plan.missing().contains(&p), "{p:?}");
+        }
         assert!(plan.missing().contains(&ProbeId::HttpWriteHeader));
     }
 }

@@ -44,7 +44,7 @@ import (
 var (
 	gcapBin   = flag.String("gcap", "target/release/gcap", "gcap binary")
 	ganalyze  = flag.String("ganalyze", "target/release/ganalyze", "ganalyze binary")
-	analyze   = flag.String("analyze", "goroutines --format json", "ganalyze subcommand and flags timed on each capture (FILE is appended)")
+	analyze   = flag.String("analyze", "report --format json --slo *:p99<1ms", "ganalyze subcommand and flags timed on each capture (FILE is appended)")
 	service   = flag.String("service", "", "service binary (../service)")
 	loadgen   = flag.String("loadgen", "", "corpus/loadgen binary")
 	hitbench  = flag.String("hitbench", "", "hitbench binary (../hitbench); empty: skip the probe-site measurement")

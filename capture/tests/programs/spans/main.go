@@ -2,7 +2,9 @@
 // in-process driver, with known requests, statuses, traceparents and queries. The test
 // (capture/tests/spans_e2e.rs) runs it under gcap and compares the capture with the JSON
 // facts this program prints last: which goroutine served and which issued each request,
-// and which goroutine ran each query.
+// and which goroutine ran each query. Besides the keep-alive HTTP/1.1 and HTTP/2 requests,
+// two handlers hijack their connection (and take 5 ms more before returning) and one per
+// protocol panics (http.ErrAbortHandler: the client sees a broken connection or stream).
 //
 // Usage: spans [-clients N] [-per N]. Standard library only; builds with Go 1.19-1.27.
 package main
@@ -49,6 +51,8 @@ type reqFact struct {
 	Proto       int    `json:"proto"`
 	BodyLen     int    `json:"body_len"`
 	Host        string `json:"host"`
+	// "" (a normal request), "hijack" or "panic" (the client got an error, no status).
+	Kind string `json:"kind"`
 }
 
 type sqlFact struct {
@@ -79,17 +83,33 @@ func handler(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(5 * time.Millisecond)
 		runtime.Gosched()
 		w.WriteHeader(http.StatusAccepted)
+	case "/api/hijack":
+		// Answer on the raw connection, then keep the handler busy: the request lasts
+		// until the handler returns.
+		conn, bufrw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		// No length: the client reads the body until the handler closes the connection.
+		bufrw.WriteString("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nok")
+		bufrw.Flush()
+		time.Sleep(5 * time.Millisecond)
+		conn.Close()
+	case "/api/panic":
+		panic(http.ErrAbortHandler)
 	default:
 		w.WriteHeader(http.StatusTeapot)
 	}
 }
 
-// plan: path, method, status for request i.
-var routes = []struct {
+type route struct {
 	method, path, query string
-	status             int
-	body               string
-}{
+	status              int // 0: the handler panics, the client gets an error
+	body                string
+}
+
+// plan: path, method, status for request i.
+var routes = []route{
 	{"GET", "/api/ok", "secret=s3cr3t&x=1", 200, ""},
 	{"POST", "/api/create", "", 201, "hello"},
 	{"GET", "/api/missing", "", 404, ""},
@@ -106,7 +126,15 @@ func traceparent(i int) string {
 }
 
 func do(c *http.Client, base string, i int, proto int) reqFact {
-	rt := routes[i%len(routes)]
+	return doRoute(c, base, i, proto, routes[i%len(routes)], "")
+}
+
+var (
+	hijackRoute = route{"GET", "/api/hijack", "", 200, ""}
+	panicRoute  = route{"GET", "/api/panic", "", 0, ""}
+)
+
+func doRoute(c *http.Client, base string, i int, proto int, rt route, kind string) reqFact {
 	u := base + rt.path
 	if rt.query != "" {
 		u += "?" + rt.query
@@ -131,17 +159,23 @@ func do(c *http.Client, base string, i int, proto int) reqFact {
 		}
 	}
 	resp, err := c.Do(req)
-	if err != nil {
-		panic(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != rt.status {
-		panic(fmt.Sprintf("%s: status %d, want %d", u, resp.StatusCode, rt.status))
+	if kind == "panic" {
+		if err == nil {
+			panic(fmt.Sprintf("%s: a response (%d) from a panicking handler", u, resp.StatusCode))
+		}
+	} else {
+		if err != nil {
+			panic(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != rt.status {
+			panic(fmt.Sprintf("%s: status %d, want %d", u, resp.StatusCode, rt.status))
+		}
 	}
 	return reqFact{ID: i, Method: rt.method, Path: rt.path, Query: rt.query, Status: rt.status,
 		Traceparent: tp, ClientGoid: goid(), Proto: proto, BodyLen: len(rt.body),
-		Host: strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://")}
+		Host: strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://"), Kind: kind}
 }
 
 // ---- a tiny database/sql driver: every statement succeeds unless it names missing_table.
@@ -300,6 +334,14 @@ func main() {
 	}
 	wg.Wait()
 
+	// Hijacked connections and a panicking handler, each on a connection of its own (no
+	// keep-alive: the transport would retry a failed request on a reused connection).
+	oneShot := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for k := 0; k < 2; k++ {
+		facts = append(facts, doRoute(oneShot, base, 2000+k, 1, hijackRoute, "hijack"))
+	}
+	facts = append(facts, doRoute(oneShot, base, 2100, 1, panicRoute, "panic"))
+
 	// HTTP/2 over TLS (httptest's self-signed certificate).
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor != 2 {
@@ -313,6 +355,9 @@ func main() {
 	hc.Transport.(*http.Transport).TLSClientConfig.MinVersion = tls.VersionTLS12
 	for k := 0; k < *h2; k++ {
 		facts = append(facts, do(hc, ts.URL, 1000+k, 2))
+	}
+	if *h2 > 0 {
+		facts = append(facts, doRoute(hc, ts.URL, 3000, 2, panicRoute, "panic"))
 	}
 	hc.CloseIdleConnections()
 	ts.Close()
