@@ -6,6 +6,7 @@
 //! times are "ns since the start of the earliest capture" ([`CaptureSet::rel`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use gcap_format::{Capture, StackId};
 
@@ -17,6 +18,8 @@ pub type Ns = i64;
 /// One opened capture file.
 pub struct LoadedCapture {
     pub path: PathBuf,
+    /// The path as listings print it.
+    pub name: String,
     /// The file name without directories and extension (used to name exports).
     pub stem: String,
     pub cap: Capture,
@@ -25,6 +28,18 @@ pub struct LoadedCapture {
     /// When the capture started and stopped, on the common axis.
     pub start: Ns,
     pub end: Ns,
+    /// Per target of `cap` (in its order): Go's name of each wait-reason number.
+    reasons: Vec<Vec<String>>,
+}
+
+/// The name of each wait-reason number: Go's string where listed, else "reason N".
+fn reason_names(listed: &[String]) -> Vec<String> {
+    (0..=u8::MAX as usize)
+        .map(|r| match listed.get(r) {
+            Some(s) if !s.is_empty() => s.clone(),
+            _ => format!("reason {r}"),
+        })
+        .collect()
 }
 
 impl LoadedCapture {
@@ -46,9 +61,16 @@ impl LoadedCapture {
         let stem = path
             .file_stem()
             .map_or_else(|| "capture".into(), |s| s.to_string_lossy().into_owned());
+        let reasons = cap
+            .targets()
+            .iter()
+            .map(|t| reason_names(&t.wait_reasons))
+            .collect();
         LoadedCapture {
+            name: path.display().to_string(),
             path,
             stem,
+            reasons,
             delta,
             start: start_mono as i64 + delta,
             end: end_mono as i64 + delta,
@@ -88,15 +110,13 @@ impl LoadedCapture {
     }
 
     /// Go's wait-reason string for a reason number of a target ("reason N" when unknown).
-    pub fn wait_reason(&self, target: u32, reason: u8) -> String {
-        self.cap
-            .targets()
-            .iter()
-            .find(|t| t.id == target)
-            .and_then(|t| t.wait_reasons.get(reason as usize))
-            .filter(|s| !s.is_empty())
-            .cloned()
-            .unwrap_or_else(|| format!("reason {reason}"))
+    pub fn wait_reason(&self, target: u32, reason: u8) -> &str {
+        static UNLISTED: OnceLock<Vec<String>> = OnceLock::new();
+        let names = match self.cap.targets().iter().position(|t| t.id == target) {
+            Some(i) => &self.reasons[i],
+            None => UNLISTED.get_or_init(|| reason_names(&[])),
+        };
+        &names[reason as usize]
     }
 
     /// The frames of a stack, innermost first, inlined frames expanded.

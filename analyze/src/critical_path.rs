@@ -516,10 +516,8 @@ impl<'a> Walker<'a> {
             StateKind::Syscall => (Category::Syscall, self.stack(key, s.stack).where_),
             StateKind::Blocked => {
                 let info = self.stack(key, s.stack);
-                let reason = s
-                    .reason
-                    .map_or_else(|| "unknown".to_string(), |r| f.wait_reason(key.target, r));
-                let mut cat = reason_category(&reason);
+                let reason = s.reason.map_or("unknown", |r| f.wait_reason(key.target, r));
+                let mut cat = reason_category(reason);
                 if info.gc && cat != Category::Chan && cat != Category::Network {
                     cat = Category::Gc;
                 }

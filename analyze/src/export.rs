@@ -71,7 +71,7 @@ fn state_label(f: &LoadedCapture, target: u32, s: &State) -> String {
         StateKind::Blocked => format!(
             "blocked: {}",
             s.reason
-                .map_or_else(|| UNKNOWN_REASON.to_string(), |r| f.wait_reason(target, r))
+                .map_or(UNKNOWN_REASON, |r| f.wait_reason(target, r))
         ),
         k => k.name().to_string(),
     }
@@ -156,15 +156,11 @@ pub fn parquet(set: &CaptureSet, a: &Analysis, out: &Path) -> Result<Vec<PathBuf
                     ),
                     col(
                         "start_function",
-                        rows.iter()
-                            .map(|r| r.start_function.clone())
-                            .collect::<Vec<_>>(),
+                        rows.iter().map(|r| r.start_function).collect::<Vec<_>>(),
                     ),
                     col(
                         "creation_site",
-                        rows.iter()
-                            .map(|r| r.creation_site.clone())
-                            .collect::<Vec<_>>(),
+                        rows.iter().map(|r| r.creation_site).collect::<Vec<_>>(),
                     ),
                     col(
                         "created_ns",
@@ -248,7 +244,7 @@ pub fn parquet(set: &CaptureSet, a: &Analysis, out: &Path) -> Result<Vec<PathBuf
                     reason.push(match s.kind {
                         StateKind::Blocked => Some(s.reason.map_or_else(
                             || UNKNOWN_REASON.to_string(),
-                            |r| f.wait_reason(target, r),
+                            |r| f.wait_reason(target, r).to_string(),
                         )),
                         _ => None,
                     });
@@ -302,14 +298,11 @@ pub fn parquet(set: &CaptureSet, a: &Analysis, out: &Path) -> Result<Vec<PathBuf
                 vec![
                     col(
                         "span_id",
-                        rows.iter().map(|r| r.span_id.clone()).collect::<Vec<_>>(),
+                        rows.iter().map(|r| r.span_id).collect::<Vec<_>>(),
                     ),
                     col("pid", rows.iter().map(|r| r.pid).collect::<Vec<_>>()),
                     col("kind", rows.iter().map(|r| r.kind).collect::<Vec<&str>>()),
-                    col(
-                        "name",
-                        rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
-                    ),
+                    col("name", rows.iter().map(|r| r.name).collect::<Vec<_>>()),
                     col(
                         "start_ns",
                         rows.iter().map(|r| r.start_ns).collect::<Vec<_>>(),
@@ -326,30 +319,21 @@ pub fn parquet(set: &CaptureSet, a: &Analysis, out: &Path) -> Result<Vec<PathBuf
                     ),
                     col(
                         "parent_span",
-                        rows.iter()
-                            .map(|r| r.parent_span.clone())
-                            .collect::<Vec<_>>(),
+                        rows.iter().map(|r| r.parent_span).collect::<Vec<_>>(),
                     ),
                     col(
                         "trace_id",
-                        rows.iter().map(|r| r.trace_id.clone()).collect::<Vec<_>>(),
+                        rows.iter()
+                            .map(|r| r.trace_id.map(|t| t.to_string()))
+                            .collect::<Vec<_>>(),
                     ),
                     col(
                         "complete",
                         rows.iter().map(|r| r.complete).collect::<Vec<_>>(),
                     ),
-                    col(
-                        "method",
-                        rows.iter().map(|r| r.method.clone()).collect::<Vec<_>>(),
-                    ),
-                    col(
-                        "host",
-                        rows.iter().map(|r| r.host.clone()).collect::<Vec<_>>(),
-                    ),
-                    col(
-                        "target",
-                        rows.iter().map(|r| r.target.clone()).collect::<Vec<_>>(),
-                    ),
+                    col("method", rows.iter().map(|r| r.method).collect::<Vec<_>>()),
+                    col("host", rows.iter().map(|r| r.host).collect::<Vec<_>>()),
+                    col("target", rows.iter().map(|r| r.target).collect::<Vec<_>>()),
                     col(
                         "goroutines",
                         rows.iter().map(|r| r.goroutines).collect::<Vec<_>>(),

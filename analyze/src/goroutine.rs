@@ -547,6 +547,14 @@ impl<K: std::hash::Hash + Eq + Copy + Ord + Default> Counts<K> {
         v.into_iter()
     }
 
+    /// Calls `f` for every entry, in no particular order.
+    pub fn for_each(&self, mut f: impl FnMut(K, u64)) {
+        match self {
+            Counts::Big(m) => m.iter().for_each(|(k, n)| f(*k, *n)),
+            _ => self.slice().unwrap_or(&[]).iter().for_each(|e| f(e.0, e.1)),
+        }
+    }
+
     /// Calls `f` for every entry in key order, without allocating for small maps.
     pub fn for_each_sorted(&self, mut f: impl FnMut(K, u64)) {
         match self {
@@ -577,6 +585,22 @@ impl<K: std::hash::Hash + Eq + Copy + Ord + Default> PartialEq for Counts<K> {
 }
 
 impl<K: std::hash::Hash + Eq + Copy + Ord + Default> Eq for Counts<K> {}
+
+/// A map in key order (integer keys are JSON strings: `{"12": 3}`).
+impl<K: std::hash::Hash + Eq + Copy + Ord + Default + Serialize> Serialize for Counts<K> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.len()))?;
+        let mut r = Ok(());
+        self.for_each_sorted(|k, n| {
+            if r.is_ok() {
+                r = m.serialize_entry(&k, &n);
+            }
+        });
+        r?;
+        m.end()
+    }
+}
 
 /// Time per state, wake-ups per waker.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -632,35 +656,26 @@ impl Goroutine {
         self.ended_by == EndedBy::CaptureEnd
     }
 
-    /// The contract's JSON row.
-    pub fn row(&self, set: &CaptureSet) -> GoroutineRow {
+    /// The contract's row, borrowed from the goroutine and its capture.
+    pub fn row<'a>(&'a self, set: &'a CaptureSet) -> GoroutineRow<'a> {
         let f = &set.files[self.key.file as usize];
-        let mut blocked_ns = BTreeMap::new();
-        for (r, ns) in self.totals.blocked_ns.iter() {
-            let name = match r {
-                Some(r) => f.wait_reason(self.key.target, *r),
-                None => UNKNOWN_REASON.to_string(),
-            };
-            *blocked_ns.entry(name).or_insert(0) += ns;
-        }
         GoroutineRow {
             pid: self.pid,
             goid: self.key.goid,
             parent_goid: self.parent,
-            start_function: self.start_function.to_string(),
-            creation_site: self.creation_site.to_string(),
+            start_function: self.start_function.as_str(),
+            creation_site: self.creation_site.as_str(),
             created_ns: self.created.map(|t| set.rel(t)),
             exited_ns: self.exited.map(|t| set.rel(t)),
             running_ns: self.totals.running_ns,
             runnable_ns: self.totals.runnable_ns,
             syscall_ns: self.totals.syscall_ns,
-            blocked_ns,
-            wakeups_by: self
-                .totals
-                .wakeups_by
-                .iter()
-                .map(|(g, n)| (*g, *n))
-                .collect(),
+            blocked_ns: BlockedNs {
+                f,
+                target: self.key.target,
+                counts: &self.totals.blocked_ns,
+            },
+            wakeups_by: &self.totals.wakeups_by,
             off_cpu_ns: self.totals.off_cpu_ns,
             blocked_total_ns: self.totals.blocked_total(),
             end_ns: set.rel(self.end),
@@ -673,7 +688,7 @@ impl Goroutine {
             }),
             samples: self.samples.len() as u64,
             anomalies: self.anomalies,
-            file: f.path.display().to_string(),
+            file: &f.name,
         }
     }
 }
@@ -686,10 +701,8 @@ pub fn describe_state(f: &LoadedCapture, key: GoroutineKey, s: &State) -> String
     match s.kind {
         StateKind::Blocked => format!(
             "blocked: {} at {}",
-            s.reason.map_or_else(
-                || UNKNOWN_REASON.to_string(),
-                |r| f.wait_reason(key.target, r)
-            ),
+            s.reason
+                .map_or(UNKNOWN_REASON, |r| f.wait_reason(key.target, r)),
             f.where_(key.target, s.stack)
         ),
         StateKind::Syscall => format!("syscall at {}", f.where_(key.target, s.stack)),
@@ -699,22 +712,24 @@ pub fn describe_state(f: &LoadedCapture, key: GoroutineKey, s: &State) -> String
     }
 }
 
-/// The contract's `goroutines --format json` object (extra fields after the required ones).
+/// The contract's `goroutines --format json` object (extra fields after the required ones),
+/// borrowed from the analysis ([`Goroutine::row`]): what the JSON, CSV, text and Parquet
+/// listings are made of.
 #[derive(Clone, Debug, Serialize)]
-pub struct GoroutineRow {
+pub struct GoroutineRow<'a> {
     pub pid: u32,
     pub goid: u64,
     pub parent_goid: Option<u64>,
-    pub start_function: String,
-    pub creation_site: String,
+    pub start_function: &'a str,
+    pub creation_site: &'a str,
     pub created_ns: Option<i64>,
     pub exited_ns: Option<i64>,
     pub running_ns: u64,
     pub runnable_ns: u64,
     pub syscall_ns: u64,
-    pub blocked_ns: BTreeMap<String, u64>,
+    pub blocked_ns: BlockedNs<'a>,
     /// Wake-ups by waking goroutine id (0: the runtime or network poller).
-    pub wakeups_by: BTreeMap<u64, u64>,
+    pub wakeups_by: &'a Counts<u64>,
     /// Running time during which the kernel had descheduled its thread (not in running_ns).
     pub off_cpu_ns: u64,
     pub blocked_total_ns: u64,
@@ -724,7 +739,71 @@ pub struct GoroutineRow {
     pub state_at_end: Option<String>,
     pub samples: u64,
     pub anomalies: u32,
-    pub file: String,
+    pub file: &'a str,
+}
+
+/// Blocked time by Go's name of the wait reason (the contract's `blocked_ns`), named from
+/// the analysis' counts per reason number as it is listed.
+#[derive(Clone, Copy)]
+pub struct BlockedNs<'a> {
+    f: &'a LoadedCapture,
+    target: u32,
+    counts: &'a Counts<Option<u8>>,
+}
+
+impl<'a> BlockedNs<'a> {
+    /// Calls `f` with the (reason, ns) entries in name order, reasons with the same name
+    /// summed; on the stack for the usual handful of reasons.
+    fn with_entries<R>(&self, f: impl FnOnce(&[(&'a str, u64)]) -> R) -> R {
+        let mut stack = [("", 0); 8];
+        let mut heap = Vec::new();
+        let v = if self.counts.len() <= stack.len() {
+            &mut stack[..self.counts.len()]
+        } else {
+            heap.resize(self.counts.len(), ("", 0));
+            &mut heap[..]
+        };
+        let mut n = 0;
+        self.counts.for_each(|r, ns| {
+            v[n] = (
+                r.map_or(UNKNOWN_REASON, |r| self.f.wait_reason(self.target, r)),
+                ns,
+            );
+            n += 1;
+        });
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut m = 0;
+        for i in 0..n {
+            if m > 0 && v[m - 1].0 == v[i].0 {
+                v[m - 1].1 += v[i].1;
+            } else {
+                v[m] = v[i];
+                m += 1;
+            }
+        }
+        f(&v[..m])
+    }
+
+    /// (reason, ns) in name order; reasons with the same name are one entry.
+    pub fn entries(&self) -> Vec<(&'a str, u64)> {
+        self.with_entries(<[_]>::to_vec)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+}
+
+impl Serialize for BlockedNs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.with_entries(|v| s.collect_map(v.iter().copied()))
+    }
+}
+
+impl std::fmt::Debug for BlockedNs<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.entries()).finish()
+    }
 }
 
 /// One goroutine event as reconstruction reads it (see `analysis::Slot` for how it is stored).
@@ -1209,7 +1288,7 @@ pub fn leak_suspects(
         }
         let reason = last.reason.map_or_else(
             || UNKNOWN_REASON.to_string(),
-            |r| f.wait_reason(g.key.target, r),
+            |r| f.wait_reason(g.key.target, r).to_string(),
         );
         let where_ = f.where_(g.key.target, last.stack);
         let e = groups
@@ -1293,7 +1372,10 @@ mod tests {
             assert_eq!(g3.anomalies, 0);
 
             let row = g3.row(&set);
-            assert_eq!(row.blocked_ns.get("sync.Mutex.Lock"), Some(&90));
+            assert_eq!(
+                serde_json::to_value(row.blocked_ns).unwrap(),
+                serde_json::json!({"sync.Mutex.Lock": 90})
+            );
             assert_eq!(row.created_ns, Some(150));
             assert_eq!(row.exited_ns, Some(710));
             let blocked = g3
@@ -1359,7 +1441,10 @@ mod tests {
         assert_eq!(g9.totals.blocked_ns.get(&None), Some(&100));
         assert_eq!(g9.totals.runnable_ns, 50);
         assert_eq!(g9.totals.running_ns, 250);
-        assert_eq!(g9.row(&set).blocked_ns.get(UNKNOWN_REASON), Some(&100));
+        assert_eq!(
+            g9.row(&set).blocked_ns.entries(),
+            vec![(UNKNOWN_REASON, 100)]
+        );
         assert_eq!(g9.row(&set).created_ns, None);
         let g8 = get(&a, 8);
         assert_eq!((g8.totals.syscall_ns, g8.totals.running_ns), (200, 100));

@@ -176,7 +176,7 @@ fn captures(set: &CaptureSet) -> Vec<CaptureInfo> {
             let cap = &f.cap;
             let meta = cap.meta().cloned().unwrap_or_default();
             CaptureInfo {
-                file: f.path.display().to_string(),
+                file: f.name.clone(),
                 targets: cap
                     .targets()
                     .iter()

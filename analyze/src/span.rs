@@ -72,73 +72,116 @@ impl Span {
         (self.end_or(capture_end) - self.start).max(0) as u64
     }
 
-    /// The contract's JSON row.
-    pub fn row(&self, set: &CaptureSet, spans: &[Span]) -> SpanRow {
-        let end = set.files[self.key.file as usize].end;
+    /// The contract's row, borrowed from the span, the analysis' spans and the capture.
+    pub fn row<'a>(&'a self, set: &'a CaptureSet, spans: &'a [Span]) -> SpanRow<'a> {
+        let f = &set.files[self.key.file as usize];
         SpanRow {
             pid: self.pid,
             kind: self.kind.name(),
-            name: self.name.to_string(),
+            name: self.name.as_str(),
             start_ns: set.rel(self.start),
-            duration_ns: self.duration(end),
+            duration_ns: self.duration(f.end),
             status: self.status,
             error: self.error,
             goroutine: self.key.goid,
-            parent_span: self.parent.map(|p| spans[p].span_id.clone()),
-            span_id: self.span_id.clone(),
-            trace_id: self.trace_id.map(|t| format!("{t:032x}")),
+            parent_span: self.parent.map(|p| spans[p].span_id.as_str()),
+            span_id: &self.span_id,
+            trace_id: self.trace_id.map(|t| Hex(t, 32)),
             complete: self.end.is_some(),
-            method: self.method.to_string(),
-            host: self.host.to_string(),
-            target: self.target.to_string(),
+            method: self.method.as_str(),
+            host: self.host.as_str(),
+            target: self.target.as_str(),
             remote_parent_span: match (self.kind, self.trace, self.parent) {
                 (SpanKind::HttpServer, Some(t), None) if t.span_id != 0 => {
-                    Some(format!("{:016x}", t.span_id))
+                    Some(Hex(t.span_id.into(), 16))
                 }
                 _ => None,
             },
             outgoing_span: match (self.kind, self.trace) {
-                (SpanKind::HttpClient, Some(t)) => Some(format!("{:016x}", t.span_id)),
+                (SpanKind::HttpClient, Some(t)) => Some(Hex(t.span_id.into(), 16)),
                 _ => None,
             },
             goroutines: self.goroutines.len() as u64,
-            children: self
-                .children
-                .iter()
-                .map(|&c| spans[c].span_id.clone())
-                .collect(),
-            file: set.files[self.key.file as usize].path.display().to_string(),
+            children: SpanIds {
+                ids: &self.children,
+                spans,
+            },
+            file: &f.name,
         }
     }
 }
 
-/// The contract's `spans --format json` object (extra fields after the required ones).
+/// The contract's `spans --format json` object (extra fields after the required ones),
+/// borrowed from the analysis ([`Span::row`]): what the JSON, CSV, text and Parquet listings
+/// are made of.
 #[derive(Clone, Debug, Serialize)]
-pub struct SpanRow {
+pub struct SpanRow<'a> {
     pub pid: u32,
     pub kind: &'static str,
-    pub name: String,
+    pub name: &'a str,
     pub start_ns: i64,
     pub duration_ns: u64,
     pub status: Option<u32>,
     pub error: bool,
     pub goroutine: u64,
-    pub parent_span: Option<String>,
-    pub span_id: String,
-    pub trace_id: Option<String>,
+    pub parent_span: Option<&'a str>,
+    pub span_id: &'a str,
+    pub trace_id: Option<Hex>,
     /// false: still open when the capture stopped (duration runs to the capture end).
     pub complete: bool,
-    pub method: String,
-    pub host: String,
-    pub target: String,
+    pub method: &'a str,
+    pub host: &'a str,
+    pub target: &'a str,
     /// Server spans whose caller was not captured: the caller's span id (16 hex).
-    pub remote_parent_span: Option<String>,
+    pub remote_parent_span: Option<Hex>,
     /// Client spans: the span id sent in the outgoing traceparent (16 hex).
-    pub outgoing_span: Option<String>,
+    pub outgoing_span: Option<Hex>,
     /// How many goroutines belonged to it.
     pub goroutines: u64,
-    pub children: Vec<String>,
-    pub file: String,
+    pub children: SpanIds<'a>,
+    pub file: &'a str,
+}
+
+/// A trace or span id: lower-case hex of a number, zero-padded to a width (32, 16).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hex(pub u128, pub usize);
+
+impl std::fmt::Display for Hex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:0w$x}", self.0, w = self.1)
+    }
+}
+
+impl Serialize for Hex {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The ids of some of the analysis' spans (a span's children).
+#[derive(Clone, Copy)]
+pub struct SpanIds<'a> {
+    ids: &'a [usize],
+    spans: &'a [Span],
+}
+
+impl<'a> SpanIds<'a> {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
+        let spans = self.spans;
+        self.ids.iter().map(move |&i| spans[i].span_id.as_str())
+    }
+}
+
+impl Serialize for SpanIds<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl std::fmt::Debug for SpanIds<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 /// Which span a goroutine belongs to at a given time.
@@ -446,7 +489,11 @@ mod tests {
         Analysis::run(set, &Options::default())
     }
 
-    fn by_id<'a>(rows: &'a [SpanRow], id: &str) -> &'a SpanRow {
+    fn hex(h: Option<Hex>) -> Option<String> {
+        h.map(|h| h.to_string())
+    }
+
+    fn by_id<'a>(rows: &'a [SpanRow<'a>], id: &str) -> &'a SpanRow<'a> {
         rows.iter().find(|r| r.span_id == id).unwrap()
     }
 
@@ -482,11 +529,11 @@ mod tests {
         assert_eq!(server.goroutine, 10);
         assert_eq!(server.parent_span, None);
         assert_eq!(
-            server.trace_id.as_deref(),
+            hex(server.trace_id).as_deref(),
             Some("0af7651916cd43dd8448eb211c80319c")
         );
         assert_eq!(
-            server.remote_parent_span.as_deref(),
+            hex(server.remote_parent_span).as_deref(),
             Some("00f067aa0ba902b7")
         );
         let s1 = a.spans.iter().find(|s| s.local_id == 1).unwrap();
@@ -496,12 +543,15 @@ mod tests {
         assert_eq!(client.kind, "http_client");
         assert_eq!(client.name, "GET 127.0.0.1:8081/price");
         assert_eq!(client.goroutine, 12);
-        assert_eq!(client.parent_span.as_deref(), Some("4242:1"));
-        assert_eq!(client.outgoing_span.as_deref(), Some("b7ad6b7169203331"));
+        assert_eq!(client.parent_span, Some("4242:1"));
+        assert_eq!(
+            hex(client.outgoing_span).as_deref(),
+            Some("b7ad6b7169203331")
+        );
 
         let sql = by_id(&rows, "4242:3");
-        assert_eq!((sql.kind, sql.name.as_str()), ("sql", "SELECT"));
-        assert_eq!(sql.parent_span.as_deref(), Some("4242:1"));
+        assert_eq!((sql.kind, sql.name), ("sql", "SELECT"));
+        assert_eq!(sql.parent_span, Some("4242:1"));
         assert!(sql.error);
         assert_eq!(sql.status, None);
         assert_eq!(
@@ -525,7 +575,7 @@ mod tests {
         assert_eq!(a.span_index.owner_at(k13, set.start + 1200), None);
         let pay = by_id(&rows, "4242:4");
         assert_eq!(
-            (pay.status, pay.error, pay.trace_id.as_deref()),
+            (pay.status, pay.error, hex(pay.trace_id).as_deref()),
             (Some(503), true, None)
         );
     }
@@ -592,14 +642,17 @@ mod tests {
         let a = analyse(&set);
         let rows: Vec<SpanRow> = a.spans.iter().map(|s| s.row(&set, &a.spans)).collect();
         let down = by_id(&rows, "5151:9");
-        assert_eq!(down.parent_span.as_deref(), Some("4242:2"));
+        assert_eq!(down.parent_span, Some("4242:2"));
         assert_eq!(down.remote_parent_span, None);
         // Its clock started 1 µs later: 450 ns on its clock is 1450 ns on the set's.
         assert_eq!(down.start_ns, 1450);
         assert_eq!(
-            down.trace_id.as_deref(),
+            hex(down.trace_id).as_deref(),
             Some("0af7651916cd43dd8448eb211c80319c")
         );
-        assert_eq!(by_id(&rows, "4242:2").children, vec!["5151:9".to_string()]);
+        assert_eq!(
+            by_id(&rows, "4242:2").children.iter().collect::<Vec<_>>(),
+            ["5151:9"]
+        );
     }
 }

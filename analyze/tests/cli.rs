@@ -298,6 +298,34 @@ fn bad_input_is_one_clear_line_and_non_zero() {
 }
 
 #[test]
+fn a_closed_pipe_ends_a_listing_quietly() {
+    // `ganalyze goroutines FILE | head`: the reader is gone before the listing is written.
+    let g = golden();
+    for cmd in ["goroutines", "spans"] {
+        for format in ["text", "json", "csv"] {
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            let out = bin()
+                .args([cmd, "--format", format, "--limit", "0", g.to_str().unwrap()])
+                .stdout(writer)
+                .output()
+                .expect("run ganalyze");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success(),
+                "{cmd} {format}: {}: {err}",
+                out.status
+            );
+            // (The golden capture's loss warning is fine.)
+            assert!(
+                err.lines().all(|l| l.starts_with("ganalyze: warning: ")),
+                "{cmd} {format}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
 fn truncated_capture_warns_and_still_answers() {
     let d = tempfile::tempdir().unwrap();
     let bytes = std::fs::read(golden()).unwrap();

@@ -22,18 +22,22 @@ pub fn run(
         ..Options::default()
     };
     let (set, a) = super::analyze::analyze(files, opts)?;
-    let out = std::io::stdout().lock();
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
-    match format {
-        Format::Json => table::write_goroutines_json(&set, &a, &mut out)?,
-        Format::Csv => table::goroutines_csv(&table::goroutine_rows(&set, &a), &mut out)?,
-        Format::Text => {
-            let rows = table::goroutine_rows(&set, &a);
-            let leaks = a.leak_suspects(&set, &leak);
-            write!(out, "{}", table::goroutines_text(&rows, &leaks, limit))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let written = (|| -> anyhow::Result<()> {
+        let rows = table::goroutine_rows(&set, &a);
+        match format {
+            Format::Json => table::write_json(rows, &mut out)?,
+            Format::Csv => table::goroutines_csv(rows, &mut out)?,
+            Format::Text => {
+                let rows: Vec<_> = rows.collect();
+                let leaks = a.leak_suspects(&set, &leak);
+                write!(out, "{}", table::goroutines_text(&rows, &leaks, limit))?;
+            }
         }
-    }
-    out.flush()?;
+        Ok(out.flush()?)
+    })();
     super::exit_without_freeing(set, a);
+    // A closed pipe (`| head`) is an error here and a quiet success in `main`.
+    written?;
     Ok(ExitCode::SUCCESS)
 }

@@ -17,16 +17,20 @@ pub fn run(files: &[PathBuf], format: Format, limit: usize) -> anyhow::Result<Ex
     };
     let (set, a) = super::analyze::analyze(files, opts)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-    match format {
-        Format::Json => table::write_spans_json(&set, &a, &mut out)?,
-        Format::Csv => table::spans_csv(&table::span_rows(&set, &a), &mut out)?,
-        Format::Text => write!(
-            out,
-            "{}",
-            table::spans_text(&table::span_rows(&set, &a), limit)
-        )?,
-    }
-    out.flush()?;
+    let written = (|| -> anyhow::Result<()> {
+        let rows = table::span_rows(&set, &a);
+        match format {
+            Format::Json => table::write_json(rows, &mut out)?,
+            Format::Csv => table::spans_csv(rows, &mut out)?,
+            Format::Text => {
+                let rows: Vec<_> = rows.collect();
+                write!(out, "{}", table::spans_text(&rows, limit))?;
+            }
+        }
+        Ok(out.flush()?)
+    })();
     super::exit_without_freeing(set, a);
+    // A closed pipe (`| head`) is an error here and a quiet success in `main`.
+    written?;
     Ok(ExitCode::SUCCESS)
 }
