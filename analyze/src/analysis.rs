@@ -66,7 +66,7 @@ pub struct Analysis {
     /// What could not be analysed (damaged blocks, unpaired spans), one sentence each.
     pub warnings: Vec<String>,
     /// Goroutine key -> index in `goroutines`, built on first use by [`Analysis::goroutine`].
-    index: std::sync::OnceLock<FastMap<GoroutineKey, u32>>,
+    index: std::sync::OnceLock<KeyIndex>,
 }
 
 /// A fast hasher for integer keys (goroutine ids are not attacker-chosen hash-flooding
@@ -100,6 +100,58 @@ impl Hasher for IdHasher {
     }
     fn write_usize(&mut self, i: usize) {
         self.write_u64(i as u64)
+    }
+}
+
+/// Goroutine key -> index in a slice of goroutines: an open-addressing table of indices only
+/// (4 bytes a slot instead of a map's 24-byte entries); a probe compares the goroutine's own
+/// key, which the caller reads next anyway.
+struct KeyIndex {
+    slots: Vec<u32>,
+    /// 64 - log2(slots.len()): a slot is the top bits of the key's hash.
+    shift: u32,
+}
+
+impl KeyIndex {
+    const EMPTY: u32 = u32::MAX;
+
+    fn hash(key: &GoroutineKey) -> u64 {
+        use std::hash::BuildHasher;
+        BuildHasherDefault::<IdHasher>::default().hash_one(key)
+    }
+
+    fn new(gs: &[Goroutine]) -> KeyIndex {
+        // At most 2/3 full.
+        let n = (gs.len() * 3 / 2 + 1).next_power_of_two().max(2);
+        let mut ix = KeyIndex {
+            slots: vec![Self::EMPTY; n],
+            shift: 64 - n.trailing_zeros(),
+        };
+        let mask = n - 1;
+        for (i, g) in gs.iter().enumerate() {
+            let mut p = (Self::hash(&g.key) >> ix.shift) as usize;
+            while ix.slots[p] != Self::EMPTY {
+                p = (p + 1) & mask;
+            }
+            ix.slots[p] = i as u32;
+        }
+        ix
+    }
+
+    fn get<'g>(&self, gs: &'g [Goroutine], key: &GoroutineKey) -> Option<&'g Goroutine> {
+        let mask = self.slots.len() - 1;
+        let mut p = (Self::hash(key) >> self.shift) as usize;
+        loop {
+            let i = self.slots[p];
+            if i == Self::EMPTY {
+                return None;
+            }
+            let g = &gs[i as usize];
+            if g.key == *key {
+                return Some(g);
+            }
+            p = (p + 1) & mask;
+        }
     }
 }
 
@@ -454,8 +506,15 @@ pub(crate) fn phase_mark(name: &str) {
     if timing() {
         let now = epoch().elapsed().as_nanos() as u64;
         let start = RUN_START.load(Ordering::Relaxed);
+        // Resident memory (Linux): most of the kernel's time is faulting in fresh pages.
+        let rss = std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .map_or_else(String::new, |p| {
+                format!(", {} MB resident", (p * 4096) >> 20)
+            });
         eprintln!(
-            "ganalyze: timing: {name} done at {:.3}s",
+            "ganalyze: timing: {name} done at {:.3}s{rss}",
             now.saturating_sub(start) as f64 / 1e9
         );
     }
@@ -654,6 +713,7 @@ impl Analysis {
                         threads: &threads,
                         keep_states: opts.keep_states,
                         hints: Default::default(),
+                        scratch: Default::default(),
                     },
                     |b, p| build(b, p),
                 )
@@ -666,7 +726,7 @@ impl Analysis {
             phase("symbols");
             created = goroutines
                 .iter()
-                .filter_map(|g| match (g.created, g.parent) {
+                .filter_map(|g| match (g.created(), g.parent) {
                     (Some(t), Some(p)) => Some((t, g.key, p)),
                     _ => None,
                 })
@@ -762,15 +822,9 @@ impl Analysis {
     pub fn goroutine(&self, key: GoroutineKey) -> Option<&Goroutine> {
         // The critical-path walks look goroutines up constantly: a hash index beats a binary
         // search over large structs (a cache miss per step).
-        let index = self.index.get_or_init(|| {
-            let mut m = FastMap::default();
-            m.reserve(self.goroutines.len());
-            for (i, g) in self.goroutines.iter().enumerate() {
-                m.insert(g.key, i as u32);
-            }
-            m
-        });
-        index.get(&key).map(|&i| &self.goroutines[i as usize])
+        self.index
+            .get_or_init(|| KeyIndex::new(&self.goroutines))
+            .get(&self.goroutines, &key)
     }
 
     /// Leak suspects (see [`LeakParams`]).

@@ -196,8 +196,94 @@ pub struct Walker<'a> {
     running: std::cell::OnceCell<RunningIndex>,
 }
 
-/// Running intervals per (file, target, 10 ms bucket).
-type RunningIndex = HashMap<(u32, u32, i64), Vec<(GoroutineKey, Ns, Ns)>>;
+/// The running intervals of every goroutine, (goid, start, end), per (file, target) and 10 ms
+/// bucket, in one array sized by counting first (no vector per bucket, no growth): bucket
+/// `first + k` of a target is `iv[at[k]..at[k + 1]]`, its intervals in goroutine order.
+#[derive(Default)]
+struct RunningIndex {
+    targets: HashMap<(u32, u32), (i64, Vec<usize>)>,
+    iv: Vec<(u64, Ns, Ns)>,
+}
+
+impl RunningIndex {
+    fn build(gs: &[Goroutine]) -> RunningIndex {
+        fn running(
+            g: &Goroutine,
+        ) -> impl Iterator<Item = (Ns, Ns, std::ops::RangeInclusive<i64>)> + '_ {
+            g.states
+                .intervals(StateKind::Running)
+                .map(|(a, b)| (a, b, a.div_euclid(BUCKET)..=b.div_euclid(BUCKET)))
+        }
+        // The buckets each target's intervals may span: states tile a goroutine's life, so
+        // its running ones lie between the start of its first state and the end of its last.
+        let mut span: HashMap<(u32, u32), (i64, i64)> = HashMap::default();
+        for g in gs {
+            if let (Some(first), Some(last)) = (g.states.first(), g.states.last()) {
+                let (lo, hi) = (
+                    first.start.div_euclid(BUCKET),
+                    last.end.max(first.start).div_euclid(BUCKET),
+                );
+                let e = span.entry((g.key.file, g.key.target)).or_insert((lo, hi));
+                e.0 = e.0.min(lo);
+                e.1 = e.1.max(hi);
+            }
+        }
+        let mut idx = RunningIndex::default();
+        for (&k, &(lo, hi)) in &span {
+            idx.targets.insert(k, (lo, vec![0; (hi - lo + 2) as usize]));
+        }
+        // Count per bucket, then turn the counts into offsets.
+        for g in gs {
+            let Some((lo, at)) = idx.targets.get_mut(&(g.key.file, g.key.target)) else {
+                continue;
+            };
+            for (_, _, b) in running(g) {
+                for bk in b {
+                    at[(bk - *lo) as usize + 1] += 1;
+                }
+            }
+        }
+        let mut total = 0;
+        for (_, at) in idx.targets.values_mut() {
+            at[0] = total;
+            for k in 1..at.len() {
+                at[k] += at[k - 1];
+            }
+            total = at[at.len() - 1];
+        }
+        idx.iv = vec![(0, 0, 0); total];
+        let mut next: HashMap<(u32, u32), Vec<usize>> = idx
+            .targets
+            .iter()
+            .map(|(&k, (_, at))| (k, at[..at.len() - 1].to_vec()))
+            .collect();
+        for g in gs {
+            let Some(n) = next.get_mut(&(g.key.file, g.key.target)) else {
+                continue;
+            };
+            let lo = idx.targets[&(g.key.file, g.key.target)].0;
+            for (a, b, bks) in running(g) {
+                for bk in bks {
+                    let p = &mut n[(bk - lo) as usize];
+                    idx.iv[*p] = (g.key.goid, a, b);
+                    *p += 1;
+                }
+            }
+        }
+        idx
+    }
+
+    /// The intervals of one bucket of one target.
+    fn bucket(&self, file: u32, target: u32, bk: i64) -> &[(u64, Ns, Ns)] {
+        match self.targets.get(&(file, target)) {
+            Some((lo, at)) if bk >= *lo && bk - *lo < (at.len() - 1) as i64 => {
+                let k = (bk - *lo) as usize;
+                &self.iv[at[k]..at[k + 1]]
+            }
+            _ => &[],
+        }
+    }
+}
 
 const BUCKET: i64 = 10_000_000;
 /// The location of stop-the-world pauses.
@@ -792,29 +878,17 @@ impl<'a> Walker<'a> {
     /// Goroutines of the same process that were running during [a, b), with the time each
     /// ran in it, most first (who held the CPUs while a request was runnable).
     pub fn cpu_holders(&self, key: GoroutineKey, a: Ns, b: Ns) -> Vec<(GoroutineKey, u64)> {
-        let idx = self.running.get_or_init(|| {
-            let mut m: RunningIndex = HashMap::default();
-            for g in &self.a.goroutines {
-                for s in g.states.iter().filter(|s| s.kind == StateKind::Running) {
-                    for bk in s.start.div_euclid(BUCKET)..=s.end.div_euclid(BUCKET) {
-                        m.entry((g.key.file, g.key.target, bk))
-                            .or_default()
-                            .push((g.key, s.start, s.end));
-                    }
-                }
-            }
-            m
-        });
+        let idx = self
+            .running
+            .get_or_init(|| RunningIndex::build(&self.a.goroutines));
         let mut per: HashMap<GoroutineKey, u64> = HashMap::default();
-        let mut seen: crate::analysis::FastSet<(GoroutineKey, Ns)> = Default::default();
+        let mut seen: crate::analysis::FastSet<(u64, Ns)> = Default::default();
         for bk in a.div_euclid(BUCKET)..=b.div_euclid(BUCKET) {
-            if let Some(v) = idx.get(&(key.file, key.target, bk)) {
-                for &(k, s, e) in v {
-                    if k != key && seen.insert((k, s)) {
-                        let o = e.min(b) - s.max(a);
-                        if o > 0 {
-                            *per.entry(k).or_default() += o as u64;
-                        }
+            for &(goid, s, e) in idx.bucket(key.file, key.target, bk) {
+                if goid != key.goid && seen.insert((goid, s)) {
+                    let o = e.min(b) - s.max(a);
+                    if o > 0 {
+                        *per.entry(GoroutineKey { goid, ..key }).or_default() += o as u64;
                     }
                 }
             }

@@ -114,7 +114,7 @@ impl State {
 /// capture). The end is implicit: states tile a goroutine's life, so a state ends where the
 /// next one starts, and the last one where [`States::end`] says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Packed {
+pub(crate) struct Packed {
     start: Ns,
     /// Runnable and woken: the waker's goid. Otherwise tid | stack << 32.
     x: u64,
@@ -138,7 +138,18 @@ const KINDS: [StateKind; 5] = [
     StateKind::OffCpu,
 ];
 
+/// `Packed::kind` of [`Goroutine::last`] when the goroutine has no state.
+const NO_KIND: u8 = u8::MAX;
+
 impl Packed {
+    const NONE: Packed = Packed {
+        start: 0,
+        x: 0,
+        kind: NO_KIND,
+        reason: 0,
+        flags: 0,
+    };
+
     #[inline]
     fn pack(s: &State) -> Packed {
         let (cause, x) = match s.cause {
@@ -195,25 +206,17 @@ impl Packed {
 /// values with [`States::get`], [`States::iter`] and friends.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct States {
-    v: Vec<Packed>,
-    /// The end of the last state.
+    /// Exactly as many as there are (built in a reused scratch vector, then copied into one
+    /// allocation of the right size: no growth, no spare capacity).
+    v: Box<[Packed]>,
+    /// The end of the last state (set even when the states are not kept: it is the end of
+    /// [`Goroutine::last`]).
     end: Ns,
 }
 
 impl States {
-    pub(crate) fn with_capacity(n: usize) -> States {
-        States {
-            v: Vec::with_capacity(n),
-            end: 0,
-        }
-    }
-
-    /// Appends a state; it must start where the previous one ended.
-    #[inline]
-    pub(crate) fn push(&mut self, s: &State) {
-        debug_assert!(self.v.is_empty() || self.end == s.start);
-        self.v.push(Packed::pack(s));
-        self.end = s.end;
+    fn from_packed(v: &[Packed], end: Ns) -> States {
+        States { v: v.into(), end }
     }
 
     pub fn len(&self) -> usize {
@@ -281,6 +284,14 @@ impl States {
         lo
     }
 
+    /// (start, end) of the states of this kind, in time order (without unpacking the rest).
+    pub fn intervals(&self, kind: StateKind) -> impl Iterator<Item = (Ns, Ns)> + '_ {
+        let k = kind as u8;
+        (0..self.v.len())
+            .filter(move |&i| self.v[i].kind == k)
+            .map(|i| (self.v[i].start, self.end_of(i)))
+    }
+
     /// The states as a vector.
     pub fn to_vec(&self) -> Vec<State> {
         self.iter().collect()
@@ -337,7 +348,7 @@ impl<'a> IntoIterator for &'a States {
 /// A symbolized name shared by every goroutine that has it: one allocation per distinct
 /// name instead of one per goroutine, and "unknown" without any. Reads as a `&str`.
 #[derive(Clone, Default)]
-pub struct Name(Option<Arc<str>>);
+pub struct Name(Option<Arc<Box<str>>>);
 
 impl Name {
     /// "unknown".
@@ -347,12 +358,14 @@ impl Name {
         if s == "unknown" {
             Name(None)
         } else {
-            Name(Some(Arc::from(s)))
+            // A thin pointer (8 bytes, not a 16-byte `Arc<str>`): two per goroutine and four
+            // per span, read once per row.
+            Name(Some(Arc::new(s.into())))
         }
     }
 
     pub fn as_str(&self) -> &str {
-        self.0.as_deref().unwrap_or("unknown")
+        self.0.as_deref().map_or("unknown", |s| s)
     }
 }
 
@@ -434,19 +447,21 @@ pub enum EndedBy {
 /// A map that is a vector while small: most goroutines have a handful of wait reasons and
 /// wakers (millions of goroutines make a tree map's node each expensive, and even a vector's
 /// allocation shows), while a few (an accept loop woken by every handler) have millions,
-/// which a hash map handles. Up to two entries live inline.
+/// which a hash map handles. Up to two entries live inline, keys apart from counts (a
+/// one-byte key takes no padding), and the rarer vector and hash map are boxed, so that a
+/// goroutine's wait-reason counts take 24 bytes, not 40.
 #[derive(Clone, Debug)]
 pub enum Counts<K: std::hash::Hash + Eq> {
-    Inline(u8, [(K, u64); INLINE]),
-    Small(Vec<(K, u64)>),
-    Big(HashMap<K, u64, BuildHasherDefault<IdHasher>>),
+    Inline(u8, [K; INLINE], [u64; INLINE]),
+    Small(Box<Vec<(K, u64)>>),
+    Big(Box<HashMap<K, u64, BuildHasherDefault<IdHasher>>>),
 }
 
 const INLINE: usize = 2;
 
 impl<K: std::hash::Hash + Eq + Copy + Default> Default for Counts<K> {
     fn default() -> Self {
-        Counts::Inline(0, [(K::default(), 0); INLINE])
+        Counts::Inline(0, [K::default(); INLINE], [0; INLINE])
     }
 }
 
@@ -457,18 +472,19 @@ impl<K: std::hash::Hash + Eq + Copy + Ord + Default> Counts<K> {
     #[inline]
     pub fn add(&mut self, k: K, n: u64) {
         match self {
-            Counts::Inline(len, a) => {
+            Counts::Inline(len, ks, ns) => {
                 let l = *len as usize;
-                if let Some(e) = a[..l].iter_mut().find(|e| e.0 == k) {
-                    e.1 += n;
+                if let Some(j) = (0..l).find(|&j| ks[j] == k) {
+                    ns[j] += n;
                 } else if l < INLINE {
-                    a[l] = (k, n);
+                    ks[l] = k;
+                    ns[l] = n;
                     *len += 1;
                 } else {
                     let mut v = Vec::with_capacity(INLINE * 2);
-                    v.extend_from_slice(&a[..]);
+                    v.extend(ks.iter().copied().zip(ns.iter().copied()));
                     v.push((k, n));
-                    *self = Counts::Small(v);
+                    *self = Counts::Small(Box::new(v));
                 }
             }
             Counts::Small(v) => {
@@ -480,34 +496,26 @@ impl<K: std::hash::Hash + Eq + Copy + Ord + Default> Counts<K> {
                     let mut m: HashMap<K, u64, BuildHasherDefault<IdHasher>> =
                         v.drain(..).collect();
                     m.insert(k, n);
-                    *self = Counts::Big(m);
+                    *self = Counts::Big(Box::new(m));
                 }
             }
             Counts::Big(m) => *m.entry(k).or_insert(0) += n,
         }
     }
 
-    fn slice(&self) -> Option<&[(K, u64)]> {
-        match self {
-            Counts::Inline(len, a) => Some(&a[..*len as usize]),
-            Counts::Small(v) => Some(v),
-            Counts::Big(_) => None,
-        }
-    }
-
     pub fn get(&self, k: &K) -> Option<&u64> {
         match self {
+            Counts::Inline(len, ks, ns) => {
+                (0..*len as usize).find(|&j| ks[j] == *k).map(|j| &ns[j])
+            }
+            Counts::Small(v) => v.iter().find(|e| e.0 == *k).map(|e| &e.1),
             Counts::Big(m) => m.get(k),
-            _ => self
-                .slice()
-                .and_then(|v| v.iter().find(|e| e.0 == *k))
-                .map(|e| &e.1),
         }
     }
 
     pub fn len(&self) -> usize {
         match self {
-            Counts::Inline(len, _) => *len as usize,
+            Counts::Inline(len, _, _) => *len as usize,
             Counts::Small(v) => v.len(),
             Counts::Big(m) => m.len(),
         }
@@ -519,29 +527,27 @@ impl<K: std::hash::Hash + Eq + Copy + Ord + Default> Counts<K> {
 
     pub fn values(&self) -> Box<dyn Iterator<Item = &u64> + '_> {
         match self {
+            Counts::Inline(len, _, ns) => Box::new(ns[..*len as usize].iter()),
+            Counts::Small(v) => Box::new(v.iter().map(|e| &e.1)),
             Counts::Big(m) => Box::new(m.values()),
-            _ => Box::new(self.slice().unwrap_or(&[]).iter().map(|e| &e.1)),
         }
     }
 
     /// The sum of the counts.
     pub fn total(&self) -> u64 {
         match self {
+            Counts::Inline(len, _, ns) => ns[..*len as usize].iter().sum(),
+            Counts::Small(v) => v.iter().map(|e| e.1).sum(),
             Counts::Big(m) => m.values().sum(),
-            _ => self.slice().unwrap_or(&[]).iter().map(|e| e.1).sum(),
         }
     }
 
     /// Entries in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &u64)> {
         let mut v: Vec<(&K, &u64)> = match self {
+            Counts::Inline(len, ks, ns) => ks[..*len as usize].iter().zip(ns.iter()).collect(),
+            Counts::Small(v) => v.iter().map(|e| (&e.0, &e.1)).collect(),
             Counts::Big(m) => m.iter().collect(),
-            _ => self
-                .slice()
-                .unwrap_or(&[])
-                .iter()
-                .map(|e| (&e.0, &e.1))
-                .collect(),
         };
         v.sort_by_key(|e| *e.0);
         v.into_iter()
@@ -550,22 +556,27 @@ impl<K: std::hash::Hash + Eq + Copy + Ord + Default> Counts<K> {
     /// Calls `f` for every entry, in no particular order.
     pub fn for_each(&self, mut f: impl FnMut(K, u64)) {
         match self {
+            Counts::Inline(len, ks, ns) => {
+                for j in 0..*len as usize {
+                    f(ks[j], ns[j]);
+                }
+            }
+            Counts::Small(v) => v.iter().for_each(|e| f(e.0, e.1)),
             Counts::Big(m) => m.iter().for_each(|(k, n)| f(*k, *n)),
-            _ => self.slice().unwrap_or(&[]).iter().for_each(|e| f(e.0, e.1)),
         }
     }
 
     /// Calls `f` for every entry in key order, without allocating for small maps.
     pub fn for_each_sorted(&self, mut f: impl FnMut(K, u64)) {
         match self {
-            Counts::Inline(len, a) => {
+            Counts::Inline(len, ks, ns) => {
                 let l = *len as usize;
-                if l == 2 && a[1].0 < a[0].0 {
-                    f(a[1].0, a[1].1);
-                    f(a[0].0, a[0].1);
+                if l == 2 && ks[1] < ks[0] {
+                    f(ks[1], ns[1]);
+                    f(ks[0], ns[0]);
                 } else {
-                    for e in &a[..l] {
-                        f(e.0, e.1);
+                    for j in 0..l {
+                        f(ks[j], ns[j]);
                     }
                 }
             }
@@ -634,24 +645,42 @@ pub struct Goroutine {
     pub creation_site: Name,
     /// The start function, e.g. "main.worker".
     pub start_function: Name,
-    pub created: Option<Ns>,
-    pub exited: Option<Ns>,
+    /// Created during the capture (at `first_seen`): see [`Goroutine::created`].
+    was_created: bool,
     /// Created, or the capture start for goroutines that existed before it.
     pub first_seen: Ns,
     pub end: Ns,
     pub ended_by: EndedBy,
     /// The states in time order (empty when the analysis was run without them).
     pub states: States,
-    /// The state it ended in (always kept).
-    pub last: Option<State>,
+    /// The state it ended in (always kept; its end is `states.end`): see [`Goroutine::last`].
+    last: Packed,
     pub totals: Totals,
     /// CPU samples: (time, tid, stack).
-    pub samples: Vec<(Ns, u32, StackId)>,
+    pub samples: Box<[(Ns, u32, StackId)]>,
     /// Transitions that did not follow from the previous state (lost or reordered events).
     pub anomalies: u32,
 }
 
 impl Goroutine {
+    /// The state it ended in (kept even when the states are not).
+    #[inline]
+    pub fn last(&self) -> Option<State> {
+        (self.last.kind != NO_KIND).then(|| self.last.unpack(self.states.end))
+    }
+
+    /// When it was created (None: before the capture).
+    #[inline]
+    pub fn created(&self) -> Option<Ns> {
+        self.was_created.then_some(self.first_seen)
+    }
+
+    /// When it exited (None: alive at the end of the capture or of its process).
+    #[inline]
+    pub fn exited(&self) -> Option<Ns> {
+        (self.ended_by == EndedBy::Exit).then_some(self.end)
+    }
+
     pub fn alive_at_end(&self) -> bool {
         self.ended_by == EndedBy::CaptureEnd
     }
@@ -665,8 +694,8 @@ impl Goroutine {
             parent_goid: self.parent,
             start_function: self.start_function.as_str(),
             creation_site: self.creation_site.as_str(),
-            created_ns: self.created.map(|t| set.rel(t)),
-            exited_ns: self.exited.map(|t| set.rel(t)),
+            created_ns: self.created().map(|t| set.rel(t)),
+            exited_ns: self.exited().map(|t| set.rel(t)),
             running_ns: self.totals.running_ns,
             runnable_ns: self.totals.runnable_ns,
             syscall_ns: self.totals.syscall_ns,
@@ -681,7 +710,7 @@ impl Goroutine {
             end_ns: set.rel(self.end),
             ended_by: self.ended_by,
             state_at_end: self.alive_at_end().then(|| {
-                self.last.map_or_else(
+                self.last().map_or_else(
                     || "unknown".to_string(),
                     |s| describe_state(f, self.key, &s),
                 )
@@ -828,7 +857,7 @@ pub(crate) fn symbolize(set: &CaptureSet, goroutines: &mut [Goroutine]) {
     let mut names: FastMap<(u32, u32, StackId, bool), Name> = FastMap::default();
     // Goroutines created during the capture, and those created before it whose origin gcap
     // read when it first saw them run (go_info: a start stack but no creation time).
-    let known = |g: &Goroutine| g.created.is_some() || g.start_stack != 0;
+    let known = |g: &Goroutine| g.was_created || g.start_stack != 0;
     // One pass, on one thread: the work per goroutine is a hash lookup and a reference-count
     // increment, and two threads incrementing the same few counts would fight over them.
     type Origin = (u32, u32, StackId, StackId);
@@ -864,6 +893,8 @@ pub(crate) struct Builder<'a> {
     /// Where the last lookups in each thread's off-CPU intervals ended: goroutines are built
     /// in goid order, roughly creation order, so the next lookup is usually close by.
     pub hints: std::cell::RefCell<[Hint<'a>; HINTS]>,
+    /// The states of the goroutine being built (reused from one goroutine to the next).
+    pub scratch: std::cell::RefCell<Vec<Packed>>,
 }
 
 /// A thread's off-CPU intervals and the index a lookup in them ended at.
@@ -956,20 +987,22 @@ impl<'a> Builder<'a> {
             start_stack: 0,
             creation_site: Name::UNKNOWN,
             start_function: Name::UNKNOWN,
-            created: None,
-            exited: None,
+            was_created: false,
             first_seen: f.start,
             end: f.end,
             ended_by: EndedBy::CaptureEnd,
             states: States::default(),
-            last: None,
+            last: Packed::NONE,
             totals: Totals::default(),
-            samples: Vec::new(),
+            samples: Box::default(),
             anomalies: 0,
         };
+        let mut st = std::mem::take(&mut *self.scratch.borrow_mut());
+        st.clear();
         if self.keep_states {
-            g.states = States::with_capacity(len + 1);
+            st.reserve(len + 1);
         }
+        let mut samples = Vec::new();
         // Thread splits apply only when the capture has kernel scheduling events.
         let threads = (!self.threads.is_empty()).then_some(self.threads);
         let stop_at = proc_exit.unwrap_or(Ns::MAX);
@@ -978,7 +1011,7 @@ impl<'a> Builder<'a> {
             if e.t > stop_at {
                 break;
             }
-            if g.exited.is_some() {
+            if g.ended_by == EndedBy::Exit {
                 // Events after the goroutine exited: lost or reordered events.
                 g.anomalies += 1;
                 continue;
@@ -987,7 +1020,7 @@ impl<'a> Builder<'a> {
             if kind == INFO {
                 // Facts about a goroutine created before the capture (gcap reads them when it
                 // first sees it run): no state change, and no creation time.
-                if g.created.is_none() {
+                if !g.was_created {
                     g.parent = Some(e.a);
                     g.creation_stack = e.b;
                     g.start_stack = e.c;
@@ -1024,7 +1057,7 @@ impl<'a> Builder<'a> {
             let next = match kind {
                 CREATE => {
                     if i == 0 {
-                        g.created = Some(e.t);
+                        g.was_created = true;
                         g.first_seen = e.t;
                         g.parent = Some(e.a);
                         g.creation_stack = e.b;
@@ -1100,23 +1133,22 @@ impl<'a> Builder<'a> {
                     })
                 }
                 EXIT => {
-                    g.exited = Some(e.t);
                     g.end = e.t;
                     g.ended_by = EndedBy::Exit;
                     None
                 }
                 SAMPLE => {
-                    g.samples.push((e.t, e.b, e.c));
+                    samples.push((e.t, e.b, e.c));
                     continue;
                 }
                 _ => continue,
             };
             if let Some(c) = cur.take() {
-                self.close(&mut g, threads, c, e.t);
+                self.close(&mut g, &mut st, threads, c, e.t);
             }
             cur = next;
         }
-        if g.exited.is_none() {
+        if g.ended_by != EndedBy::Exit {
             if let Some(t) = proc_exit {
                 g.end = t;
                 g.ended_by = EndedBy::ProcessExit;
@@ -1124,13 +1156,25 @@ impl<'a> Builder<'a> {
         }
         if let Some(c) = cur.take() {
             let end = g.end;
-            self.close(&mut g, threads, c, end);
+            self.close(&mut g, &mut st, threads, c, end);
         }
+        if !st.is_empty() {
+            g.states = States::from_packed(&st, g.states.end);
+        }
+        *self.scratch.borrow_mut() = st;
+        g.samples = samples.into_boxed_slice();
         g
     }
 
     #[inline]
-    fn close(&self, g: &mut Goroutine, threads: Option<&ThreadOff>, c: Open, end: Ns) {
+    fn close(
+        &self,
+        g: &mut Goroutine,
+        st: &mut Vec<Packed>,
+        threads: Option<&ThreadOff>,
+        c: Open,
+        end: Ns,
+    ) {
         let s = State {
             start: c.start,
             end: end.max(c.start),
@@ -1141,15 +1185,15 @@ impl<'a> Builder<'a> {
             cause: c.cause,
         };
         if let (StateKind::Running, Some(_)) = (s.kind, threads) {
-            if s.tid != 0 && self.split(g, s) {
+            if s.tid != 0 && self.split(g, st, s) {
                 return;
             }
         }
-        self.push(g, s);
+        self.push(g, st, s);
     }
 
     /// Splits a running state where its thread was descheduled; false when it never was.
-    fn split(&self, g: &mut Goroutine, s: State) -> bool {
+    fn split(&self, g: &mut Goroutine, st: &mut Vec<Packed>, s: State) -> bool {
         let key = (g.key.file, g.key.target, s.tid);
         let mut hints = self.hints.borrow_mut();
         let h = match hints.iter().position(|h| h.key == key) {
@@ -1176,6 +1220,7 @@ impl<'a> Builder<'a> {
                 if a > at {
                     self.push(
                         g,
+                        st,
                         State {
                             start: at,
                             end: a,
@@ -1185,6 +1230,7 @@ impl<'a> Builder<'a> {
                 }
                 self.push(
                     g,
+                    st,
                     State {
                         start: a,
                         end: b,
@@ -1198,13 +1244,13 @@ impl<'a> Builder<'a> {
             i += 1;
         }
         if split && at < s.end {
-            self.push(g, State { start: at, ..s });
+            self.push(g, st, State { start: at, ..s });
         }
         split
     }
 
     #[inline]
-    fn push(&self, g: &mut Goroutine, s: State) {
+    fn push(&self, g: &mut Goroutine, st: &mut Vec<Packed>, s: State) {
         let d = s.duration();
         match s.kind {
             StateKind::Running => g.totals.running_ns += d,
@@ -1213,10 +1259,14 @@ impl<'a> Builder<'a> {
             StateKind::OffCpu => g.totals.off_cpu_ns += d,
             StateKind::Blocked => g.totals.blocked_ns.add(s.reason, d),
         }
+        // The states tile the goroutine's life: each starts where the previous one ended.
+        debug_assert!(g.last.kind == NO_KIND || g.states.end == s.start);
+        let p = Packed::pack(&s);
         if self.keep_states {
-            g.states.push(&s);
+            st.push(p);
         }
-        g.last = Some(s);
+        g.last = p;
+        g.states.end = s.end;
     }
 }
 
@@ -1276,7 +1326,7 @@ pub fn leak_suspects(
 ) -> Vec<LeakSuspect> {
     let mut groups: BTreeMap<(u32, String, String, String), LeakSuspect> = BTreeMap::new();
     for g in goroutines {
-        let Some(last) = g.last else { continue };
+        let Some(last) = g.last() else { continue };
         if !g.alive_at_end() || last.kind != StateKind::Blocked {
             continue;
         }
@@ -1332,6 +1382,25 @@ mod tests {
     use crate::{Analysis, CaptureSet, Options};
     use gcap_format::EventData;
 
+    #[test]
+    fn record_sizes() {
+        // Hundreds of thousands of goroutines per capture, tens of millions of states: every
+        // byte is memory the kernel zeroes on first touch.
+        eprintln!(
+            "Goroutine {} Totals {} Counts<Option<u8>> {} Counts<u64> {} Name {} States {}",
+            std::mem::size_of::<Goroutine>(),
+            std::mem::size_of::<Totals>(),
+            std::mem::size_of::<Counts<Option<u8>>>(),
+            std::mem::size_of::<Counts<u64>>(),
+            std::mem::size_of::<Name>(),
+            std::mem::size_of::<States>(),
+        );
+        assert_eq!(std::mem::size_of::<Packed>(), 24);
+        assert_eq!(std::mem::size_of::<Name>(), 8);
+        assert_eq!(std::mem::size_of::<Counts<Option<u8>>>(), 24);
+        assert!(std::mem::size_of::<Goroutine>() <= 256);
+    }
+
     fn analyse(bytes: Vec<u8>) -> (CaptureSet, Analysis) {
         let set = CaptureSet::from_bytes("t.gcap", bytes).unwrap();
         let a = Analysis::run(&set, &Options::default());
@@ -1348,7 +1417,7 @@ mod tests {
             let (set, a) = analyse(scenario::lifecycle(reverse));
             assert_eq!(a.goroutines.len(), 3, "reverse={reverse}");
             let g1 = get(&a, 1);
-            assert_eq!(g1.created, None);
+            assert_eq!(g1.created(), None);
             assert_eq!(g1.parent, None);
             assert_eq!(g1.totals.runnable_ns, 70);
             assert_eq!(g1.totals.running_ns, 380);
@@ -1362,7 +1431,7 @@ mod tests {
             assert_eq!(g2.creation_site, "main.main (main.go:10)");
             assert_eq!(g2.start_function, "main.worker");
             assert_eq!((g2.totals.runnable_ns, g2.totals.running_ns), (110, 210));
-            assert_eq!(g2.exited.map(|t| set.rel(t)), Some(420));
+            assert_eq!(g2.exited().map(|t| set.rel(t)), Some(420));
             let g3 = get(&a, 3);
             assert_eq!(g3.totals.runnable_ns, 200);
             assert_eq!(g3.totals.running_ns, 170);

@@ -259,6 +259,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
         e.slowest = true;
     }
 
+    crate::analysis::phase_mark("report: endpoints");
     let walker = Walker::new(set, a);
     let mut reports = Vec::new();
     for s in slos {
@@ -271,11 +272,13 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
             .filter(|i| !breaching.contains(i))
             .collect();
         let label = s.endpoint.to_string();
+        crate::analysis::phase_mark("report: SLO evaluated");
         let causes = if ev.latency_breached {
             root_cause::explain(&walker, &ev.breaching, &baseline, &label)
         } else {
             Vec::new()
         };
+        crate::analysis::phase_mark("report: root causes");
         let mean = |v: &[usize]| {
             if v.is_empty() {
                 0
@@ -314,6 +317,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
         });
     }
 
+    crate::analysis::phase_mark("report: SLOs");
     // Every goroutine blocked at the end, grouped; a group is a suspect when its oldest
     // member has been blocked long enough (so the youngest leaks count too).
     let params = report_leak_params();
@@ -363,8 +367,12 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
     Report {
         captures: caps,
         goroutines: GoroutineSummary {
-            created: a.goroutines.iter().filter(|g| g.created.is_some()).count() as u64,
-            exited: a.goroutines.iter().filter(|g| g.exited.is_some()).count() as u64,
+            created: a
+                .goroutines
+                .iter()
+                .filter(|g| g.created().is_some())
+                .count() as u64,
+            exited: a.goroutines.iter().filter(|g| g.exited().is_some()).count() as u64,
             alive_at_end: a.goroutines.iter().filter(|g| g.alive_at_end()).count() as u64,
             leak_suspects: leaks,
         },

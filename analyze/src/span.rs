@@ -422,6 +422,9 @@ pub(crate) fn build(
     }
     // Goroutines created into a span, in creation order (parents before children).
     if !index.own.is_empty() {
+        // At most every created goroutine inherits a span: no rehashing as the map grows
+        // (the table's pages that no entry lands in are never touched).
+        index.inherited.reserve(created.len());
         created.sort_unstable();
         for (tc, key, p) in created {
             let parent = GoroutineKey { goid: p, ..key };
