@@ -169,6 +169,16 @@ pub fn report_leak_params() -> LeakParams {
     }
 }
 
+/// The summary of request time a spans-level capture cannot attribute.
+fn unattributed_at_spans_level(c: &RootCause, endpoint: &str) -> String {
+    format!(
+        "{:.0}% of the excess: {endpoint} handlers spend it outside any captured client call ({} per slow request vs {} in requests that met the SLO), and a --level spans capture has no goroutine lifecycle to say where; capture a few seconds with --level lifecycle to explain it.",
+        c.share * 100.0,
+        crate::table::fmt_ns(c.breaching_mean_ns),
+        crate::table::fmt_ns(c.baseline_mean_ns)
+    )
+}
+
 fn captures(set: &CaptureSet) -> Vec<CaptureInfo> {
     set.files
         .iter()
@@ -260,6 +270,10 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
     }
 
     crate::analysis::phase_mark("report: endpoints");
+    let caps = captures(set);
+    // `--level spans` records requests but no goroutine lifecycle: a critical path then
+    // knows client calls and nothing else, and the report says so instead of guessing.
+    let spans_only = !caps.is_empty() && caps.iter().all(|c| c.level == "spans");
     let walker = Walker::new(set, a);
     let mut reports = Vec::new();
     for s in slos {
@@ -273,11 +287,19 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
             .collect();
         let label = s.endpoint.to_string();
         crate::analysis::phase_mark("report: SLO evaluated");
-        let causes = if ev.latency_breached {
+        let mut causes = if ev.latency_breached {
             root_cause::explain(&walker, &ev.breaching, &baseline, &label)
         } else {
             Vec::new()
         };
+        if spans_only {
+            for c in causes
+                .iter_mut()
+                .filter(|c| c.category == Category::Other && c.where_ == "unknown")
+            {
+                c.summary = unattributed_at_spans_level(c, &label);
+            }
+        }
         crate::analysis::phase_mark("report: root causes");
         let mean = |v: &[usize]| {
             if v.is_empty() {
@@ -344,10 +366,14 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
         .filter(|p| p.stw)
         .map(|p| (p.end - p.start).max(0) as u64)
         .collect();
-    let caps = captures(set);
     let kernel = caps.iter().any(|c| c.level == "full");
     let mut warnings = a.warnings.clone();
-    if !kernel {
+    if spans_only {
+        warnings.push(
+            "the capture level is spans: it has requests but no goroutine lifecycle, so a breach can only be traced into client calls (HTTP, SQL); capture a few seconds with --level lifecycle (the default) to explain the rest"
+                .into(),
+        );
+    } else if !kernel {
         warnings.push(
             "the capture level has no kernel scheduling events: time a thread was descheduled shows as on_cpu, never off_cpu (capture with --level full to see it)"
                 .into(),

@@ -98,6 +98,11 @@ impl CaptureBuilder {
 
     /// Same, with the capture's wall-clock start (to line up two captures).
     pub fn with_start(pid: u32, exe: &str, start_unix_ns: u64) -> CaptureBuilder {
+        Self::with_level(pid, exe, start_unix_ns, "lifecycle")
+    }
+
+    /// Same, recorded at capture level `level` ("spans", "lifecycle", "full").
+    pub fn with_level(pid: u32, exe: &str, start_unix_ns: u64, level: &str) -> CaptureBuilder {
         let opts = WriterOptions {
             block_events: 4,
             ts_shift: 0,
@@ -112,7 +117,7 @@ impl CaptureBuilder {
             command_line: vec!["gcap".into()],
             start_unix_ns,
             start_mono_ns: T0,
-            level: "lifecycle".into(),
+            level: level.into(),
             extra: vec![],
         })
         .expect("meta");

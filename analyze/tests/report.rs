@@ -10,6 +10,7 @@ use ganalyze::critical_path::Category;
 use ganalyze::report::{self, Report, SloReport};
 use ganalyze::testkit::scenario;
 use ganalyze::{render, slo, Analysis, CaptureSet, LoadedCapture, Options};
+use gcap_format::{EventData, SpanKind};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -614,4 +615,75 @@ fn html_report_renders_in_headless_chromium() {
         "the plots are missing: {coloured} coloured pixels"
     );
     assert!(red > 500, "no slow (red) bars or mutex segments: {red}");
+}
+
+/// A `--level spans` capture: requests, no goroutine lifecycle. A breach is reported, and
+/// what cannot be attributed says so and how to capture what would explain it.
+#[test]
+fn spans_level_breach_asks_for_a_lifecycle_capture() {
+    let report_at = |level: &str| {
+        let mut b = ganalyze::testkit::CaptureBuilder::with_level(
+            7,
+            "/srv/api",
+            1_800_000_000_000_000_000,
+            level,
+        );
+        let (get, path) = (b.string("GET"), b.string("/api/items"));
+        for i in 0..20u64 {
+            let start = i * 10_000_000;
+            // One request in ten takes 5 ms, the others 100 us.
+            let d = if i % 10 == 9 { 5_000_000 } else { 100_000 };
+            b.ev(
+                start,
+                100 + i,
+                EventData::SpanStart {
+                    span: i + 1,
+                    kind: SpanKind::HttpServer,
+                    method: get,
+                    host: 0,
+                    target: path,
+                    content_length: u64::MAX,
+                    trace: None,
+                },
+            );
+            b.ev(
+                start + d,
+                100 + i,
+                EventData::SpanEnd {
+                    span: i + 1,
+                    status: 200,
+                    error: false,
+                },
+            );
+        }
+        let set = CaptureSet::from_bytes("api.gcap", b.finish()).unwrap();
+        let a = Analysis::run(&set, &Options::default());
+        report::build(&set, &a, &[slo::parse("GET /api/*: p99 < 1ms").unwrap()])
+    };
+    let r = report_at("spans");
+    let s = slo_of(&r, "GET /api/*");
+    assert!(s.breached);
+    assert_eq!(s.breaching_requests, 2);
+    let c = &s.root_causes[0];
+    assert_eq!(c.category, Category::Other);
+    assert!(
+        c.summary.contains("--level lifecycle") && c.summary.starts_with("100% of the excess"),
+        "{}",
+        c.summary
+    );
+    assert!(r
+        .warnings
+        .iter()
+        .any(|w| w.contains("capture level is spans")));
+    // The same requests captured at lifecycle get neither (their causes are the walk's).
+    let r = report_at("lifecycle");
+    assert!(!r
+        .warnings
+        .iter()
+        .any(|w| w.contains("capture level is spans")));
+    let s = slo_of(&r, "GET /api/*");
+    assert!(s
+        .root_causes
+        .iter()
+        .all(|c| !c.summary.contains("--level lifecycle")));
 }
