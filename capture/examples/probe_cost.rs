@@ -22,7 +22,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -66,15 +66,21 @@ struct Traced {
     gcap_maxrss_kib: i64,
 }
 
-/// Runs probebench with -wait, attaches gcap at `level`, releases it, and collects numbers.
-// gcap is reaped with wait4 (not Child::wait) to read its CPU time and peak RSS.
-#[allow(clippy::zombie_processes)]
-fn traced(gcap: &Path, pb: &Path, args: &[&str], level: &str) -> Traced {
+/// Starts probebench `args` + `flags` (it waits for a line on stdin before its loop) and
+/// gcap attached to it at `level`; returns once gcap says its probes are in place, with gcap's
+/// stderr, which the caller keeps open until gcap exited (gcap's summary goes there).
+fn attached(
+    gcap: &Path,
+    pb: &Path,
+    args: &[&str],
+    flags: &[&str],
+    level: &str,
+) -> (PathBuf, Child, Child, BufReader<ChildStderr>) {
     let file = std::env::temp_dir().join("gcap-probe-cost.gcap");
     let _ = std::fs::remove_file(&file);
-    let mut target = Command::new(pb)
+    let target = Command::new(pb)
         .args(args)
-        .arg("-wait")
+        .args(flags)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -86,12 +92,19 @@ fn traced(gcap: &Path, pb: &Path, args: &[&str], level: &str) -> Traced {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // gcap says when its probes are in place.
     let mut err = BufReader::new(g.stderr.take().unwrap());
     let mut line = String::new();
     while err.read_line(&mut line).unwrap() > 0 && !line.contains("capturing") {
         line.clear();
     }
+    (file, target, g, err)
+}
+
+/// Runs probebench with -wait, attaches gcap at `level`, releases it, and collects numbers.
+// gcap is reaped with wait4 (not Child::wait) to read its CPU time and peak RSS.
+#[allow(clippy::zombie_processes)]
+fn traced(gcap: &Path, pb: &Path, args: &[&str], level: &str) -> Traced {
+    let (file, mut target, g, _stderr) = attached(gcap, pb, args, &["-wait"], level);
     target.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let out = target.wait_with_output().unwrap();
     let mut status = 0;
@@ -145,27 +158,7 @@ fn traced_bpf_stats(
     level: &str,
 ) -> std::collections::BTreeMap<String, (u64, u64)> {
     let before = bpf_progs();
-    let file = std::env::temp_dir().join("gcap-probe-cost.gcap");
-    let _ = std::fs::remove_file(&file);
-    let mut target = Command::new(pb)
-        .args(args)
-        .args(["-wait", "-hold"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut g = Command::new(gcap)
-        .arg("-o")
-        .arg(&file)
-        .args(["--level", level, "-p", &target.id().to_string()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(g.stderr.take().unwrap());
-    let mut line = String::new();
-    while err.read_line(&mut line).unwrap() > 0 && !line.contains("capturing") {
-        line.clear();
-    }
+    let (_file, mut target, mut g, _stderr) = attached(gcap, pb, args, &["-wait", "-hold"], level);
     let mut stdin = target.stdin.take().unwrap();
     stdin.write_all(b"go\n").unwrap();
     // The loop is over when probebench prints its result; it then holds until told to exit.
