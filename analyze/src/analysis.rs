@@ -303,11 +303,6 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
-#[inline]
-fn u32_(v: u64) -> Option<u32> {
-    u32::try_from(v).ok()
-}
-
 /// Decodes one events block: goroutine events straight from the raw columns into slots
 /// grouped by goroutine (a counting sort: no per-event allocation, no comparison sort), the
 /// rest (spans, threads, GC) through the typed event.
@@ -342,39 +337,32 @@ fn decode_with(
     let res = a.for_each_raw(|raw| {
         out.count += 1;
         let t = raw.ts as i64 + delta;
-        let r = &raw.args;
-        let na = raw.nargs;
-        // The checks `RawEvent::to_event` makes for these kinds: an event that fails them is
-        // skipped, as it would be there.
+        // Goroutine state changes go into slots; `to_event` is the one place that knows
+        // each kind's arguments and rejects malformed ones (skipped, as everywhere).
         let (x, y, cont) = match raw.kind {
-            CREATE | INFO if na >= 3 => match (u32_(r[1]), u32_(r[2])) {
-                (Some(c), Some(s)) => (c, s, Some(r[0])),
-                _ => return,
-            },
-            START | SYS_OUT if na >= 1 => match u32_(r[0]) {
-                Some(tid) => (tid, 0, None),
-                None => return,
-            },
-            STOP if na >= 1 => match u8::try_from(r[0]) {
-                Ok(reason) => (0, reason as u32, None),
-                Err(_) => return,
-            },
-            BLOCK if na >= 2 => match (u8::try_from(r[0]), u32_(r[1])) {
-                (Ok(reason), Some(stack)) => (stack, reason as u32, None),
-                _ => return,
-            },
-            UNBLOCK if na >= 1 => (r[0] as u32, (r[0] >> 32) as u32, None),
-            SYS_IN | SAMPLE if na >= 2 => match (u32_(r[0]), u32_(r[1])) {
-                (Some(tid), Some(stack)) => {
-                    if raw.kind == SAMPLE && raw.goid == 0 {
-                        return;
+            CREATE | INFO | START | SYS_OUT | STOP | BLOCK | UNBLOCK | SYS_IN | SAMPLE | EXIT => {
+                let Some(ev) = raw.to_event() else { return };
+                match ev.data {
+                    EventData::GoCreate {
+                        parent,
+                        creation,
+                        start,
                     }
-                    (tid, stack, None)
+                    | EventData::GoInfo {
+                        parent,
+                        creation,
+                        start,
+                    } => (creation, start, Some(parent)),
+                    EventData::GoStart { tid } | EventData::SyscallExit { tid } => (tid, 0, None),
+                    EventData::GoStop { reason } => (0, reason as u32, None),
+                    EventData::GoBlock { reason, stack } => (stack, reason as u32, None),
+                    EventData::GoUnblock { waker } => (waker as u32, (waker >> 32) as u32, None),
+                    EventData::SyscallEnter { tid, stack } => (tid, stack, None),
+                    EventData::CpuSample { tid, stack } if raw.goid != 0 => (tid, stack, None),
+                    EventData::GoExit => (0, 0, None),
+                    _ => return,
                 }
-                _ => return,
-            },
-            EXIT => (0, 0, None),
-            CREATE | INFO | START | SYS_OUT | STOP | BLOCK | UNBLOCK | SYS_IN | SAMPLE => return,
+            }
             _ => {
                 other(&mut out, file, raw, t);
                 return;
