@@ -172,16 +172,7 @@ pub(crate) struct Slot {
 /// The kind of the second slot of a create or info event.
 const CONT: u8 = 0;
 
-const CREATE: u8 = EventKind::GoCreate as u8;
-const INFO: u8 = EventKind::GoInfo as u8;
-const START: u8 = EventKind::GoStart as u8;
-const STOP: u8 = EventKind::GoStop as u8;
-const BLOCK: u8 = EventKind::GoBlock as u8;
-const UNBLOCK: u8 = EventKind::GoUnblock as u8;
-const SYS_IN: u8 = EventKind::SyscallEnter as u8;
-const SYS_OUT: u8 = EventKind::SyscallExit as u8;
-const EXIT: u8 = EventKind::GoExit as u8;
-const SAMPLE: u8 = EventKind::CpuSample as u8;
+use crate::goroutine::kind::*;
 
 /// The goroutine events of one block, grouped by goroutine (time order within each group).
 #[derive(Default)]

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
-use gcap_format::{EventKind, StackId};
+use gcap_format::StackId;
 use serde::Serialize;
 
 use crate::analysis::{FastMap, IdHasher};
@@ -955,16 +955,22 @@ struct Open {
     cause: Cause,
 }
 
-const CREATE: u8 = EventKind::GoCreate as u8;
-const INFO: u8 = EventKind::GoInfo as u8;
-const START: u8 = EventKind::GoStart as u8;
-const STOP: u8 = EventKind::GoStop as u8;
-const BLOCK: u8 = EventKind::GoBlock as u8;
-const UNBLOCK: u8 = EventKind::GoUnblock as u8;
-const SYS_IN: u8 = EventKind::SyscallEnter as u8;
-const SYS_OUT: u8 = EventKind::SyscallExit as u8;
-const EXIT: u8 = EventKind::GoExit as u8;
-const SAMPLE: u8 = EventKind::CpuSample as u8;
+/// The kind bytes of goroutine events, as `match` patterns (decode and the state machine).
+pub(crate) mod kind {
+    use gcap_format::EventKind;
+
+    pub(crate) const CREATE: u8 = EventKind::GoCreate as u8;
+    pub(crate) const INFO: u8 = EventKind::GoInfo as u8;
+    pub(crate) const START: u8 = EventKind::GoStart as u8;
+    pub(crate) const STOP: u8 = EventKind::GoStop as u8;
+    pub(crate) const BLOCK: u8 = EventKind::GoBlock as u8;
+    pub(crate) const UNBLOCK: u8 = EventKind::GoUnblock as u8;
+    pub(crate) const SYS_IN: u8 = EventKind::SyscallEnter as u8;
+    pub(crate) const SYS_OUT: u8 = EventKind::SyscallExit as u8;
+    pub(crate) const EXIT: u8 = EventKind::GoExit as u8;
+    pub(crate) const SAMPLE: u8 = EventKind::CpuSample as u8;
+}
+use kind::*;
 
 impl<'a> Builder<'a> {
     /// Builds a goroutine from its events (sorted by time); `len` is about how many there

@@ -254,14 +254,7 @@ fn join(a: &str, b: &str) -> String {
 
 /// The spans' warnings without the spans: ends without a recorded start.
 pub(crate) fn unpaired(evs: Vec<SpanEv>) -> Vec<String> {
-    let mut order: Vec<(Ns, u32)> = evs
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.t, i as u32))
-        .collect();
-    if !order.windows(2).all(|w| w[0] <= w[1]) {
-        order.sort_unstable();
-    }
+    let order = time_order(&evs);
     let mut open: FastMap<(u32, u32, u64), ()> = FastMap::default();
     let mut orphan_ends = 0u64;
     for &(_, i) in &order {
@@ -281,6 +274,20 @@ pub(crate) fn unpaired(evs: Vec<SpanEv>) -> Vec<String> {
     orphan_warning(orphan_ends).into_iter().collect()
 }
 
+/// (time, index) of every event in time order, stable (ties in file and block order): the
+/// keys are sorted rather than the events themselves.
+fn time_order(evs: &[SpanEv]) -> Vec<(Ns, u32)> {
+    let mut order: Vec<(Ns, u32)> = evs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.t, i as u32))
+        .collect();
+    if !order.windows(2).all(|w| w[0] <= w[1]) {
+        order.sort_unstable();
+    }
+    order
+}
+
 fn orphan_warning(orphan_ends: u64) -> Option<String> {
     (orphan_ends > 0).then(|| format!(
         "{orphan_ends} spans ended without a recorded start (started before the capture, or the start was lost): left out"
@@ -295,16 +302,7 @@ pub(crate) fn build(
     evs: Vec<SpanEv>,
 ) -> (Vec<Span>, SpanIndex, Vec<String>) {
     let mut warnings = Vec::new();
-    // Time order, stable (ties in file and block order): sort (time, position) keys rather
-    // than the events themselves.
-    let mut order: Vec<(Ns, u32)> = evs
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.t, i as u32))
-        .collect();
-    if !order.windows(2).all(|w| w[0] <= w[1]) {
-        order.sort_unstable();
-    }
+    let order = time_order(&evs);
     let mut open: FastMap<(u32, u32, u64), usize> = FastMap::default();
     let mut spans: Vec<Span> = Vec::with_capacity(evs.len() / 2 + 1);
     let mut orphan_ends = 0u64;
