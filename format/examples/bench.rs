@@ -88,7 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let c = thread_cpu();
     let mut raw_total = 0usize;
     for info in cap.event_blocks() {
-        let s = info.offset as usize + gcap_format::frame::FRAME_HEADER_LEN;
+        let s = info.offset as usize + gcap_format::FRAME_HEADER_LEN;
         let out = zstd::bulk::decompress(
             &bytes[s..s + info.payload_len as usize],
             info.raw_len as usize,
