@@ -82,6 +82,15 @@ impl EventsBlock {
     }
 }
 
+/// The event a decoder starts from and overwrites.
+const BLANK: RawEvent = RawEvent {
+    kind: 0,
+    ts: 0,
+    goid: 0,
+    nargs: 0,
+    args: [0; MAX_ARGS],
+};
+
 /// Why an events block could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("malformed events block: {0}")]
@@ -129,13 +138,7 @@ impl ArchivedEventsBlock {
     #[inline]
     pub fn for_each_raw(&self, mut f: impl FnMut(&RawEvent)) -> Result<(), DecodeError> {
         let mut it = self.iter();
-        let mut ev = RawEvent {
-            kind: 0,
-            ts: 0,
-            goid: 0,
-            nargs: 0,
-            args: [0; MAX_ARGS],
-        };
+        let mut ev = BLANK;
         for _ in 0..it.remaining {
             it.decode_into(&mut ev)?;
             f(&ev);
@@ -147,13 +150,7 @@ impl ArchivedEventsBlock {
 impl<'a> EventsIter<'a> {
     #[inline]
     fn next_event(&mut self) -> Result<RawEvent, DecodeError> {
-        let mut ev = RawEvent {
-            kind: 0,
-            ts: 0,
-            goid: 0,
-            nargs: 0,
-            args: [0; MAX_ARGS],
-        };
+        let mut ev = BLANK;
         self.decode_into(&mut ev)?;
         Ok(ev)
     }

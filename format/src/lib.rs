@@ -14,7 +14,7 @@
 //! ([`Target`]), interned strings, stacks and symbols, column-encoded events
 //! ([`EventsBlock`]), counters ([`Stats`]) and, last, the index. `docs/FORMAT.md` in the
 //! repository is the byte-exact specification; `corpus/golden/` holds a file of each format
-//! version that this reader must keep reading (`tests/golden.rs`).
+//! version that this reader must keep reading (`format/tests/golden.rs`).
 //!
 //! # Where each part of the specification lives
 //!
@@ -30,8 +30,9 @@
 //! | §5.1 Event kinds | `event` |
 //!
 //! [`Writer`] (`writer`) produces all of them; [`Capture`] (`reader`) reads them. The
-//! modules are private: everything a user needs is re-exported below. With the `synthetic`
-//! feature, [`synthetic`] generates a realistic event stream for tests and benchmarks.
+//! modules are private: everything a user needs is re-exported at the crate root. The one
+//! public module, `synthetic` (behind the `synthetic` feature), generates a realistic event
+//! stream for tests, benchmarks and the golden file; it is not part of the format.
 //!
 //! # Example
 //! ```

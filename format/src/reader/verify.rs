@@ -112,25 +112,13 @@ impl Capture {
         let raw = self.decompress(info)?;
         let bad = |e: rancor::Error| Error::corrupt(info.offset, format!("invalid archive: {e}"));
         match BlockKind::from_u16(info.kind) {
-            Some(BlockKind::Meta) => rkyv::access::<ArchivedMeta, rancor::Error>(&raw).map(|_| ()),
-            Some(BlockKind::Target) => {
-                rkyv::access::<ArchivedTarget, rancor::Error>(&raw).map(|_| ())
-            }
-            Some(BlockKind::Strings) => {
-                rkyv::access::<ArchivedStrings, rancor::Error>(&raw).map(|_| ())
-            }
-            Some(BlockKind::Stacks) => {
-                rkyv::access::<ArchivedStacks, rancor::Error>(&raw).map(|_| ())
-            }
-            Some(BlockKind::Symbols) => {
-                rkyv::access::<ArchivedSymbols, rancor::Error>(&raw).map(|_| ())
-            }
-            Some(BlockKind::Stats) => {
-                rkyv::access::<ArchivedStats, rancor::Error>(&raw).map(|_| ())
-            }
-            Some(BlockKind::Index) => {
-                rkyv::access::<ArchivedIndex, rancor::Error>(&raw).map(|_| ())
-            }
+            Some(BlockKind::Meta) => valid::<ArchivedMeta>(&raw),
+            Some(BlockKind::Target) => valid::<ArchivedTarget>(&raw),
+            Some(BlockKind::Strings) => valid::<ArchivedStrings>(&raw),
+            Some(BlockKind::Stacks) => valid::<ArchivedStacks>(&raw),
+            Some(BlockKind::Symbols) => valid::<ArchivedSymbols>(&raw),
+            Some(BlockKind::Stats) => valid::<ArchivedStats>(&raw),
+            Some(BlockKind::Index) => valid::<ArchivedIndex>(&raw),
             Some(BlockKind::Events) => {
                 let a = rkyv::access::<ArchivedEventsBlock, rancor::Error>(&raw).map_err(bad)?;
                 if let Some(Err(e)) = a.iter().find(|r| r.is_err()) {
@@ -142,6 +130,15 @@ impl Capture {
         }
         .map_err(bad)
     }
+}
+
+/// Checks that `raw` is a valid archive of `T` (rkyv's checked access).
+fn valid<T>(raw: &[u8]) -> std::result::Result<(), rancor::Error>
+where
+    T: rkyv::Portable
+        + for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rancor::Error>>,
+{
+    rkyv::access::<T, rancor::Error>(raw).map(|_| ())
 }
 
 /// The result of [`Capture::verify`].
