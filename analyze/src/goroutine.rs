@@ -1091,7 +1091,7 @@ impl<'a> Builder<'a> {
                         g.anomalies += 1;
                     }
                     Some(Open {
-                        cause: if e.c == gcap_format::event::stop_reason::YIELD as u32 {
+                        cause: if e.c == gcap_format::stop_reason::YIELD as u32 {
                             Cause::Yielded
                         } else {
                             Cause::Preempted

@@ -151,7 +151,7 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("ganalyze: {}", gcap_format::error::one_line(e.as_ref()));
+            eprintln!("ganalyze: {}", gcap_format::one_line(e.as_ref()));
             ExitCode::from(2)
         }
     }

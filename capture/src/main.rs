@@ -137,7 +137,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("gcap: {}", gcap_format::error::one_line(e.as_ref()));
+            eprintln!("gcap: {}", gcap_format::one_line(e.as_ref()));
             ExitCode::from(1)
         }
     }

@@ -661,9 +661,9 @@ impl Capture {
             }
             Rec::GoPreempt { goid } => {
                 let reason = if r.probe == Some(ProbeId::Goyield) {
-                    gcap_format::event::stop_reason::YIELD
+                    gcap_format::stop_reason::YIELD
                 } else {
-                    gcap_format::event::stop_reason::PREEMPTED
+                    gcap_format::stop_reason::PREEMPTED
                 };
                 push(&mut self.w, goid, EventData::GoStop { reason })?
             }

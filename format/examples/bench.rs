@@ -7,20 +7,12 @@
 //! reading with every core (rayon), the bytes per event, and zstd's own decompression speed
 //! on the same blocks as the physical limit.
 
+mod measure;
+
 use gcap_format::synthetic::Synthetic;
 use gcap_format::{Capture, Writer, WriterOptions};
+use measure::{read_all, thread_cpu, zstd_only};
 use std::time::Instant;
-
-/// CPU time of the calling thread: on a shared, noisy machine this is what "per core" means.
-fn thread_cpu() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into the valid pointer we pass.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
-}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -57,15 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let c = thread_cpu();
     let cap = Capture::open(&path)?;
-    let mut count = 0u64;
-    let mut check = 0u64;
-    for info in cap.event_blocks() {
-        let p = cap.events_block(info)?;
-        p.archived().for_each_raw(|ev| {
-            count += 1;
-            check = check.wrapping_add(ev.goid ^ ev.ts);
-        })?;
-    }
+    let (count, check) = read_all(&cap)?;
     let read_s = thread_cpu() - c;
     assert_eq!(count, n);
 
@@ -86,15 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // zstd alone on the same payloads: the floor for any reader of this file.
     let bytes = std::fs::read(&path)?;
     let c = thread_cpu();
-    let mut raw_total = 0usize;
-    for info in cap.event_blocks() {
-        let s = info.offset as usize + gcap_format::frame::FRAME_HEADER_LEN;
-        let out = zstd::bulk::decompress(
-            &bytes[s..s + info.payload_len as usize],
-            info.raw_len as usize,
-        )?;
-        raw_total += out.len();
-    }
+    let raw_total = zstd_only(&cap, &bytes)?;
     let zstd_s = thread_cpu() - c;
 
     let threads = rayon::current_num_threads();

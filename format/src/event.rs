@@ -1,4 +1,4 @@
-//! Events: what happened, when, to which goroutine.
+//! FORMAT.md §5.1 "Event kinds": what happened, when, to which goroutine.
 //!
 //! On disk every event is a kind byte, a timestamp, a goroutine id and a kind-specific list of
 //! unsigned integers ("args"). The number of args of each kind is declared in every events block
@@ -294,7 +294,7 @@ impl Event {
         }
     }
 
-    /// The on-disk args of this event (see FORMAT.md, "Event kinds").
+    /// The on-disk args of this event (FORMAT.md §5.1).
     pub fn to_raw(&self) -> RawEvent {
         let mut a = [0u64; MAX_ARGS];
         let kind = self.kind();
@@ -479,7 +479,7 @@ pub(crate) mod tests {
     use proptest::prelude::*;
 
     /// A strategy producing any valid event (used by the block and file round-trip tests too).
-    pub fn any_event() -> impl Strategy<Value = Event> {
+    pub(crate) fn any_event() -> impl Strategy<Value = Event> {
         let trace = proptest::option::of((any::<u128>(), any::<u64>(), any::<u8>()).prop_map(
             |(trace_id, span_id, flags)| TraceContext {
                 trace_id,

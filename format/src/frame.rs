@@ -1,40 +1,38 @@
-//! The byte-level framing: file header, block frames and trailer (FORMAT.md has the spec).
+//! FORMAT.md §1 "File layout": the byte-level framing, i.e. the file header, the frame
+//! header in front of every block, the trailer, and the limits a reader enforces.
 //!
 //! ```text
 //! file    = header(32) frame* [trailer(68)]
 //! frame   = frame_header(24) payload(payload_len) digest(32)
-//! digest  = BLAKE3(previous digest || frame_header || payload)
 //! ```
-//! The first frame's "previous digest" is BLAKE3 of the file header, so the last digest
-//! commits to every byte before it. Frame headers carry their own CRC so that a reader
-//! scanning a damaged file can tell a real frame from a stray magic number cheaply.
+//! The digest after each payload is the hash chain of §3 (module `chain`). Frame headers
+//! carry their own CRC so that a reader scanning a damaged file can tell a real frame from a
+//! stray magic number cheaply.
 
+use crate::chain::Digest;
 use crate::error::{Error, Result};
 
 /// The first 8 bytes of every capture (PNG-style: catches text-mode transfers).
-pub const FILE_MAGIC: [u8; 8] = *b"\x89GCAP\r\n\x1a";
+pub(crate) const FILE_MAGIC: [u8; 8] = *b"\x89GCAP\r\n\x1a";
 /// The format version this crate writes and the newest it reads.
 pub const FORMAT_VERSION: u16 = 1;
-pub const FILE_HEADER_LEN: usize = 32;
+pub(crate) const FILE_HEADER_LEN: usize = 32;
 
 /// Magic at the start of every frame: "GBLK".
-pub const FRAME_MAGIC: [u8; 4] = *b"GBLK";
+pub(crate) const FRAME_MAGIC: [u8; 4] = *b"GBLK";
 pub const FRAME_HEADER_LEN: usize = 24;
-pub const DIGEST_LEN: usize = 32;
+pub(crate) const DIGEST_LEN: usize = 32;
 
 /// Magic at the start of the trailer.
-pub const TRAILER_MAGIC: [u8; 8] = *b"GCAPEND\0";
-pub const TRAILER_LEN: usize = 68;
+pub(crate) const TRAILER_MAGIC: [u8; 8] = *b"GCAPEND\0";
+pub(crate) const TRAILER_LEN: usize = 68;
 
 /// Frame flag: the payload is zstd-compressed (otherwise it is the raw rkyv archive).
-pub const FLAG_ZSTD: u16 = 1;
+pub(crate) const FLAG_ZSTD: u16 = 1;
 
 /// Hard limits a reader enforces before allocating anything a length field asks for.
-pub const MAX_PAYLOAD_LEN: u32 = 64 << 20;
-pub const MAX_RAW_LEN: u32 = 64 << 20;
-
-/// A BLAKE3 digest.
-pub type Digest = [u8; DIGEST_LEN];
+pub(crate) const MAX_PAYLOAD_LEN: u32 = 64 << 20;
+pub(crate) const MAX_RAW_LEN: u32 = 64 << 20;
 
 /// The 32-byte file header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +44,7 @@ pub struct FileHeader {
 }
 
 impl FileHeader {
-    pub fn encode(&self) -> [u8; FILE_HEADER_LEN] {
+    pub(crate) fn encode(&self) -> [u8; FILE_HEADER_LEN] {
         let mut b = [0u8; FILE_HEADER_LEN];
         b[0..8].copy_from_slice(&FILE_MAGIC);
         b[8..10].copy_from_slice(&self.version.to_le_bytes());
@@ -57,7 +55,7 @@ impl FileHeader {
         b
     }
 
-    pub fn decode(b: &[u8]) -> Result<FileHeader> {
+    pub(crate) fn decode(b: &[u8]) -> Result<FileHeader> {
         if b.len() < FILE_HEADER_LEN || b[0..8] != FILE_MAGIC {
             return Err(Error::NotACapture);
         }
@@ -78,16 +76,11 @@ impl FileHeader {
             file_id: b[12..28].try_into().unwrap(),
         })
     }
-
-    /// The chain's starting digest.
-    pub fn seed_digest(&self) -> Digest {
-        *blake3::hash(&self.encode()).as_bytes()
-    }
 }
 
 /// The 24-byte header in front of every block's payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FrameHeader {
+pub(crate) struct FrameHeader {
     pub kind: u16,
     pub flags: u16,
     /// 0, 1, 2, ... in file order: a removed or reordered block breaks the sequence.
@@ -98,7 +91,7 @@ pub struct FrameHeader {
 }
 
 impl FrameHeader {
-    pub fn encode(&self) -> [u8; FRAME_HEADER_LEN] {
+    pub(crate) fn encode(&self) -> [u8; FRAME_HEADER_LEN] {
         let mut b = [0u8; FRAME_HEADER_LEN];
         b[0..4].copy_from_slice(&FRAME_MAGIC);
         b[4..6].copy_from_slice(&self.kind.to_le_bytes());
@@ -112,7 +105,7 @@ impl FrameHeader {
     }
 
     /// Decodes and checks a frame header at file offset `at` (for error messages).
-    pub fn decode(b: &[u8], at: u64) -> Result<FrameHeader> {
+    pub(crate) fn decode(b: &[u8], at: u64) -> Result<FrameHeader> {
         if b.len() < FRAME_HEADER_LEN {
             return Err(Error::corrupt(at, "frame header cut short"));
         }
@@ -151,23 +144,14 @@ impl FrameHeader {
     }
 
     /// Total bytes of the frame on disk.
-    pub fn frame_len(&self) -> u64 {
+    pub(crate) fn frame_len(&self) -> u64 {
         (FRAME_HEADER_LEN + DIGEST_LEN) as u64 + self.payload_len as u64
     }
 }
 
-/// The digest of a frame, chained to the previous one.
-pub fn chain_digest(prev: &Digest, header: &[u8], payload: &[u8]) -> Digest {
-    let mut h = blake3::Hasher::new();
-    h.update(prev);
-    h.update(header);
-    h.update(payload);
-    *h.finalize().as_bytes()
-}
-
 /// The 68-byte trailer at the very end of a finished capture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Trailer {
+pub(crate) struct Trailer {
     /// Offset of the index block's frame.
     pub index_offset: u64,
     /// Length of the whole file, trailer included: appended bytes are detected.
@@ -179,7 +163,7 @@ pub struct Trailer {
 }
 
 impl Trailer {
-    pub fn encode(&self) -> [u8; TRAILER_LEN] {
+    pub(crate) fn encode(&self) -> [u8; TRAILER_LEN] {
         let mut b = [0u8; TRAILER_LEN];
         b[0..8].copy_from_slice(&TRAILER_MAGIC);
         b[8..16].copy_from_slice(&self.index_offset.to_le_bytes());
@@ -193,7 +177,7 @@ impl Trailer {
     }
 
     /// Decodes the trailer from the last [`TRAILER_LEN`] bytes, if they are one.
-    pub fn decode(b: &[u8]) -> Option<Trailer> {
+    pub(crate) fn decode(b: &[u8]) -> Option<Trailer> {
         if b.len() != TRAILER_LEN || b[0..8] != TRAILER_MAGIC {
             return None;
         }
@@ -209,11 +193,6 @@ impl Trailer {
             digest: b[32..64].try_into().unwrap(),
         })
     }
-}
-
-/// Lowercase hex of a digest, as printed by `info` and `verify`.
-pub fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -12,8 +12,27 @@
 //! ```
 //! Blocks ([`BlockKind`]) hold the capture metadata ([`Meta`]), target processes
 //! ([`Target`]), interned strings, stacks and symbols, column-encoded events
-//! ([`EventsBlock`]), counters ([`Stats`]) and, last, the index. docs/FORMAT.md is the
-//! byte-exact specification.
+//! ([`EventsBlock`]), counters ([`Stats`]) and, last, the index. `docs/FORMAT.md` in the
+//! repository is the byte-exact specification; `corpus/golden/` holds a file of each format
+//! version that this reader must keep reading (`format/tests/golden.rs`).
+//!
+//! # Where each part of the specification lives
+//!
+//! | FORMAT.md | module |
+//! |---|---|
+//! | §1 File layout: file header, frame header, trailer, limits | `frame` |
+//! | §2 Finding blocks: the index, or scanning a cut-off file | `reader::locate` |
+//! | §3 Integrity: the hash chain | `chain`; checked by `reader::verify` |
+//! | §4 Block payloads | `payload`; loaded by `reader::dictionaries` |
+//! | §5 Events blocks: the columns | `events_block` |
+//! | §5 Varints and zigzag | `varint` |
+//! | §5 Recent-list coding | `recent_list` |
+//! | §5.1 Event kinds | `event` |
+//!
+//! [`Writer`] (`writer`) produces all of them; [`Capture`] (`reader`) reads them. The
+//! modules are private: everything a user needs is re-exported at the crate root. The one
+//! public module, `synthetic` (behind the `synthetic` feature), generates a realistic event
+//! stream for tests, benchmarks and the golden file; it is not part of the format.
 //!
 //! # Example
 //! ```
@@ -36,19 +55,28 @@
 //! # Ok::<(), gcap_format::Error>(())
 //! ```
 
-pub mod block;
-pub mod error;
-pub mod event;
-pub mod frame;
-pub mod reader;
-pub mod synthetic;
-pub mod varint;
-pub mod writer;
+#![warn(unreachable_pub)]
 
-pub use block::{
-    BlockKind, EventsBlock, KeyValue, Meta, Offset, ProbeInfo, ProbeStat, Stats, Symbol, Target,
+mod chain;
+mod error;
+mod event;
+mod events_block;
+mod frame;
+mod payload;
+mod reader;
+mod recent_list;
+#[cfg(feature = "synthetic")]
+pub mod synthetic;
+mod varint;
+mod writer;
+
+pub use error::{one_line, Error, Result};
+pub use event::{
+    stop_reason, Event, EventData, EventKind, RawEvent, SpanKind, StackId, StrId, TraceContext,
+    MAX_ARGS,
 };
-pub use error::{Error, Result};
-pub use event::{Event, EventData, EventKind, RawEvent, SpanKind, StackId, StrId, TraceContext};
-pub use reader::{BlockInfo, Capture, EventsPayload, Recovery, VerifyReport};
+pub use events_block::{ArchivedEventsBlock, DecodeError, EventsBlock, EventsIter};
+pub use frame::{FileHeader, FORMAT_VERSION, FRAME_HEADER_LEN};
+pub use payload::{BlockKind, KeyValue, Meta, Offset, ProbeInfo, ProbeStat, Stats, Symbol, Target};
+pub use reader::{BlockInfo, Capture, EventsPayload, Recovery, StackTable, VerifyReport};
 pub use writer::{create_file, WriteSummary, Writer, WriterOptions};

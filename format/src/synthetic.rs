@@ -1,4 +1,5 @@
-//! A deterministic, realistic event stream for benchmarks, fuzz seeds and analyzer tests.
+//! A deterministic, realistic event stream for benchmarks, the format's tests and the golden
+//! file (feature `synthetic`; not part of the format).
 //!
 //! It models a goroutine-heavy Go server: a few Ps run goroutines that are created per
 //! request by an accept loop, block on channels, mutexes, the network and sleeps, wake each

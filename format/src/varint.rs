@@ -1,9 +1,15 @@
-//! LEB128 unsigned varints and zigzag signed integers: the encoding of every column inside an
-//! events block (small numbers take one byte, and zstd squeezes the rest).
+//! FORMAT.md §5 varints: LEB128 unsigned varints and zigzag signed integers, the encoding of
+//! every column inside an events block (small numbers take one byte, and zstd squeezes the
+//! rest).
+//!
+//! Hand-written rather than taken from a varint crate: any LEB128 encoder writes the same
+//! bytes, but decoders differ in which malformed input they reject (non-minimal encodings,
+//! bits past 64), and this one's rules are what readers of existing files accept; it is also
+//! the innermost loop of every read.
 
 /// Appends `v` as an unsigned LEB128 varint (1 to 10 bytes).
 #[inline]
-pub fn put(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -13,32 +19,32 @@ pub fn put(out: &mut Vec<u8>, mut v: u64) {
 
 /// Maps a signed value to an unsigned one so that small magnitudes stay small.
 #[inline]
-pub fn zigzag(v: i64) -> u64 {
+pub(crate) fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
 /// Inverse of [`zigzag`].
 #[inline]
-pub fn unzigzag(v: u64) -> i64 {
+pub(crate) fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
 /// A cursor over a varint column. Reading past the end or an over-long varint yields `None`,
 /// never a panic: columns come from untrusted files.
 #[derive(Clone, Debug)]
-pub struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Cursor<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
         Cursor { buf, pos: 0 }
     }
 
     /// Reads one varint.
     #[inline(always)]
-    pub fn get(&mut self) -> Option<u64> {
+    pub(crate) fn get(&mut self) -> Option<u64> {
         // Fast path: one byte, the common case for deltas and small ids.
         let b = *self.buf.get(self.pos)?;
         if b < 0x80 {
@@ -70,16 +76,8 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Reads one byte.
-    #[inline]
-    pub fn byte(&mut self) -> Option<u8> {
-        let b = *self.buf.get(self.pos)?;
-        self.pos += 1;
-        Some(b)
-    }
-
     /// True when every byte was consumed.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.pos >= self.buf.len()
     }
 }

@@ -10,15 +10,16 @@ use std::path::Path;
 
 use rkyv::rancor;
 
-use crate::block::{
-    BlockKind, EventsBlock, Index, IndexEntry, Meta, Stacks, Stats, Strings, Symbol, Symbols,
-    Target,
-};
+use crate::chain::{chain_digest, seed_digest, Digest};
 use crate::error::{Error, Result};
 use crate::event::{Event, StackId, StrId};
+use crate::events_block::EventsBlock;
 use crate::frame::{
-    chain_digest, Digest, FileHeader, FrameHeader, Trailer, FILE_HEADER_LEN, FLAG_ZSTD,
-    FORMAT_VERSION, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, MAX_RAW_LEN,
+    FileHeader, FrameHeader, Trailer, FILE_HEADER_LEN, FLAG_ZSTD, FORMAT_VERSION, FRAME_HEADER_LEN,
+    MAX_PAYLOAD_LEN, MAX_RAW_LEN, TRAILER_LEN,
+};
+use crate::payload::{
+    BlockKind, Index, IndexEntry, Meta, Stacks, Stats, Strings, Symbol, Symbols, Target,
 };
 
 /// How the writer batches and compresses.
@@ -75,7 +76,7 @@ pub fn create_file(path: &Path, force: bool) -> Result<File> {
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .custom_flags(libc_o_nofollow())
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => Error::Exists {
@@ -85,20 +86,12 @@ pub fn create_file(path: &Path, force: bool) -> Result<File> {
         })
 }
 
-/// O_NOFOLLOW on Linux (the same value on every architecture gcap supports).
-const fn libc_o_nofollow() -> i32 {
-    0o400000
-}
-
 fn random_id() -> [u8; 16] {
     let mut id = [0u8; 16];
-    if let Ok(mut f) = File::open("/dev/urandom") {
-        use std::io::Read;
-        if f.read_exact(&mut id).is_ok() {
-            return id;
-        }
+    if getrandom::fill(&mut id).is_ok() {
+        return id;
     }
-    // No urandom: a hash of time and pid is unique enough to seed a chain.
+    // No OS randomness: a hash of time and pid is unique enough to seed a chain.
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -186,7 +179,7 @@ impl<W: Write> Writer<W> {
             out,
             offset: FILE_HEADER_LEN as u64,
             seq: 0,
-            prev: header.seed_digest(),
+            prev: seed_digest(&header),
             index: Vec::new(),
             strings: HashMap::new(),
             pending_strings: Strings {
@@ -307,7 +300,7 @@ impl<W: Write> Writer<W> {
         };
         let index_offset = self.offset;
         self.write_block(BlockKind::Index, &index, u32::MAX, (0, 0, 0))?;
-        let file_len = self.offset + crate::frame::TRAILER_LEN as u64;
+        let file_len = self.offset + TRAILER_LEN as u64;
         let trailer = Trailer {
             index_offset,
             file_len,
@@ -337,7 +330,7 @@ impl<W: Write> Writer<W> {
             events_by_kind,
             blocks: self.seq,
             bytes: self.offset,
-            digest: crate::frame::hex(&self.prev),
+            digest: hex::encode(self.prev),
         }
     }
 

@@ -1,0 +1,196 @@
+//! FORMAT.md §4 "Block payloads": the kinds of block and what each holds once
+//! decompressed.
+//!
+//! Every payload is an rkyv archive of one of the structs below (the events block, §5, has
+//! its own module: `events_block`). Readers access the archive in place after rkyv's checked
+//! validation (`bytecheck`), so a hostile payload is an error, not undefined behaviour.
+
+use rkyv::{Archive, Deserialize, Serialize};
+
+use crate::event::StrId;
+
+/// The kind of a block, stored in its frame header. Readers skip kinds they do not know.
+#[repr(u16)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BlockKind {
+    Meta = 1,
+    Target = 2,
+    Strings = 3,
+    Stacks = 4,
+    Symbols = 5,
+    Events = 6,
+    Stats = 7,
+    Index = 8,
+}
+
+impl BlockKind {
+    pub fn from_u16(v: u16) -> Option<BlockKind> {
+        Some(match v {
+            1 => BlockKind::Meta,
+            2 => BlockKind::Target,
+            3 => BlockKind::Strings,
+            4 => BlockKind::Stacks,
+            5 => BlockKind::Symbols,
+            6 => BlockKind::Events,
+            7 => BlockKind::Stats,
+            8 => BlockKind::Index,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockKind::Meta => "meta",
+            BlockKind::Target => "target",
+            BlockKind::Strings => "strings",
+            BlockKind::Stacks => "stacks",
+            BlockKind::Symbols => "symbols",
+            BlockKind::Events => "events",
+            BlockKind::Stats => "stats",
+            BlockKind::Index => "index",
+        }
+    }
+}
+
+/// A free-form key/value pair: room for facts later versions add without a new block kind.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+}
+
+/// The capture as a whole (the first block of every file).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Meta {
+    /// Host name of the machine captured on.
+    pub host: String,
+    /// `uname -sr` of that machine's kernel.
+    pub kernel: String,
+    pub gcap_version: String,
+    /// gcap's own command line.
+    pub command_line: Vec<String>,
+    /// Wall-clock time at capture start, ns since the Unix epoch.
+    pub start_unix_ns: u64,
+    /// CLOCK_MONOTONIC at the same instant: every event timestamp is on this clock.
+    pub start_mono_ns: u64,
+    /// Capture level name (e.g. "lifecycle").
+    pub level: String,
+    pub extra: Vec<KeyValue>,
+}
+
+/// A probe gcap attached to a target, as recorded for the reader.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct ProbeInfo {
+    /// gcap's name for the probe (e.g. "go_block").
+    pub name: String,
+    /// The function or tracepoint it is attached to.
+    pub attach_to: String,
+    /// Offset of the probe from the function's entry (0 for tracepoints).
+    pub offset: u64,
+}
+
+/// A struct offset or constant gcap read from the target (name like "runtime.g.goid").
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Offset {
+    pub name: String,
+    pub value: u64,
+}
+
+/// One target process.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Target {
+    /// Capture-local target id that events and stack blocks refer to.
+    pub id: u32,
+    pub pid: u32,
+    pub exe: String,
+    /// GNU build id (hex), or Go's build id when there is none.
+    pub build_id: String,
+    /// e.g. "go1.27.3".
+    pub go_version: String,
+    /// Where the offsets came from: "dwarf" or "table".
+    pub offsets_source: String,
+    pub offsets: Vec<Offset>,
+    /// Go's wait-reason strings indexed by the target's wait-reason number.
+    pub wait_reasons: Vec<String>,
+    pub probes: Vec<ProbeInfo>,
+    /// CLOCK_MONOTONIC when the probes were attached.
+    pub attached_mono_ns: u64,
+    pub extra: Vec<KeyValue>,
+}
+
+/// New entries of the string table: ids `first_id ..first_id + strings.len()`.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Strings {
+    pub first_id: u32,
+    pub strings: Vec<String>,
+}
+
+/// New entries of a target's stack table: stack `first_id + i` is
+/// `pcs[sum(lens[..i]) .. sum(lens[..=i])]`, innermost frame first.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Stacks {
+    pub target: u32,
+    pub first_id: u32,
+    pub lens: Vec<u16>,
+    pub pcs: Vec<u64>,
+}
+
+/// A PC's source location. Several entries with the same `pc` describe inlined frames,
+/// innermost first.
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Symbol {
+    pub pc: u64,
+    /// Entry PC of the (physical) function holding `pc`.
+    pub entry: u64,
+    pub function: StrId,
+    pub file: StrId,
+    pub line: u32,
+}
+
+/// Symbols for PCs of one target.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Symbols {
+    pub target: u32,
+    pub symbols: Vec<Symbol>,
+}
+
+/// Per-probe hit counts.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct ProbeStat {
+    pub target: u32,
+    pub name: String,
+    pub hits: u64,
+}
+
+/// Counters gcap writes when it stops (and may write periodically; the last one wins).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// CLOCK_MONOTONIC when the capture stopped.
+    pub end_mono_ns: u64,
+    /// Why it stopped ("duration", "signal", "targets exited", "disk full: ...").
+    pub stop_reason: String,
+    pub probes: Vec<ProbeStat>,
+    /// Events lost per CPU (ring buffer full), index = CPU number.
+    pub lost_per_cpu: Vec<u64>,
+    pub extra: Vec<KeyValue>,
+}
+
+/// One block in the index.
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct IndexEntry {
+    /// Byte offset of the block's frame header.
+    pub offset: u64,
+    pub kind: u16,
+    pub seq: u32,
+    /// Target id (events, stacks, symbols blocks), else u32::MAX.
+    pub target: u32,
+    pub t_min: u64,
+    pub t_max: u64,
+    pub events: u32,
+}
+
+/// The footer index: every block before it.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Index {
+    pub entries: Vec<IndexEntry>,
+}

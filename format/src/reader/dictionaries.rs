@@ -1,0 +1,171 @@
+//! Loading the dictionary blocks of FORMAT.md §4 (meta, targets, strings, stacks, symbols,
+//! stats) into memory when a capture is opened; events blocks stay on disk until asked for.
+
+use rkyv::rancor;
+
+use super::Capture;
+use crate::error::{Error, Result};
+use crate::event::StackId;
+use crate::payload::{
+    ArchivedStacks, ArchivedStrings, ArchivedSymbols, BlockKind, Meta, Stats, Symbol, Target,
+};
+
+/// A stack table of one target.
+#[derive(Clone, Debug, Default)]
+pub struct StackTable {
+    /// `(start, len)` into `pcs` for each stack id (index 0 is the empty stack).
+    ranges: Vec<(u32, u32)>,
+    pcs: Vec<u64>,
+}
+
+impl StackTable {
+    /// PCs of a stack, innermost first (empty for id 0 or an unknown id).
+    pub fn get(&self, id: StackId) -> &[u64] {
+        match self.ranges.get(id as usize) {
+            Some(&(start, len)) => self
+                .pcs
+                .get(start as usize..start as usize + len as usize)
+                .unwrap_or(&[]),
+            None => &[],
+        }
+    }
+
+    /// Number of stacks (id 0 included).
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.len() <= 1
+    }
+}
+
+impl Capture {
+    pub(super) fn load_dictionaries(&mut self) -> Result<()> {
+        let mut problems = Vec::new();
+        let infos = self.blocks.clone();
+        for (i, info) in infos.iter().enumerate() {
+            let Some(kind) = BlockKind::from_u16(info.kind) else {
+                continue; // a newer kind: skip it
+            };
+            let raw = match kind {
+                BlockKind::Meta
+                | BlockKind::Target
+                | BlockKind::Strings
+                | BlockKind::Stacks
+                | BlockKind::Symbols
+                | BlockKind::Stats => match self.decompress(info) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        problems.push(e.to_string());
+                        continue;
+                    }
+                },
+                BlockKind::Events if !self.recovery.complete => {
+                    // Scanned files lack the index's counts: read them from the block.
+                    match self.events_block(info) {
+                        Ok(p) => {
+                            let a = p.archived();
+                            self.blocks[i].target = a.target.to_native();
+                            self.blocks[i].t_min = a.t_min.to_native();
+                            self.blocks[i].t_max = a.t_max.to_native();
+                            self.blocks[i].events = a.count.to_native();
+                        }
+                        Err(e) => problems.push(e.to_string()),
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            let bad =
+                |e: rancor::Error| Error::corrupt(info.offset, format!("{}: {e}", kind.name()));
+            let r: Result<()> = (|| {
+                match kind {
+                    BlockKind::Meta => {
+                        let m = rkyv::from_bytes::<Meta, rancor::Error>(&raw).map_err(bad)?;
+                        self.meta.get_or_insert(m);
+                    }
+                    BlockKind::Target => {
+                        let t = rkyv::from_bytes::<Target, rancor::Error>(&raw).map_err(bad)?;
+                        self.blocks[i].target = t.id;
+                        self.targets.retain(|x| x.id != t.id);
+                        self.targets.push(t);
+                    }
+                    BlockKind::Stats => {
+                        self.stats =
+                            Some(rkyv::from_bytes::<Stats, rancor::Error>(&raw).map_err(bad)?);
+                    }
+                    BlockKind::Strings => {
+                        let s =
+                            rkyv::access::<ArchivedStrings, rancor::Error>(&raw).map_err(bad)?;
+                        if s.first_id.to_native() as usize != self.strings.len() {
+                            return Err(Error::corrupt(info.offset, "string ids out of sequence"));
+                        }
+                        self.strings
+                            .extend(s.strings.iter().map(|x| x.as_str().to_owned()));
+                    }
+                    BlockKind::Stacks => {
+                        let s = rkyv::access::<ArchivedStacks, rancor::Error>(&raw).map_err(bad)?;
+                        let target = s.target.to_native();
+                        self.blocks[i].target = target;
+                        let table = self.stacks.entry(target).or_insert_with(|| StackTable {
+                            ranges: vec![(0, 0)],
+                            pcs: Vec::new(),
+                        });
+                        if s.first_id.to_native() as usize != table.ranges.len() {
+                            return Err(Error::corrupt(info.offset, "stack ids out of sequence"));
+                        }
+                        let total: u64 = s.lens.iter().map(|l| l.to_native() as u64).sum();
+                        if total != s.pcs.len() as u64 {
+                            return Err(Error::corrupt(info.offset, "stack lengths do not add up"));
+                        }
+                        let mut at = table.pcs.len() as u32;
+                        for l in s.lens.iter() {
+                            let l = l.to_native() as u32;
+                            table.ranges.push((at, l));
+                            at += l;
+                        }
+                        table.pcs.extend(s.pcs.iter().map(|p| p.to_native()));
+                    }
+                    BlockKind::Symbols => {
+                        let s =
+                            rkyv::access::<ArchivedSymbols, rancor::Error>(&raw).map_err(bad)?;
+                        let target = s.target.to_native();
+                        self.blocks[i].target = target;
+                        let v = self.symbols.entry(target).or_default();
+                        v.extend(s.symbols.iter().map(|x| Symbol {
+                            pc: x.pc.to_native(),
+                            entry: x.entry.to_native(),
+                            function: x.function.to_native(),
+                            file: x.file.to_native(),
+                            line: x.line.to_native(),
+                        }));
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })();
+            if let Err(e) = r {
+                problems.push(e.to_string());
+            }
+        }
+        for v in self.symbols.values_mut() {
+            // Stable: inlined frames of one PC keep their innermost-first order.
+            v.sort_by_key(|s| s.pc);
+        }
+        if !problems.is_empty() {
+            self.recovery.complete = false;
+            for p in problems.iter().take(8) {
+                self.recovery
+                    .warnings
+                    .push(format!("skipped a damaged block: {p}"));
+            }
+        }
+        if self.meta.is_none() {
+            self.recovery
+                .warnings
+                .push("the capture's metadata block is missing or damaged".into());
+        }
+        Ok(())
+    }
+}

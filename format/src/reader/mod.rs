@@ -1,0 +1,358 @@
+//! Reading captures: map the file, find the blocks (`locate`, FORMAT.md §2), load the small
+//! dictionary blocks (`dictionaries`), and hand out events blocks as validated, zero-copy
+//! rkyv archives that can be decoded in parallel. `verify` checks every byte (§3).
+
+mod dictionaries;
+mod locate;
+mod verify;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+
+use memmap2::Mmap;
+use rkyv::rancor;
+use rkyv::util::AlignedVec;
+
+pub use dictionaries::StackTable;
+pub use verify::VerifyReport;
+
+use crate::chain::Digest;
+use crate::error::{Error, Result};
+use crate::event::{Event, RawEvent, StackId, StrId};
+use crate::events_block::ArchivedEventsBlock;
+use crate::frame::{FileHeader, FrameHeader, FLAG_ZSTD, FRAME_HEADER_LEN};
+use crate::payload::{BlockKind, Meta, Stats, Symbol, Target};
+
+thread_local! {
+    /// One zstd decompression context per thread: creating one per block costs more than
+    /// decompressing a small block.
+    static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
+}
+
+/// Where a block is and what it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockInfo {
+    pub offset: u64,
+    pub kind: u16,
+    pub flags: u16,
+    pub seq: u32,
+    pub payload_len: u32,
+    pub raw_len: u32,
+    /// Target id for per-target blocks, else u32::MAX.
+    pub target: u32,
+    pub t_min: u64,
+    pub t_max: u64,
+    pub events: u32,
+}
+
+impl BlockInfo {
+    /// A block known only from its frame header: no target or time range yet.
+    fn from_frame(offset: u64, h: &FrameHeader) -> BlockInfo {
+        BlockInfo {
+            offset,
+            kind: h.kind,
+            flags: h.flags,
+            seq: h.seq,
+            payload_len: h.payload_len,
+            raw_len: h.raw_len,
+            target: u32::MAX,
+            t_min: 0,
+            t_max: 0,
+            events: 0,
+        }
+    }
+}
+
+/// How the block list was obtained and what was lost.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// The file has a valid trailer and index covering every block.
+    pub complete: bool,
+    /// Bytes that belong to no readable block (a cut-off tail, or damage).
+    pub bytes_discarded: u64,
+    /// What the reader noticed, one sentence each, for warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Bytes of a capture: a memory map of a file, or an owned buffer.
+enum Bytes {
+    Map(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Map(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+/// An opened capture.
+pub struct Capture {
+    bytes: Bytes,
+    header: FileHeader,
+    blocks: Vec<BlockInfo>,
+    recovery: Recovery,
+    meta: Option<Meta>,
+    targets: Vec<Target>,
+    strings: Vec<String>,
+    stacks: HashMap<u32, StackTable>,
+    symbols: HashMap<u32, Vec<Symbol>>,
+    stats: Option<Stats>,
+    digest: Option<Digest>,
+}
+
+/// A decompressed, validated events block.
+pub struct EventsPayload {
+    raw: AlignedVec,
+    pub info: BlockInfo,
+}
+
+impl EventsPayload {
+    /// The archived block, accessed in place.
+    pub fn archived(&self) -> &ArchivedEventsBlock {
+        // SAFETY: `raw` was validated with rkyv's checked `access` for this exact type when the
+        // payload was built (`Capture::events_block`) and is never mutated afterwards.
+        unsafe { rkyv::access_unchecked::<ArchivedEventsBlock>(&self.raw) }
+    }
+
+    /// Decodes every event (raw form). Errors name the block.
+    pub fn raw_events(&self) -> Result<Vec<RawEvent>> {
+        self.archived()
+            .iter()
+            .map(|r| r.map_err(|e| Error::corrupt(self.info.offset, e.0)))
+            .collect()
+    }
+}
+
+impl Capture {
+    /// Memory-maps and opens a capture file.
+    pub fn open(path: impl AsRef<Path>) -> Result<Capture> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let file = File::open(path).map_err(|e| Error::io(format!("opening {shown}"), e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(format!("reading {shown}"), e))?
+            .len();
+        let bytes = if len == 0 {
+            Bytes::Owned(Vec::new())
+        } else {
+            // SAFETY: the map is read-only; captures are not modified while analysed (a file
+            // changing underneath would at worst give garbage bytes, which every read path
+            // validates, never undefined behaviour in safe code that checks bounds).
+            Bytes::Map(
+                unsafe { Mmap::map(&file) }
+                    .map_err(|e| Error::io(format!("mapping {shown}"), e))?,
+            )
+        };
+        Self::from_bytes_inner(bytes)
+    }
+
+    /// Opens a capture held in memory.
+    pub fn from_vec(bytes: Vec<u8>) -> Result<Capture> {
+        Self::from_bytes_inner(Bytes::Owned(bytes))
+    }
+
+    fn from_bytes_inner(bytes: Bytes) -> Result<Capture> {
+        let header = FileHeader::decode(&bytes)?;
+        let mut cap = Capture {
+            bytes,
+            header,
+            blocks: Vec::new(),
+            recovery: Recovery::default(),
+            meta: None,
+            targets: Vec::new(),
+            strings: vec![String::new()],
+            stacks: HashMap::new(),
+            symbols: HashMap::new(),
+            stats: None,
+            digest: None,
+        };
+        if !cap.load_index() {
+            cap.scan();
+        }
+        cap.load_dictionaries()?;
+        Ok(cap)
+    }
+
+    /// Decompresses a block's payload into an aligned buffer, enforcing its declared size.
+    fn decompress(&self, info: &BlockInfo) -> Result<AlignedVec> {
+        let start = (info.offset as usize) + FRAME_HEADER_LEN;
+        let payload = self
+            .bytes
+            .get(start..start + info.payload_len as usize)
+            .ok_or_else(|| Error::corrupt(info.offset, "block payload out of bounds"))?;
+        let mut out = AlignedVec::<16>::with_capacity(info.raw_len as usize);
+        if info.flags & FLAG_ZSTD != 0 {
+            // The zstd frame must declare exactly the raw length the header does: a lying
+            // header is refused before anything is allocated for it.
+            match zstd::zstd_safe::get_frame_content_size(payload) {
+                Ok(Some(n)) if n == info.raw_len as u64 => {}
+                _ => {
+                    return Err(Error::corrupt(
+                        info.offset,
+                        "zstd frame size differs from the declared block size",
+                    ))
+                }
+            }
+            // The declared raw length bounds the allocation; zstd refuses to write past it.
+            out.resize(info.raw_len as usize, 0);
+            let n = DCTX
+                .with(|d| match d.borrow_mut().as_mut() {
+                    Some(d) => d.decompress_to_buffer(payload, out.as_mut_slice()),
+                    None => zstd::bulk::decompress_to_buffer(payload, out.as_mut_slice()),
+                })
+                .map_err(|e| Error::corrupt(info.offset, format!("zstd: {e}")))?;
+            if n != info.raw_len as usize {
+                return Err(Error::corrupt(
+                    info.offset,
+                    "decompressed size differs from the declared size",
+                ));
+            }
+        } else {
+            if payload.len() != info.raw_len as usize {
+                return Err(Error::corrupt(info.offset, "raw block length mismatch"));
+            }
+            out.extend_from_slice(payload);
+        }
+        Ok(out)
+    }
+
+    /// Decompresses and validates an events block.
+    pub fn events_block(&self, info: &BlockInfo) -> Result<EventsPayload> {
+        if info.kind != BlockKind::Events as u16 {
+            return Err(Error::Invalid(format!(
+                "block at byte {} is not an events block",
+                info.offset
+            )));
+        }
+        let raw = self.decompress(info)?;
+        rkyv::access::<ArchivedEventsBlock, rancor::Error>(&raw)
+            .map_err(|e| Error::corrupt(info.offset, format!("events: {e}")))?;
+        Ok(EventsPayload { raw, info: *info })
+    }
+
+    /// Every block, in file order (the index block excluded).
+    pub fn blocks(&self) -> &[BlockInfo] {
+        &self.blocks
+    }
+
+    /// The events blocks, in file order.
+    pub fn event_blocks(&self) -> impl Iterator<Item = &BlockInfo> {
+        self.blocks
+            .iter()
+            .filter(|b| b.kind == BlockKind::Events as u16)
+    }
+
+    /// Decodes every events block in parallel and maps each through `f`, in file order.
+    #[cfg(feature = "parallel")]
+    pub fn par_map_blocks<T, F>(&self, f: F) -> Vec<Result<T>>
+    where
+        T: Send,
+        F: Fn(&EventsPayload) -> Result<T> + Sync + Send,
+    {
+        use rayon::prelude::*;
+        let infos: Vec<BlockInfo> = self.event_blocks().copied().collect();
+        infos
+            .par_iter()
+            .map(|info| self.events_block(info).and_then(|p| f(&p)))
+            .collect()
+    }
+
+    /// Every event of every target as `(target, event)`, sorted by time. Kinds this version
+    /// does not know are skipped. Convenient for small captures and tests; analyses of large
+    /// captures should use [`Capture::par_map_blocks`].
+    pub fn events(&self) -> Result<Vec<(u32, Event)>> {
+        let mut out = Vec::new();
+        for info in self.event_blocks() {
+            let p = self.events_block(info)?;
+            let target = p.archived().target.to_native();
+            for raw in p.raw_events()? {
+                if let Some(e) = raw.to_event() {
+                    out.push((target, e));
+                }
+            }
+        }
+        out.sort_by_key(|(_, e)| e.ts);
+        Ok(out)
+    }
+
+    pub fn header(&self) -> &FileHeader {
+        &self.header
+    }
+
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    pub fn meta(&self) -> Option<&Meta> {
+        self.meta.as_ref()
+    }
+
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
+    }
+
+    pub fn stats(&self) -> Option<&Stats> {
+        self.stats.as_ref()
+    }
+
+    /// An interned string (empty for 0 or an unknown id).
+    pub fn string(&self, id: StrId) -> &str {
+        self.strings.get(id as usize).map_or("", |s| s.as_str())
+    }
+
+    /// The stack table of a target.
+    pub fn stacks(&self, target: u32) -> Option<&StackTable> {
+        self.stacks.get(&target)
+    }
+
+    /// PCs of a stack of a target.
+    pub fn stack(&self, target: u32, id: StackId) -> &[u64] {
+        self.stacks.get(&target).map_or(&[], |t| t.get(id))
+    }
+
+    /// The source locations of a PC (inlined frames innermost first; empty when unknown).
+    pub fn symbolize(&self, target: u32, pc: u64) -> &[Symbol] {
+        let Some(v) = self.symbols.get(&target) else {
+            return &[];
+        };
+        let lo = v.partition_point(|s| s.pc < pc);
+        let hi = v.partition_point(|s| s.pc <= pc);
+        &v[lo..hi]
+    }
+
+    /// Total events according to the block list.
+    pub fn event_count(&self) -> u64 {
+        self.event_blocks().map(|b| b.events as u64).sum()
+    }
+
+    /// First and last event time over all events blocks.
+    pub fn time_range(&self) -> Option<(u64, u64)> {
+        let mut it = self.event_blocks().filter(|b| b.events > 0);
+        let first = it.next()?;
+        Some(it.fold((first.t_min, first.t_max), |(a, b), x| {
+            (a.min(x.t_min), b.max(x.t_max))
+        }))
+    }
+
+    /// Total size in bytes.
+    pub fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The evidence digest from the trailer (None when the file has none).
+    pub fn digest(&self) -> Option<String> {
+        self.digest.map(hex::encode)
+    }
+}
