@@ -37,11 +37,15 @@ pub enum EventKind {
     Lost = 18,
     ProcExit = 19,
     GoInfo = 20,
+    Coverage = 21,
+    GoSnapshot = 22,
+    SnapshotEnd = 23,
+    Overhead = 24,
 }
 
 impl EventKind {
     /// All known kinds, in numeric order.
-    pub const ALL: [EventKind; 20] = [
+    pub const ALL: [EventKind; 24] = [
         EventKind::GoCreate,
         EventKind::GoStart,
         EventKind::GoStop,
@@ -62,12 +66,16 @@ impl EventKind {
         EventKind::Lost,
         EventKind::ProcExit,
         EventKind::GoInfo,
+        EventKind::Coverage,
+        EventKind::GoSnapshot,
+        EventKind::SnapshotEnd,
+        EventKind::Overhead,
     ];
 
     /// The kind with this number, if this version knows it.
     pub fn from_u8(v: u8) -> Option<EventKind> {
         match v {
-            1..=20 => Some(Self::ALL[v as usize - 1]),
+            1..=24 => Some(Self::ALL[v as usize - 1]),
             _ => None,
         }
     }
@@ -95,6 +103,10 @@ impl EventKind {
             EventKind::Lost => 2,
             EventKind::ProcExit => 1,
             EventKind::GoInfo => 3,
+            EventKind::Coverage => 2,
+            EventKind::GoSnapshot => 8,
+            EventKind::SnapshotEnd => 3,
+            EventKind::Overhead => 4,
         }
     }
 
@@ -121,6 +133,10 @@ impl EventKind {
             EventKind::Lost => "lost",
             EventKind::ProcExit => "proc_exit",
             EventKind::GoInfo => "go_info",
+            EventKind::Coverage => "coverage",
+            EventKind::GoSnapshot => "go_snapshot",
+            EventKind::SnapshotEnd => "snapshot_end",
+            EventKind::Overhead => "overhead",
         }
     }
 }
@@ -131,6 +147,35 @@ pub mod stop_reason {
     pub const PREEMPTED: u8 = 0;
     /// `runtime.Gosched` or another voluntary yield.
     pub const YIELD: u8 = 1;
+}
+
+/// Groups of probes that gcap attaches and detaches together ([`EventData::Coverage`]'s
+/// `groups`, a bit set). A group's events are complete only while its bit is set.
+pub mod probe_group {
+    /// HTTP and SQL spans.
+    pub const SPANS: u32 = 1;
+    /// Goroutine create, start, stop, block, unblock, exit, GC and stop-the-world.
+    pub const LIFECYCLE: u32 = 2;
+    /// The kernel's view: threads switched off and on their CPUs.
+    pub const SCHED: u32 = 4;
+    /// CPU samples.
+    pub const SAMPLES: u32 = 8;
+    /// System call entry and exit.
+    pub const SYSCALLS: u32 = 16;
+}
+
+/// Why the attached probe groups changed ([`EventData::Coverage`]'s `cause`).
+pub mod coverage_cause {
+    /// The capture started (or the target was first seen).
+    pub const START: u8 = 0;
+    /// The budget's duty cycle opened or closed a window.
+    pub const DUTY_CYCLE: u8 = 1;
+    /// Slow requests opened a window.
+    pub const TRIGGER: u8 = 2;
+    /// The budget ran out: groups were detached early.
+    pub const BUDGET: u8 = 3;
+    /// The capture stopped.
+    pub const STOP: u8 = 4;
 }
 
 /// The kind of a span ([`EventData::SpanStart`]).
@@ -245,6 +290,48 @@ pub enum EventData {
         creation: StackId,
         start: StackId,
     },
+    /// From this moment on, the probe groups in `groups` ([`probe_group`] bits) are attached
+    /// for this target and no others. Time between two coverage events is covered only by
+    /// the groups the first one names; a group's absence means its events are unknown there
+    /// (not that nothing happened).
+    Coverage { groups: u32, cause: u8 },
+    /// One goroutine as read from the target's memory by snapshot number `snapshot`, without
+    /// stopping it. The event's goid is the goroutine.
+    GoSnapshot {
+        /// Go's goroutine status (`_Grunnable` = 1, `_Grunning` = 2, `_Gsyscall` = 3,
+        /// `_Gwaiting` = 4, ...; the scan bit removed).
+        status: u8,
+        /// Go's wait reason number (meaningful when waiting).
+        reason: u8,
+        /// How long it had been waiting at the snapshot's time (u64::MAX: unknown; Go only
+        /// records it for some waits).
+        waiting_ns: u64,
+        parent: u64,
+        /// As in [`EventData::GoCreate`].
+        creation: StackId,
+        start: StackId,
+        /// Where a parked goroutine is parked (from its saved scheduling context).
+        stack: StackId,
+        snapshot: u32,
+    },
+    /// Snapshot `snapshot` is complete: `goroutines` were recorded and `torn` more were read
+    /// while they changed and were left out.
+    SnapshotEnd {
+        snapshot: u32,
+        goroutines: u32,
+        torn: u32,
+    },
+    /// gcap's cost for this target up to this moment (cumulative, so the last one counts):
+    /// `cost_ns` of probe and BPF time in the target's threads plus gcap's own CPU charged to
+    /// it, against `target_cpu_ns` of the target's own CPU time since the capture started.
+    Overhead {
+        /// The budget in millionths of the target's CPU (0: no budget, every transition).
+        budget_ppm: u32,
+        cost_ns: u64,
+        target_cpu_ns: u64,
+        /// Probe hits counted so far.
+        hits: u64,
+    },
 }
 
 /// One event: its time (nanoseconds on the capture's monotonic clock), the goroutine it is
@@ -291,6 +378,10 @@ impl Event {
             EventData::Lost { .. } => EventKind::Lost,
             EventData::ProcExit { .. } => EventKind::ProcExit,
             EventData::GoInfo { .. } => EventKind::GoInfo,
+            EventData::Coverage { .. } => EventKind::Coverage,
+            EventData::GoSnapshot { .. } => EventKind::GoSnapshot,
+            EventData::SnapshotEnd { .. } => EventKind::SnapshotEnd,
+            EventData::Overhead { .. } => EventKind::Overhead,
         }
     }
 
@@ -377,6 +468,51 @@ impl Event {
                 a[1] = count;
             }
             EventData::ProcExit { code } => a[0] = code as u32 as u64,
+            EventData::Coverage { groups, cause } => {
+                a[0] = groups as u64;
+                a[1] = cause as u64;
+            }
+            EventData::GoSnapshot {
+                status,
+                reason,
+                waiting_ns,
+                parent,
+                creation,
+                start,
+                stack,
+                snapshot,
+            } => {
+                // The first arg stays plain (not goroutine-coded) so that readers that do
+                // not know this kind keep their goroutine list in step.
+                a[0] = status as u64;
+                a[1] = reason as u64;
+                a[2] = waiting_ns.wrapping_add(1); // unknown (u64::MAX) is 0, one byte
+                a[3] = parent;
+                a[4] = creation as u64;
+                a[5] = start as u64;
+                a[6] = stack as u64;
+                a[7] = snapshot as u64;
+            }
+            EventData::SnapshotEnd {
+                snapshot,
+                goroutines,
+                torn,
+            } => {
+                a[0] = snapshot as u64;
+                a[1] = goroutines as u64;
+                a[2] = torn as u64;
+            }
+            EventData::Overhead {
+                budget_ppm,
+                cost_ns,
+                target_cpu_ns,
+                hits,
+            } => {
+                a[0] = budget_ppm as u64;
+                a[1] = cost_ns;
+                a[2] = target_cpu_ns;
+                a[3] = hits;
+            }
         }
         RawEvent {
             kind: kind as u8,
@@ -463,6 +599,31 @@ impl RawEvent {
                 parent: a[0],
                 creation: u32_(a[1])?,
                 start: u32_(a[2])?,
+            },
+            EventKind::Coverage => EventData::Coverage {
+                groups: u32_(a[0])?,
+                cause: u8_(a[1])?,
+            },
+            EventKind::GoSnapshot => EventData::GoSnapshot {
+                status: u8_(a[0])?,
+                reason: u8_(a[1])?,
+                waiting_ns: a[2].wrapping_sub(1),
+                parent: a[3],
+                creation: u32_(a[4])?,
+                start: u32_(a[5])?,
+                stack: u32_(a[6])?,
+                snapshot: u32_(a[7])?,
+            },
+            EventKind::SnapshotEnd => EventData::SnapshotEnd {
+                snapshot: u32_(a[0])?,
+                goroutines: u32_(a[1])?,
+                torn: u32_(a[2])?,
+            },
+            EventKind::Overhead => EventData::Overhead {
+                budget_ppm: u32_(a[0])?,
+                cost_ns: a[1],
+                target_cpu_ns: a[2],
+                hits: a[3],
             },
         };
         Some(Event {
@@ -556,6 +717,41 @@ pub(crate) mod tests {
                     start,
                 }
             }),
+            (any::<u32>(), any::<u8>())
+                .prop_map(|(groups, cause)| EventData::Coverage { groups, cause }),
+            (
+                (any::<u8>(), any::<u8>(), any::<u64>(), any::<u64>()),
+                (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>())
+            )
+                .prop_map(
+                    |((status, reason, waiting_ns, parent), (creation, start, stack, snapshot))| {
+                        EventData::GoSnapshot {
+                            status,
+                            reason,
+                            waiting_ns,
+                            parent,
+                            creation,
+                            start,
+                            stack,
+                            snapshot,
+                        }
+                    }
+                ),
+            (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(snapshot, goroutines, torn)| {
+                EventData::SnapshotEnd {
+                    snapshot,
+                    goroutines,
+                    torn,
+                }
+            }),
+            (any::<u32>(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
+                |(budget_ppm, cost_ns, target_cpu_ns, hits)| EventData::Overhead {
+                    budget_ppm,
+                    cost_ns,
+                    target_cpu_ns,
+                    hits,
+                }
+            ),
         ];
         (any::<u64>(), any::<u64>(), data).prop_map(|(ts, goid, data)| Event { ts, goid, data })
     }

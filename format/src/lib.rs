@@ -72,8 +72,8 @@ mod writer;
 
 pub use error::{one_line, Error, Result};
 pub use event::{
-    stop_reason, Event, EventData, EventKind, RawEvent, SpanKind, StackId, StrId, TraceContext,
-    MAX_ARGS,
+    coverage_cause, probe_group, stop_reason, Event, EventData, EventKind, RawEvent, SpanKind,
+    StackId, StrId, TraceContext, MAX_ARGS,
 };
 pub use events_block::{ArchivedEventsBlock, DecodeError, EventsBlock, EventsIter};
 pub use frame::{FileHeader, FORMAT_VERSION, FRAME_HEADER_LEN};
