@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 
+use super::skeleton::types::gcap_cookie;
+
 /// One BPF program. The discriminant is `enum gcap_probe` in `bpf/gcap.h` (index of the
-/// per-CPU hit counters).
+/// per-CPU hit counters; the skeleton's program table checks both agree).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum ProbeId {
@@ -353,10 +355,17 @@ impl ProbeSite {
         }
     }
 
-    /// The BPF attach cookie: bit 0 [`ProbeSite::at_jbe`], bit 1 [`ProbeSite::newg_in_rbx`],
-    /// bit 2 [`ProbeSite::panic_check`].
+    /// The BPF attach cookie: the `enum gcap_cookie` bits of [`ProbeSite::at_jbe`],
+    /// [`ProbeSite::newg_in_rbx`] and [`ProbeSite::panic_check`].
     pub fn cookie(&self) -> u64 {
-        u64::from(self.at_jbe) | u64::from(self.newg_in_rbx) << 1 | u64::from(self.panic_check) << 2
+        [
+            (self.at_jbe, gcap_cookie::GCAP_COOKIE_JBE),
+            (self.newg_in_rbx, gcap_cookie::GCAP_COOKIE_NEWG_RBX),
+            (self.panic_check, gcap_cookie::GCAP_COOKIE_PANIC_CHECK),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |cookie, (_, bit)| cookie | u64::from(bit.0))
     }
 }
 
@@ -481,6 +490,22 @@ mod tests {
             assert_eq!(ProbeId::from_index(i as u8), Some(*p));
         }
         assert_eq!(ProbeId::from_index(ProbeId::ALL.len() as u8), None);
+    }
+
+    /// The cookie bits the BPF programs test (`enum gcap_cookie`).
+    #[test]
+    fn cookie_bits() {
+        let site = |at_jbe, newg_in_rbx, panic_check| ProbeSite {
+            at_jbe,
+            newg_in_rbx,
+            panic_check,
+            ..ProbeSite::new(ProbeId::Gopark, vec![])
+        };
+        assert_eq!(site(false, false, false).cookie(), 0);
+        assert_eq!(site(true, false, false).cookie(), 1);
+        assert_eq!(site(false, true, false).cookie(), 2);
+        assert_eq!(site(false, false, true).cookie(), 4);
+        assert_eq!(site(true, true, true).cookie(), 7);
     }
 
     #[test]
