@@ -142,25 +142,18 @@ int http2_handler_done(struct pt_regs *ctx)
  * (code int) (every HTTP/2 status goes through it; the exported WriteHeader wrappers are
  * inlined in 1.27): receiver RAX, code RBX, on the handler goroutine. Userspace keeps the
  * first final code of the goroutine's open server span. */
-SEC("uprobe")
-int http_write_header(struct pt_regs *ctx)
-{
-	if (restarting(ctx))
-		return 0;
-	count(GCAP_P_HTTP_WRITE_HEADER);
-	return span_end(ctx, GCAP_HTTP_STATUS, GCAP_P_HTTP_WRITE_HEADER, GCAP_SPAN_HTTP_SERVER,
-			ctx->bx, 0);
-}
+#define WRITE_HEADER_PROBE(name, probe)                                                    \
+	SEC("uprobe")                                                                      \
+	int name(struct pt_regs *ctx)                                                      \
+	{                                                                                  \
+		if (restarting(ctx))                                                       \
+			return 0;                                                          \
+		count(probe);                                                              \
+		return span_end(ctx, GCAP_HTTP_STATUS, probe, GCAP_SPAN_HTTP_SERVER, ctx->bx, 0); \
+	}
 
-SEC("uprobe")
-int http2_write_header(struct pt_regs *ctx)
-{
-	if (restarting(ctx))
-		return 0;
-	count(GCAP_P_HTTP2_WRITE_HEADER);
-	return span_end(ctx, GCAP_HTTP_STATUS, GCAP_P_HTTP2_WRITE_HEADER, GCAP_SPAN_HTTP_SERVER,
-			ctx->bx, 0);
-}
+WRITE_HEADER_PROBE(http_write_header, GCAP_P_HTTP_WRITE_HEADER)
+WRITE_HEADER_PROBE(http2_write_header, GCAP_P_HTTP2_WRITE_HEADER)
 
 /* net/http.(*Transport).roundTrip(req *Request) (*Response, error): t RAX, req RBX.
  * Sleepable: the request's strings may be literals on not-yet-touched pages. */

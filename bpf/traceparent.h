@@ -31,7 +31,7 @@ static __always_inline bool key_is_traceparent(__u64 kaddr)
  * verified once, where an unrolled 16 x 8 slot scan blows the verifier's 1M-instruction
  * budget).
  *
- * Bucket maps (Go <= 1.23, and GOEXPERIMENT=noswissmap; runtime/map.go): hmap.B @9,
+ * Bucket maps (Go <= 1.23, and GOEXPERIMENT=noswissmap; Go's runtime/map.go): hmap.B @9,
  * buckets @16, oldbuckets @24; a bucket is tophash[8] @0, keys [8]string @8, elems
  * [8][]string @136, overflow @328. Old buckets are scanned too while the map grows (an
  * entry lives in exactly one of them; evacuated and empty slots have tophash < 5).

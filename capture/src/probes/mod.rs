@@ -33,10 +33,8 @@ use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder, UprobeOpts};
 
 pub use error::{ProbeError, Result};
-pub use plan::{
-    HttpProbeOffsets, Level, ProbeId, ProbePlan, ProbeSite, RuntimeOffsets, Site, SpanFamily,
-    SpanSet,
-};
+pub(crate) use plan::{HttpProbeOffsets, RuntimeOffsets, Site, SpanFamily};
+pub use plan::{Level, ProbeId, ProbePlan, ProbeSite};
 pub use records::{Record, RecordKind};
 
 use skeleton::types::gcap_lost;
@@ -212,13 +210,8 @@ impl Probes {
         })
     }
 
-    /// The plan this was loaded with.
-    pub fn plan(&self) -> &ProbePlan {
-        &self.plan
-    }
-
     /// Uprobes of the level that the plan has no site for (so are not recorded).
-    pub fn missing(&self) -> Vec<ProbeId> {
+    pub(crate) fn missing(&self) -> Vec<ProbeId> {
         self.plan.missing()
     }
 
@@ -232,7 +225,7 @@ impl Probes {
     /// Attaches to `pid` before it has exec'd the plan's binary (gcap starting a program:
     /// the child waits in a shell until the probes are in place, then execs). Uprobes are
     /// keyed by file and filtered by pid, so they fire once the exec happens.
-    pub fn attach_before_exec(&mut self, pid: i32) -> Result<()> {
+    pub(crate) fn attach_before_exec(&mut self, pid: i32) -> Result<()> {
         self.attach_uprobes(pid)
     }
 
@@ -295,7 +288,7 @@ impl Probes {
 
     /// Removes `pid`'s uprobes and its tracepoint filter entry (events already in the ring
     /// are still delivered by the next drain).
-    pub fn detach(&mut self, pid: i32) -> Result<()> {
+    pub(crate) fn detach(&mut self, pid: i32) -> Result<()> {
         self.links.retain(|(p, _, _)| *p != pid);
         match self.skel.maps.targets.delete(&(pid as u32).to_ne_bytes()) {
             Ok(()) => Ok(()),
@@ -308,7 +301,7 @@ impl Probes {
     }
 
     /// Pids currently attached.
-    pub fn pids(&self) -> Vec<i32> {
+    pub(crate) fn pids(&self) -> Vec<i32> {
         let mut v: Vec<i32> = self.links.iter().map(|(p, _, _)| *p).collect();
         v.dedup();
         v
@@ -420,7 +413,7 @@ impl Probes {
     }
 
     /// Detaches everything (also done on drop).
-    pub fn detach_all(&mut self) {
+    pub(crate) fn detach_all(&mut self) {
         for pid in self.pids() {
             let _ = self.detach(pid);
         }

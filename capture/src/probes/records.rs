@@ -75,9 +75,9 @@ plain_records! {
 /// A bounded copy of a Go string: the bytes copied and the string's full length
 /// (`len > bytes.len()` means truncated).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GoStr {
-    pub bytes: Vec<u8>,
-    pub len: u32,
+pub(crate) struct GoStr {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) len: u32,
 }
 
 impl GoStr {
@@ -90,12 +90,12 @@ impl GoStr {
         }
     }
 
-    pub fn truncated(&self) -> bool {
+    pub(crate) fn truncated(&self) -> bool {
         (self.len as usize) > self.bytes.len()
     }
 
     /// Lossy UTF-8, with `…` appended when truncated.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut s = String::from_utf8_lossy(&self.bytes).into_owned();
         if self.truncated() {
             s.push('…');
@@ -107,20 +107,20 @@ impl GoStr {
 /// What a span-start probe read (see `struct gcap_ev_span_start`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpanStartRecord {
-    pub goid: u64,
+    pub(crate) goid: u64,
     /// `span_kind::*`.
-    pub span_kind: u8,
+    pub(crate) span_kind: u8,
     /// `Request.ContentLength`; -1 when unknown (and for SQL).
-    pub content_length: i64,
-    pub method: GoStr,
+    pub(crate) content_length: i64,
+    pub(crate) method: GoStr,
     /// URL.Host (client spans).
-    pub host: GoStr,
+    pub(crate) host: GoStr,
     /// URL.Path, or the SQL text.
-    pub target: GoStr,
+    pub(crate) target: GoStr,
     /// URL.RawQuery (only read with keep_query).
-    pub query: GoStr,
+    pub(crate) query: GoStr,
     /// The request's `Traceparent` header value, if it had one.
-    pub traceparent: Option<GoStr>,
+    pub(crate) traceparent: Option<GoStr>,
 }
 
 /// One decoded ring-buffer record. Times are `CLOCK_MONOTONIC` nanoseconds
@@ -130,8 +130,8 @@ pub struct Record {
     pub ts_ns: u64,
     pub tgid: u32,
     /// OS thread that hit the probe.
-    pub tid: u32,
-    pub cpu: u16,
+    pub(crate) tid: u32,
+    pub(crate) cpu: u16,
     /// Program that emitted it; `None` only for a newer BPF object than this code.
     pub probe: Option<ProbeId>,
     /// [`flags`] bits.

@@ -22,121 +22,38 @@ use types::gcap_probe;
 
 /// Every probe's `enum gcap_probe` id (its hit counter and `gcap_hdr.probe`) and the name of
 /// its BPF program, in [`ProbeId`] order.
+#[rustfmt::skip]
 const PROGRAMS: [(ProbeId, gcap_probe, &str); ProbeId::ALL.len()] = [
-    (
-        ProbeId::Newproc1Ret,
-        gcap_probe::GCAP_P_NEWPROC1_RET,
-        "newproc1_ret",
-    ),
-    (ProbeId::Execute, gcap_probe::GCAP_P_EXECUTE, "execute"),
-    (ProbeId::Gopark, gcap_probe::GCAP_P_GOPARK, "gopark"),
-    (ProbeId::Ready, gcap_probe::GCAP_P_READY, "ready"),
-    (
-        ProbeId::Injectglist,
-        gcap_probe::GCAP_P_INJECTGLIST,
-        "injectglist",
-    ),
-    (ProbeId::Gosched, gcap_probe::GCAP_P_GOSCHED, "gosched"),
-    (ProbeId::Goyield, gcap_probe::GCAP_P_GOYIELD, "goyield"),
-    (
-        ProbeId::Reentersyscall,
-        gcap_probe::GCAP_P_REENTERSYSCALL,
-        "reentersyscall",
-    ),
-    (
-        ProbeId::Entersyscallblock,
-        gcap_probe::GCAP_P_ENTERSYSCALLBLOCK,
-        "entersyscallblock",
-    ),
-    (
-        ProbeId::Exitsyscall,
-        gcap_probe::GCAP_P_EXITSYSCALL,
-        "exitsyscall",
-    ),
-    (ProbeId::Goexit1, gcap_probe::GCAP_P_GOEXIT1, "goexit1"),
-    (ProbeId::GcStart, gcap_probe::GCAP_P_GC_START, "gc_start"),
-    (
-        ProbeId::GcMarkTermination,
-        gcap_probe::GCAP_P_GC_MARK_TERMINATION,
-        "gc_mark_termination",
-    ),
-    (
-        ProbeId::StopTheWorld,
-        gcap_probe::GCAP_P_STOP_THE_WORLD,
-        "stop_the_world",
-    ),
-    (
-        ProbeId::StartTheWorld,
-        gcap_probe::GCAP_P_START_THE_WORLD,
-        "start_the_world",
-    ),
-    (
-        ProbeId::SchedSwitch,
-        gcap_probe::GCAP_P_SCHED_SWITCH,
-        "sched_switch",
-    ),
-    (
-        ProbeId::ProcessExit,
-        gcap_probe::GCAP_P_PROCESS_EXIT,
-        "sched_process_exit",
-    ),
-    (
-        ProbeId::HttpServe,
-        gcap_probe::GCAP_P_HTTP_SERVE,
-        "http_serve",
-    ),
-    (
-        ProbeId::HttpServeRet,
-        gcap_probe::GCAP_P_HTTP_SERVE_RET,
-        "http_serve_ret",
-    ),
-    (
-        ProbeId::HttpWriteHeader,
-        gcap_probe::GCAP_P_HTTP_WRITE_HEADER,
-        "http_write_header",
-    ),
-    (
-        ProbeId::Http2WriteHeader,
-        gcap_probe::GCAP_P_HTTP2_WRITE_HEADER,
-        "http2_write_header",
-    ),
-    (
-        ProbeId::HttpRoundTrip,
-        gcap_probe::GCAP_P_HTTP_ROUND_TRIP,
-        "http_round_trip",
-    ),
-    (
-        ProbeId::HttpRoundTripRet,
-        gcap_probe::GCAP_P_HTTP_ROUND_TRIP_RET,
-        "http_round_trip_ret",
-    ),
-    (ProbeId::SqlQuery, gcap_probe::GCAP_P_SQL_QUERY, "sql_query"),
-    (
-        ProbeId::SqlQueryRet,
-        gcap_probe::GCAP_P_SQL_QUERY_RET,
-        "sql_query_ret",
-    ),
-    (ProbeId::SqlExec, gcap_probe::GCAP_P_SQL_EXEC, "sql_exec"),
-    (
-        ProbeId::SqlExecRet,
-        gcap_probe::GCAP_P_SQL_EXEC_RET,
-        "sql_exec_ret",
-    ),
-    (
-        ProbeId::CpuSample,
-        gcap_probe::GCAP_P_CPU_SAMPLE,
-        "cpu_sample",
-    ),
-    (
-        ProbeId::HttpServeDone,
-        gcap_probe::GCAP_P_HTTP_SERVE_DONE,
-        "http_serve_done",
-    ),
-    (
-        ProbeId::Http2HandlerDone,
-        gcap_probe::GCAP_P_HTTP2_HANDLER_DONE,
-        "http2_handler_done",
-    ),
+    (ProbeId::Newproc1Ret,       gcap_probe::GCAP_P_NEWPROC1_RET,        "newproc1_ret"),
+    (ProbeId::Execute,           gcap_probe::GCAP_P_EXECUTE,             "execute"),
+    (ProbeId::Gopark,            gcap_probe::GCAP_P_GOPARK,              "gopark"),
+    (ProbeId::Ready,             gcap_probe::GCAP_P_READY,               "ready"),
+    (ProbeId::Injectglist,       gcap_probe::GCAP_P_INJECTGLIST,         "injectglist"),
+    (ProbeId::Gosched,           gcap_probe::GCAP_P_GOSCHED,             "gosched"),
+    (ProbeId::Goyield,           gcap_probe::GCAP_P_GOYIELD,             "goyield"),
+    (ProbeId::Reentersyscall,    gcap_probe::GCAP_P_REENTERSYSCALL,      "reentersyscall"),
+    (ProbeId::Entersyscallblock, gcap_probe::GCAP_P_ENTERSYSCALLBLOCK,   "entersyscallblock"),
+    (ProbeId::Exitsyscall,       gcap_probe::GCAP_P_EXITSYSCALL,         "exitsyscall"),
+    (ProbeId::Goexit1,           gcap_probe::GCAP_P_GOEXIT1,             "goexit1"),
+    (ProbeId::GcStart,           gcap_probe::GCAP_P_GC_START,            "gc_start"),
+    (ProbeId::GcMarkTermination, gcap_probe::GCAP_P_GC_MARK_TERMINATION, "gc_mark_termination"),
+    (ProbeId::StopTheWorld,      gcap_probe::GCAP_P_STOP_THE_WORLD,      "stop_the_world"),
+    (ProbeId::StartTheWorld,     gcap_probe::GCAP_P_START_THE_WORLD,     "start_the_world"),
+    (ProbeId::SchedSwitch,       gcap_probe::GCAP_P_SCHED_SWITCH,        "sched_switch"),
+    (ProbeId::ProcessExit,       gcap_probe::GCAP_P_PROCESS_EXIT,        "sched_process_exit"),
+    (ProbeId::HttpServe,         gcap_probe::GCAP_P_HTTP_SERVE,          "http_serve"),
+    (ProbeId::HttpServeRet,      gcap_probe::GCAP_P_HTTP_SERVE_RET,      "http_serve_ret"),
+    (ProbeId::HttpWriteHeader,   gcap_probe::GCAP_P_HTTP_WRITE_HEADER,   "http_write_header"),
+    (ProbeId::Http2WriteHeader,  gcap_probe::GCAP_P_HTTP2_WRITE_HEADER,  "http2_write_header"),
+    (ProbeId::HttpRoundTrip,     gcap_probe::GCAP_P_HTTP_ROUND_TRIP,     "http_round_trip"),
+    (ProbeId::HttpRoundTripRet,  gcap_probe::GCAP_P_HTTP_ROUND_TRIP_RET, "http_round_trip_ret"),
+    (ProbeId::SqlQuery,          gcap_probe::GCAP_P_SQL_QUERY,           "sql_query"),
+    (ProbeId::SqlQueryRet,       gcap_probe::GCAP_P_SQL_QUERY_RET,       "sql_query_ret"),
+    (ProbeId::SqlExec,           gcap_probe::GCAP_P_SQL_EXEC,            "sql_exec"),
+    (ProbeId::SqlExecRet,        gcap_probe::GCAP_P_SQL_EXEC_RET,        "sql_exec_ret"),
+    (ProbeId::CpuSample,         gcap_probe::GCAP_P_CPU_SAMPLE,          "cpu_sample"),
+    (ProbeId::HttpServeDone,     gcap_probe::GCAP_P_HTTP_SERVE_DONE,     "http_serve_done"),
+    (ProbeId::Http2HandlerDone,  gcap_probe::GCAP_P_HTTP2_HANDLER_DONE,  "http2_handler_done"),
 ];
 
 /// The name of `probe`'s BPF program (its function in bpf/).
