@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Records that gcap.bpf.c writes into the `events` ring buffer, and the ids that index the
- * per-CPU hit counters. Mirrored in capture/src/probes/events.rs (#[repr(C)], with a unit
- * test on every size and offset): change both together.
+ * What the BPF programs and userspace share: the records gcap.bpf.c writes into the
+ * `events` ring buffer, the ids that index its per-CPU counters, the attach cookie bits and
+ * the configuration. Userspace does not copy these by hand: every type listed in struct
+ * gcap_abi (below) reaches the object's BTF, from which the libbpf-rs skeleton generates its
+ * Rust definition (capture/src/probes/records.rs decodes the records with them).
  *
  * Every record starts with the 24-byte gcap_hdr; `kind` says which layout follows. All
  * records are fixed-size and a multiple of 8 bytes (the ring buffer adds an 8-byte header
@@ -52,7 +54,7 @@ enum gcap_probe {
 	GCAP_P_START_THE_WORLD = 14,
 	GCAP_P_SCHED_SWITCH = 15,
 	GCAP_P_PROCESS_EXIT = 16,
-	/* Spans (bpf/gcap.bpf.c "spans" section) and CPU samples. */
+	/* Spans (bpf/spans.h) and CPU samples (bpf/samples.h). */
 	GCAP_P_HTTP_SERVE = 17,         /* net/http.serverHandler.ServeHTTP, body */
 	GCAP_P_HTTP_SERVE_RET = 18,     /* ... every RET (fallback end: single-stepped, ~13 us) */
 	GCAP_P_HTTP_WRITE_HEADER = 19,  /* net/http.(*response).WriteHeader */
@@ -78,14 +80,24 @@ enum gcap_lost {
 };
 
 /* gcap_hdr.flags bits. */
-#define GCAP_F_WAKER_CURG     (1u << 0) /* waker read from g0.m.curg (wakeup ran on the system stack) */
-#define GCAP_F_WAKER_UNKNOWN  (1u << 1) /* woken from g0 with no user goroutine on the M: waker = 0 */
-#define GCAP_F_NETPOLL        (1u << 2) /* unblock from injectglist (netpoll, GC, ...) */
-#define GCAP_F_PARENT_CURG    (1u << 3) /* create: parent read from g0.m.curg (Go 1.19: no g.parentGoid) */
-#define GCAP_F_SWITCH_PREEMPT (1u << 4) /* sched_switch: prev was preempted (still runnable) */
-#define GCAP_F_SWITCH_PREV_TARGET (1u << 5) /* sched_switch: prev thread belongs to a target */
-#define GCAP_F_SWITCH_NEXT_TARGET (1u << 6) /* sched_switch: next thread belongs to a target */
-#define GCAP_F_LIST_TRUNCATED (1u << 7) /* injectglist: the list was longer than the walk bound */
+enum gcap_flag {
+	GCAP_F_WAKER_CURG = 1u << 0,          /* waker read from g0.m.curg (wakeup ran on the system stack) */
+	GCAP_F_WAKER_UNKNOWN = 1u << 1,       /* woken from g0 with no user goroutine on the M: waker = 0 */
+	GCAP_F_NETPOLL = 1u << 2,             /* unblock from injectglist (netpoll, GC, ...) */
+	GCAP_F_PARENT_CURG = 1u << 3,         /* create: parent read from g0.m.curg (Go 1.19: no g.parentGoid) */
+	GCAP_F_SWITCH_PREEMPT = 1u << 4,      /* sched_switch: prev was preempted (still runnable) */
+	GCAP_F_SWITCH_PREV_TARGET = 1u << 5,  /* sched_switch: prev thread belongs to a target */
+	GCAP_F_SWITCH_NEXT_TARGET = 1u << 6,  /* sched_switch: next thread belongs to a target */
+	GCAP_F_LIST_TRUNCATED = 1u << 7,      /* injectglist: the list was longer than the walk bound */
+};
+
+/* Attach cookie bits: how a uprobe site reads (ProbeSite::cookie in
+ * capture/src/probes/plan.rs). */
+enum gcap_cookie {
+	GCAP_COOKIE_JBE = 1,         /* on the prologue's stack-check JBE (see restarting()) */
+	GCAP_COOKIE_NEWG_RBX = 2,    /* create: the new g is in RBX, not RAX */
+	GCAP_COOKIE_PANIC_CHECK = 4, /* HTTP/2 end: read g._panic (see http2_handler_done) */
+};
 
 struct gcap_hdr {
 	__u64 ts_ns;  /* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
@@ -94,7 +106,7 @@ struct gcap_hdr {
 	__u8 kind;    /* enum gcap_kind */
 	__u8 probe;   /* enum gcap_probe that emitted it */
 	__u16 cpu;    /* bpf_get_smp_processor_id */
-	__u32 flags;  /* GCAP_F_* */
+	__u32 flags;  /* enum gcap_flag bits */
 };
 
 struct gcap_ev_create {       /* 56 bytes */
@@ -223,6 +235,31 @@ struct gcap_config {
 	__u64 resp_status_code;
 	__u32 keep_query;     /* 1 = copy URL.RawQuery (--keep-query) */
 	__u32 stack_depth;    /* frames per stored stack: the `stacks` map's value_size / 8 */
+};
+
+/*
+ * Every type userspace reads, named once: gcap.bpf.c holds a (never read) pointer to this
+ * struct, so clang emits all of them into the object's BTF and the skeleton generates their
+ * Rust definitions. A new record or enum that userspace reads goes here too.
+ */
+struct gcap_abi {
+	struct gcap_hdr hdr;
+	struct gcap_ev_create create;
+	struct gcap_ev_goid goid;
+	struct gcap_ev_block block;
+	struct gcap_ev_unblock unblock;
+	struct gcap_ev_runtime runtime;
+	struct gcap_ev_switch sched_switch;
+	struct gcap_ev_proc_exit proc_exit;
+	struct gcap_ev_span_start span_start;
+	struct gcap_ev_span_end span_end;
+	struct gcap_ev_sample sample;
+	enum gcap_kind kind;
+	enum gcap_probe probe;
+	enum gcap_lost lost;
+	enum gcap_flag flag;
+	enum gcap_cookie cookie;
+	enum gcap_span_kind span_kind;
 };
 
 #endif

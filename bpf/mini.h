@@ -30,7 +30,8 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
 
-/* Flags of bpf_get_stack, bpf_ringbuf_submit and bpf_map_update_elem (include/uapi/linux/bpf.h). */
+/* Flags of bpf_get_stack, bpf_ringbuf_submit and bpf_map_update_elem (Linux's
+ * include/uapi/linux/bpf.h). */
 #define BPF_F_USER_STACK (1ULL << 8)
 #define BPF_RB_NO_WAKEUP (1ULL << 0)
 #define BPF_NOEXIST 1 /* bpf_map_update_elem: create only */
@@ -53,7 +54,7 @@ struct task_struct {
 	struct thread_struct thread;
 } __attribute__((preserve_access_index));
 
-/* Context of BPF_PROG_TYPE_PERF_EVENT programs (include/uapi/linux/bpf_perf_event.h; on
+/* Context of BPF_PROG_TYPE_PERF_EVENT programs (Linux's include/uapi/linux/bpf_perf_event.h; on
  * x86-64 bpf_user_pt_regs_t is struct pt_regs). */
 struct bpf_perf_event_data {
 	struct pt_regs regs;

@@ -1,5 +1,7 @@
-//! Compiles ../bpf/gcap.bpf.c with clang (-target bpf) and generates the libbpf-rs
-//! skeleton `gcap.skel.rs` in OUT_DIR, included by src/probes/mod.rs.
+//! Compiles ../bpf/gcap.bpf.c (which includes the other files of ../bpf) with clang
+//! (-target bpf) and generates the libbpf-rs skeleton `gcap.skel.rs` in OUT_DIR, included by
+//! src/probes/skeleton.rs. The skeleton's `types` module holds the Rust definitions of the
+//! records and ids of bpf/gcap.h, generated from the object's BTF.
 use std::env;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -24,7 +26,6 @@ fn main() {
         .build_and_generate(&out)
         .unwrap_or_else(|e| panic!("building {}: {e:#}", src.display()));
 
-    for f in ["gcap.bpf.c", "gcap.h", "mini.h"] {
-        println!("cargo:rerun-if-changed={}", bpf_dir.join(f).display());
-    }
+    // Cargo scans a directory for any modified file: every part of the object is covered.
+    println!("cargo:rerun-if-changed={}", bpf_dir.display());
 }

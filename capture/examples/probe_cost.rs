@@ -18,7 +18,7 @@
 //! `kernel.bpf_stats_enabled=1` for the duration, read with libbpf's program query): the
 //! lifecycle modes at `--level lifecycle` and syscalls at `--level full`, ROUNDS runs each
 //! (default 3), medians. The rest of a hit's cost is the uprobe trap itself (~0.7 µs at an
-//! emulated site, shared/reference/build-and-probe-cost.md).
+//! emulated site: docs/BENCHMARKS.md, the table of one uprobe hit at each kind of site).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -22,7 +22,7 @@ use gcap_format::{
     WriterOptions,
 };
 
-use crate::probes::{self, EventKind as Rec, Level, ProbeId, Probes, RawEvent};
+use crate::probes::{self, Level, ProbeId, Probes, Record, RecordKind as Rec};
 use crate::spans::Spans;
 use crate::target::{self, Prepared, SpanOptions};
 
@@ -544,7 +544,7 @@ struct Capture {
 
 impl Capture {
     fn drain_all(&mut self, groups: &mut [Group]) -> Result<()> {
-        let mut recs: Vec<RawEvent> = Vec::new();
+        let mut recs: Vec<Record> = Vec::new();
         for (gi, g) in groups.iter_mut().enumerate() {
             recs.clear();
             g.probes.drain(|r| recs.push(r))?;
@@ -581,7 +581,7 @@ impl Capture {
         Ok(())
     }
 
-    fn translate(&mut self, g: &mut Group, r: &RawEvent) -> Result<()> {
+    fn translate(&mut self, g: &mut Group, r: &Record) -> Result<()> {
         if self.cutoff.is_some_and(|c| r.ts_ns > c) {
             return Ok(());
         }

@@ -24,7 +24,7 @@ use std::io::Write;
 use anyhow::Result;
 use gcap_format::{Event, EventData, SpanKind, TraceContext, Writer};
 
-use crate::probes::events::{span_kind, SpanStartRec};
+use crate::probes::records::{span_kind, SpanStartRecord};
 
 /// A span that started and has not ended.
 #[derive(Debug, Clone, Copy)]
@@ -79,7 +79,7 @@ impl Spans {
         w: &mut Writer<W>,
         target: u32,
         ts: u64,
-        rec: &SpanStartRec,
+        rec: &SpanStartRecord,
     ) -> Result<()> {
         let Some(kind) = SpanKind::from_u8(rec.span_kind) else {
             return Ok(());

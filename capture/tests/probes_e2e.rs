@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gcap::inspect::GoBinary;
-use gcap::probes::events::flags;
-use gcap::probes::{EventKind, Level, ProbeId, ProbePlan, Probes, RawEvent};
+use gcap::probes::records::flags;
+use gcap::probes::{Level, ProbeId, ProbePlan, Probes, Record, RecordKind};
 
 const N: usize = 100;
 
@@ -96,7 +96,7 @@ fn reasons(minor: u32) -> Reasons {
 
 struct Capture {
     pid: i32,
-    events: Vec<RawEvent>,
+    events: Vec<Record>,
     hits: BTreeMap<ProbeId, u64>,
     lost: u64,
     stacks_lost: u64,
@@ -165,16 +165,16 @@ fn capture(bin: &Path, plan: ProbePlan) -> Capture {
     }
 }
 
-fn goid_of(e: &RawEvent) -> Option<u64> {
+fn goid_of(e: &Record) -> Option<u64> {
     match e.kind {
-        EventKind::GoCreate { goid, .. }
-        | EventKind::GoStart { goid, .. }
-        | EventKind::GoBlock { goid, .. }
-        | EventKind::GoUnblock { goid, .. }
-        | EventKind::GoPreempt { goid }
-        | EventKind::SyscallEnter { goid }
-        | EventKind::SyscallExit { goid }
-        | EventKind::GoExit { goid } => Some(goid),
+        RecordKind::GoCreate { goid, .. }
+        | RecordKind::GoStart { goid, .. }
+        | RecordKind::GoBlock { goid, .. }
+        | RecordKind::GoUnblock { goid, .. }
+        | RecordKind::GoPreempt { goid }
+        | RecordKind::SyscallEnter { goid }
+        | RecordKind::SyscallExit { goid }
+        | RecordKind::GoExit { goid } => Some(goid),
         _ => None,
     }
 }
@@ -186,7 +186,7 @@ fn run_lifecycle(minor: u32, level: Level) {
     let mut cap = capture(&bin_path, plan);
     let r = reasons(minor);
     let pid = cap.pid;
-    let evs: Vec<&RawEvent> = cap.events.iter().filter(|e| e.tgid == pid as u32).collect();
+    let evs: Vec<&Record> = cap.events.iter().filter(|e| e.tgid == pid as u32).collect();
     eprintln!(
         "go1.{minor} {level:?}: {} events, load+attach {:?}, hits {:?}, lost {}, stacks lost {}",
         evs.len(),
@@ -223,7 +223,7 @@ fn run_lifecycle(minor: u32, level: Level) {
     let mut workers = HashSet::new();
     let mut coordinator = None;
     for e in &evs {
-        if let EventKind::GoCreate {
+        if let RecordKind::GoCreate {
             goid,
             parent_goid,
             gopc,
@@ -247,7 +247,7 @@ fn run_lifecycle(minor: u32, level: Level) {
     let coordinator = coordinator.expect("coordinator creation seen");
 
     // --- per-worker timelines.
-    let mut by_goid: HashMap<u64, Vec<&RawEvent>> = HashMap::new();
+    let mut by_goid: HashMap<u64, Vec<&Record>> = HashMap::new();
     for e in &evs {
         if let Some(g) = goid_of(e) {
             by_goid.entry(g).or_default().push(e);
@@ -264,7 +264,7 @@ fn run_lifecycle(minor: u32, level: Level) {
             .iter()
             .enumerate()
             .filter_map(|(i, e)| match e.kind {
-                EventKind::GoBlock {
+                RecordKind::GoBlock {
                     reason, stack_id, ..
                 } => Some((i, reason, stack_id)),
                 _ => None,
@@ -286,16 +286,16 @@ fn run_lifecycle(minor: u32, level: Level) {
                 .find(|e| {
                     matches!(
                         e.kind,
-                        EventKind::GoUnblock { .. } | EventKind::GoStart { .. }
+                        RecordKind::GoUnblock { .. } | RecordKind::GoStart { .. }
                     )
                 })
                 .unwrap_or_else(|| panic!("goroutine {g} never resumed after block {k}"));
             match (reason, next.kind.clone()) {
-                (x, EventKind::GoUnblock { waker_goid, .. }) if x == r.chan_receive => {
+                (x, RecordKind::GoUnblock { waker_goid, .. }) if x == r.chan_receive => {
                     assert_eq!(waker_goid, coordinator, "chan receive waker of {g}");
                     chan_wakes += 1;
                 }
-                (x, EventKind::GoUnblock { waker_goid, .. }) if x == r.mutex => {
+                (x, RecordKind::GoUnblock { waker_goid, .. }) if x == r.mutex => {
                     assert!(
                         waker_goid == coordinator
                             || (workers.contains(&waker_goid) && waker_goid != g),
@@ -303,8 +303,8 @@ fn run_lifecycle(minor: u32, level: Level) {
                     );
                     mutex_wakes += 1;
                 }
-                (x, EventKind::GoUnblock { .. }) if x == r.sleep => sleep_wakes += 1,
-                (x, EventKind::GoUnblock { .. }) if x == r.io_wait => {
+                (x, RecordKind::GoUnblock { .. }) if x == r.sleep => sleep_wakes += 1,
+                (x, RecordKind::GoUnblock { .. }) if x == r.io_wait => {
                     assert_ne!(
                         next.flags & flags::NETPOLL,
                         0,
@@ -314,7 +314,7 @@ fn run_lifecycle(minor: u32, level: Level) {
                 }
                 // findRunnable runs the first goroutine of a netpoll batch without
                 // injectglist: its start is its unblock.
-                (x, EventKind::GoStart { .. }) if x == r.io_wait => io_direct += 1,
+                (x, RecordKind::GoStart { .. }) if x == r.io_wait => io_direct += 1,
                 (_, other) => panic!("goroutine {g}: block {reason} ended by {other:?}"),
             }
             if reason == r.chan_receive && !stack_checked {
@@ -336,23 +336,23 @@ fn run_lifecycle(minor: u32, level: Level) {
         }
         let n_exit = tl
             .iter()
-            .filter(|e| matches!(e.kind, EventKind::GoExit { .. }))
+            .filter(|e| matches!(e.kind, RecordKind::GoExit { .. }))
             .count();
         assert_eq!(n_exit, 1, "exits of goroutine {g}");
         exits += n_exit;
         let n_start = tl
             .iter()
-            .filter(|e| matches!(e.kind, EventKind::GoStart { .. }))
+            .filter(|e| matches!(e.kind, RecordKind::GoStart { .. }))
             .count();
         assert!(n_start >= 5, "goroutine {g} started {n_start} times");
         if level == Level::Full {
             let enters = tl
                 .iter()
-                .filter(|e| matches!(e.kind, EventKind::SyscallEnter { .. }))
+                .filter(|e| matches!(e.kind, RecordKind::SyscallEnter { .. }))
                 .count();
             let exits = tl
                 .iter()
-                .filter(|e| matches!(e.kind, EventKind::SyscallExit { .. }))
+                .filter(|e| matches!(e.kind, RecordKind::SyscallExit { .. }))
                 .count();
             // read(2) EAGAIN + read(2) after the wakeup + the raw pipe read.
             assert_eq!(enters, 3, "goroutine {g}: syscalls");
@@ -375,7 +375,7 @@ fn run_lifecycle(minor: u32, level: Level) {
     let gc_starts: Vec<u64> = evs
         .iter()
         .filter_map(|e| {
-            if let EventKind::GcStart { goid } = e.kind {
+            if let RecordKind::GcStart { goid } = e.kind {
                 Some(goid)
             } else {
                 None
@@ -384,18 +384,18 @@ fn run_lifecycle(minor: u32, level: Level) {
         .collect();
     let gc_ends = evs
         .iter()
-        .filter(|e| matches!(e.kind, EventKind::GcEnd { .. }))
+        .filter(|e| matches!(e.kind, RecordKind::GcEnd { .. }))
         .count();
     assert!(gc_starts.contains(&1), "GC start by main: {gc_starts:?}");
     assert!(gc_ends >= 1);
-    let stw_starts: Vec<&RawEvent> = evs
+    let stw_starts: Vec<&Record> = evs
         .iter()
         .copied()
-        .filter(|e| matches!(e.kind, EventKind::StwStart { .. }))
+        .filter(|e| matches!(e.kind, RecordKind::StwStart { .. }))
         .collect();
     let stw_ends = evs
         .iter()
-        .filter(|e| matches!(e.kind, EventKind::StwEnd { .. }))
+        .filter(|e| matches!(e.kind, RecordKind::StwEnd { .. }))
         .count();
     assert_eq!(stw_starts.len(), stw_ends, "stop/start the world pairs");
     assert!(
@@ -407,7 +407,7 @@ fn run_lifecycle(minor: u32, level: Level) {
         let rs: HashSet<u8> = stw_starts
             .iter()
             .filter_map(|e| {
-                if let EventKind::StwStart { reason, .. } = e.kind {
+                if let RecordKind::StwStart { reason, .. } = e.kind {
                     Some(reason)
                 } else {
                     None
@@ -424,7 +424,7 @@ fn run_lifecycle(minor: u32, level: Level) {
         .events
         .iter()
         .filter_map(|e| match e.kind {
-            EventKind::ProcessExit { exit_code } if e.tgid == pid as u32 => Some(exit_code),
+            RecordKind::ProcessExit { exit_code } if e.tgid == pid as u32 => Some(exit_code),
             _ => None,
         })
         .collect();
@@ -434,7 +434,7 @@ fn run_lifecycle(minor: u32, level: Level) {
             .events
             .iter()
             .filter(|e| {
-                matches!(e.kind, EventKind::SchedSwitch { prev_tgid, next_tgid, .. }
+                matches!(e.kind, RecordKind::SchedSwitch { prev_tgid, next_tgid, .. }
                 if prev_tgid == pid as u32 || next_tgid == pid as u32)
             })
             .count();
@@ -443,7 +443,7 @@ fn run_lifecycle(minor: u32, level: Level) {
             .events
             .iter()
             .filter(|e| {
-                matches!(e.kind, EventKind::SchedSwitch { prev_tgid, next_tgid, .. }
+                matches!(e.kind, RecordKind::SchedSwitch { prev_tgid, next_tgid, .. }
                 if prev_tgid != pid as u32 && next_tgid != pid as u32)
             })
             .count();
@@ -592,7 +592,7 @@ fn spans_level_and_wrong_binary() {
     probes.drain(|e| events.push(e)).unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].tgid, pid as u32);
-    assert_eq!(events[0].kind, EventKind::ProcessExit { exit_code: 0 });
+    assert_eq!(events[0].kind, RecordKind::ProcessExit { exit_code: 0 });
     let hits = probes.hit_counts().unwrap();
     assert_eq!(hits, [(ProbeId::ProcessExit, 1)]);
 }

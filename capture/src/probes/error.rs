@@ -1,3 +1,5 @@
+//! [`ProbeError`]: why loading, attaching or draining the probes failed.
+
 use std::path::PathBuf;
 
 use super::plan::ProbeId;

@@ -11,15 +11,17 @@
 //!   when `ready` runs on the system stack) and `runtime.injectglist` (netpoll; waker 0).
 //!   `findRunnable` runs the first goroutine of each netpoll batch directly, without either:
 //!   for that one the next `GoStart` is the unblock (it runs at once, so runnable time ~0).
-//! - Waker 0 with [`events::flags::WAKER_UNKNOWN`]: woken from the scheduler / timers /
+//! - Waker 0 with [`records::flags::WAKER_UNKNOWN`]: woken from the scheduler / timers /
 //!   sysmon with no user goroutine on the M (e.g. every `time.Sleep` wakeup).
 //! - Events are exactly-once per call: body probes sit after the stack check (or on its JBE
 //!   with the taken-branch hit dropped), so a morestack restart is not counted twice.
 //! - Ring order is per-CPU interleaved: sort by `ts_ns` (`CLOCK_MONOTONIC`) before use.
 
 mod error;
-pub mod events;
+mod perf;
 mod plan;
+pub mod records;
+mod skeleton;
 
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
@@ -27,38 +29,20 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder, UprobeOpts};
 
 pub use error::{ProbeError, Result};
-pub use events::{EventKind, RawEvent};
-pub use plan::{
-    HttpProbeOffsets, Level, ProbeId, ProbePlan, ProbeSite, RuntimeOffsets, Site, SpanFamily,
-    SpanSet,
-};
+pub(crate) use plan::{HttpProbeOffsets, RuntimeOffsets, Site, SpanFamily};
+pub use plan::{Level, ProbeId, ProbePlan, ProbeSite};
+pub use records::{Record, RecordKind};
 
-mod skel {
-    #![allow(
-        clippy::all,
-        clippy::pedantic,
-        unused_imports,
-        non_camel_case_types,
-        dead_code
-    )]
-    include!(concat!(env!("OUT_DIR"), "/gcap.skel.rs"));
-}
-use skel::{GcapSkel, GcapSkelBuilder};
+use skeleton::types::gcap_lost;
+use skeleton::{GcapSkel, GcapSkelBuilder};
 
 /// How often the owner should call [`Probes::drain`]: records are submitted with
 /// `BPF_RB_NO_WAKEUP`, so the ring must be polled on a timer.
 pub const DRAIN_INTERVAL: Duration = Duration::from_millis(50);
-
-/// Index of ring-buffer drops in the per-CPU `lost` array (`GCAP_LOST_RINGBUF`).
-const LOST_RINGBUF: u32 = 0;
-/// Index of failed stack captures (`GCAP_LOST_STACK`).
-const LOST_STACK: u32 = 1;
-/// Index of injectglist walks cut at the bound (`GCAP_LOST_GLIST`).
-const LOST_GLIST: u32 = 2;
 
 /// Loaded BPF programs for one target binary, and their attachments.
 pub struct Probes {
@@ -169,23 +153,22 @@ impl Probes {
             })
             .collect();
         for p in ProbeId::ALL {
-            let on = wanted.contains(&p);
-            progs_open(&mut open.progs, p).set_autoload(on);
+            skeleton::open_program(open.open_object_mut(), p).set_autoload(wanted.contains(&p));
         }
 
         let skel = open.load().map_err(ProbeError::from_load)?;
 
         let mut tp_links = Vec::new();
         for p in wanted.iter().filter(|p| p.site() == Site::Tracepoint) {
-            let link = progs(&skel.progs, *p)
+            let link = skeleton::program(skel.object(), *p)
                 .attach()
                 .map_err(|source| ProbeError::Tracepoint { probe: *p, source })?;
             tp_links.push(link);
         }
         if wanted.contains(&ProbeId::CpuSample) {
-            let prog = progs(&skel.progs, ProbeId::CpuSample);
-            for cpu in online_cpus() {
-                let pfd = perf_cpu_clock(cpu, plan.cpu_sample_hz).map_err(|source| {
+            let prog = skeleton::program(skel.object(), ProbeId::CpuSample);
+            for cpu in perf::online_cpus() {
+                let pfd = perf::cpu_clock(cpu, plan.cpu_sample_hz).map_err(|source| {
                     ProbeError::PerfEvent {
                         cpu,
                         source: source.into(),
@@ -227,13 +210,8 @@ impl Probes {
         })
     }
 
-    /// The plan this was loaded with.
-    pub fn plan(&self) -> &ProbePlan {
-        &self.plan
-    }
-
     /// Uprobes of the level that the plan has no site for (so are not recorded).
-    pub fn missing(&self) -> Vec<ProbeId> {
+    pub(crate) fn missing(&self) -> Vec<ProbeId> {
         self.plan.missing()
     }
 
@@ -247,7 +225,7 @@ impl Probes {
     /// Attaches to `pid` before it has exec'd the plan's binary (gcap starting a program:
     /// the child waits in a shell until the probes are in place, then execs). Uprobes are
     /// keyed by file and filtered by pid, so they fire once the exec happens.
-    pub fn attach_before_exec(&mut self, pid: i32) -> Result<()> {
+    pub(crate) fn attach_before_exec(&mut self, pid: i32) -> Result<()> {
         self.attach_uprobes(pid)
     }
 
@@ -280,7 +258,7 @@ impl Probes {
             {
                 continue;
             }
-            let prog = progs(&self.skel.progs, site.probe);
+            let prog = skeleton::program(self.skel.object(), site.probe);
             for &off in &site.file_offsets {
                 // The cookie tells the program how its site reads (see ProbeSite::cookie).
                 let opts = UprobeOpts {
@@ -310,7 +288,7 @@ impl Probes {
 
     /// Removes `pid`'s uprobes and its tracepoint filter entry (events already in the ring
     /// are still delivered by the next drain).
-    pub fn detach(&mut self, pid: i32) -> Result<()> {
+    pub(crate) fn detach(&mut self, pid: i32) -> Result<()> {
         self.links.retain(|(p, _, _)| *p != pid);
         match self.skel.maps.targets.delete(&(pid as u32).to_ne_bytes()) {
             Ok(()) => Ok(()),
@@ -323,7 +301,7 @@ impl Probes {
     }
 
     /// Pids currently attached.
-    pub fn pids(&self) -> Vec<i32> {
+    pub(crate) fn pids(&self) -> Vec<i32> {
         let mut v: Vec<i32> = self.links.iter().map(|(p, _, _)| *p).collect();
         v.dedup();
         v
@@ -331,7 +309,7 @@ impl Probes {
 
     /// Decodes every record now in the ring buffer into `sink`, in ring order (per-CPU
     /// producers interleave, so timestamps are only nearly sorted). Returns how many.
-    pub fn drain(&mut self, mut sink: impl FnMut(RawEvent)) -> Result<usize> {
+    pub fn drain(&mut self, mut sink: impl FnMut(Record)) -> Result<usize> {
         self.ring.consume().map_err(map_err("events"))?;
         let buf = std::mem::take(&mut *self.staged.lock().unwrap_or_else(|p| p.into_inner()));
         let mut n = 0;
@@ -339,8 +317,8 @@ impl Probes {
         while rest.len() >= 4 {
             let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
             let (rec, tail) = rest[4..].split_at(len.min(rest.len() - 4));
-            if let Some(ev) = events::decode(rec) {
-                sink(ev);
+            if let Some(record) = Record::decode(rec) {
+                sink(record);
                 n += 1;
             }
             rest = tail;
@@ -372,13 +350,13 @@ impl Probes {
 
     /// Events dropped because the ring buffer was full, per CPU.
     pub fn lost_per_cpu(&self) -> Result<Vec<u64>> {
-        self.percpu_sum(&self.skel.maps.lost, LOST_RINGBUF, "lost")
+        self.percpu_sum(&self.skel.maps.lost, gcap_lost::GCAP_LOST_RINGBUF.0, "lost")
     }
 
     /// Unblock events lost because an injectglist list was longer than the BPF walk bound (512).
     pub fn unblocks_lost(&self) -> Result<u64> {
         Ok(self
-            .percpu_sum(&self.skel.maps.lost, LOST_GLIST, "lost")?
+            .percpu_sum(&self.skel.maps.lost, gcap_lost::GCAP_LOST_GLIST.0, "lost")?
             .iter()
             .sum())
     }
@@ -387,7 +365,7 @@ impl Probes {
     /// the event is kept without a stack.
     pub fn stacks_lost(&self) -> Result<u64> {
         Ok(self
-            .percpu_sum(&self.skel.maps.lost, LOST_STACK, "lost")?
+            .percpu_sum(&self.skel.maps.lost, gcap_lost::GCAP_LOST_STACK.0, "lost")?
             .iter()
             .sum())
     }
@@ -435,7 +413,7 @@ impl Probes {
     }
 
     /// Detaches everything (also done on drop).
-    pub fn detach_all(&mut self) {
+    pub(crate) fn detach_all(&mut self) {
         for pid in self.pids() {
             let _ = self.detach(pid);
         }
@@ -443,135 +421,8 @@ impl Probes {
     }
 }
 
-fn progs<'a>(p: &'a skel::GcapProgs<'static>, id: ProbeId) -> &'a libbpf_rs::ProgramMut<'static> {
-    match id {
-        ProbeId::Newproc1Ret => &p.newproc1_ret,
-        ProbeId::Execute => &p.execute,
-        ProbeId::Gopark => &p.gopark,
-        ProbeId::Ready => &p.ready,
-        ProbeId::Injectglist => &p.injectglist,
-        ProbeId::Gosched => &p.gosched,
-        ProbeId::Goyield => &p.goyield,
-        ProbeId::Reentersyscall => &p.reentersyscall,
-        ProbeId::Entersyscallblock => &p.entersyscallblock,
-        ProbeId::Exitsyscall => &p.exitsyscall,
-        ProbeId::Goexit1 => &p.goexit1,
-        ProbeId::GcStart => &p.gc_start,
-        ProbeId::GcMarkTermination => &p.gc_mark_termination,
-        ProbeId::StopTheWorld => &p.stop_the_world,
-        ProbeId::StartTheWorld => &p.start_the_world,
-        ProbeId::SchedSwitch => &p.sched_switch,
-        ProbeId::ProcessExit => &p.sched_process_exit,
-        ProbeId::HttpServe => &p.http_serve,
-        ProbeId::HttpServeRet => &p.http_serve_ret,
-        ProbeId::HttpWriteHeader => &p.http_write_header,
-        ProbeId::Http2WriteHeader => &p.http2_write_header,
-        ProbeId::HttpRoundTrip => &p.http_round_trip,
-        ProbeId::HttpRoundTripRet => &p.http_round_trip_ret,
-        ProbeId::SqlQuery => &p.sql_query,
-        ProbeId::SqlQueryRet => &p.sql_query_ret,
-        ProbeId::SqlExec => &p.sql_exec,
-        ProbeId::SqlExecRet => &p.sql_exec_ret,
-        ProbeId::CpuSample => &p.cpu_sample,
-        ProbeId::HttpServeDone => &p.http_serve_done,
-        ProbeId::Http2HandlerDone => &p.http2_handler_done,
-    }
-}
-
-fn progs_open<'a>(
-    p: &'a mut skel::OpenGcapProgs<'static>,
-    id: ProbeId,
-) -> &'a mut libbpf_rs::OpenProgramMut<'static> {
-    match id {
-        ProbeId::Newproc1Ret => &mut p.newproc1_ret,
-        ProbeId::Execute => &mut p.execute,
-        ProbeId::Gopark => &mut p.gopark,
-        ProbeId::Ready => &mut p.ready,
-        ProbeId::Injectglist => &mut p.injectglist,
-        ProbeId::Gosched => &mut p.gosched,
-        ProbeId::Goyield => &mut p.goyield,
-        ProbeId::Reentersyscall => &mut p.reentersyscall,
-        ProbeId::Entersyscallblock => &mut p.entersyscallblock,
-        ProbeId::Exitsyscall => &mut p.exitsyscall,
-        ProbeId::Goexit1 => &mut p.goexit1,
-        ProbeId::GcStart => &mut p.gc_start,
-        ProbeId::GcMarkTermination => &mut p.gc_mark_termination,
-        ProbeId::StopTheWorld => &mut p.stop_the_world,
-        ProbeId::StartTheWorld => &mut p.start_the_world,
-        ProbeId::SchedSwitch => &mut p.sched_switch,
-        ProbeId::ProcessExit => &mut p.sched_process_exit,
-        ProbeId::HttpServe => &mut p.http_serve,
-        ProbeId::HttpServeRet => &mut p.http_serve_ret,
-        ProbeId::HttpWriteHeader => &mut p.http_write_header,
-        ProbeId::Http2WriteHeader => &mut p.http2_write_header,
-        ProbeId::HttpRoundTrip => &mut p.http_round_trip,
-        ProbeId::HttpRoundTripRet => &mut p.http_round_trip_ret,
-        ProbeId::SqlQuery => &mut p.sql_query,
-        ProbeId::SqlQueryRet => &mut p.sql_query_ret,
-        ProbeId::SqlExec => &mut p.sql_exec,
-        ProbeId::SqlExecRet => &mut p.sql_exec_ret,
-        ProbeId::CpuSample => &mut p.cpu_sample,
-        ProbeId::HttpServeDone => &mut p.http_serve_done,
-        ProbeId::Http2HandlerDone => &mut p.http2_handler_done,
-    }
-}
-
-/// CPUs that are online now (`/sys/devices/system/cpu/online`, e.g. "0-3,6").
-fn online_cpus() -> Vec<i32> {
-    let s = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
-    let mut cpus = Vec::new();
-    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        if let (Ok(a), Ok(b)) = (a.parse::<i32>(), b.parse::<i32>()) {
-            cpus.extend(a..=b);
-        }
-    }
-    if cpus.is_empty() {
-        cpus.push(0);
-    }
-    cpus
-}
-
-/// Opens a software cpu-clock perf event sampling every task on `cpu` at `hz` per second
-/// (the BPF program filters by target). Returns the fd.
-fn perf_cpu_clock(cpu: i32, hz: u32) -> std::io::Result<i32> {
-    // struct perf_event_attr, PERF_ATTR_SIZE_VER5 (112 bytes): type u32 @0, size u32 @4,
-    // config u64 @8, sample_freq u64 @16, sample_type u64 @24, read_format u64 @32, flag
-    // bits u64 @40 (bit 10 = freq).
-    const PERF_TYPE_SOFTWARE: u32 = 1;
-    const PERF_COUNT_SW_CPU_CLOCK: u64 = 0;
-    const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
-    let mut attr = [0u8; 112];
-    attr[0..4].copy_from_slice(&PERF_TYPE_SOFTWARE.to_ne_bytes());
-    attr[4..8].copy_from_slice(&112u32.to_ne_bytes());
-    attr[8..16].copy_from_slice(&PERF_COUNT_SW_CPU_CLOCK.to_ne_bytes());
-    attr[16..24].copy_from_slice(&u64::from(hz.max(1)).to_ne_bytes());
-    attr[40..48].copy_from_slice(&(1u64 << 10).to_ne_bytes());
-    // SAFETY: perf_event_open reads `attr` (a zero-initialised perf_event_attr of the size
-    // it declares) and returns a new fd or -1; no memory is retained.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            attr.as_ptr(),
-            -1 as libc::pid_t,
-            cpu,
-            -1 as libc::c_int,
-            PERF_FLAG_FD_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(fd as i32)
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn cpus_are_listed() {
-        assert!(!super::online_cpus().is_empty());
-    }
-
     /// The owner may drain from another thread.
     fn assert_send<T: Send>() {}
     #[test]

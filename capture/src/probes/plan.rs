@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 
+use super::skeleton::types::gcap_cookie;
+
 /// One BPF program. The discriminant is `enum gcap_probe` in `bpf/gcap.h` (index of the
-/// per-CPU hit counters).
+/// per-CPU hit counters; the skeleton's program table checks both agree).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum ProbeId {
@@ -48,7 +50,7 @@ pub enum ProbeId {
 
 /// Groups of span probes that are enabled together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SpanFamily {
+pub(crate) enum SpanFamily {
     HttpServer,
     HttpClient,
     Sql,
@@ -56,22 +58,14 @@ pub enum SpanFamily {
 
 /// Which span families a plan attaches (all off in [`ProbePlan::new`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SpanSet {
-    pub http_server: bool,
-    pub http_client: bool,
-    pub sql: bool,
+pub(crate) struct SpanSet {
+    pub(crate) http_server: bool,
+    pub(crate) http_client: bool,
+    pub(crate) sql: bool,
 }
 
 impl SpanSet {
-    pub fn all() -> SpanSet {
-        SpanSet {
-            http_server: true,
-            http_client: true,
-            sql: true,
-        }
-    }
-
-    pub fn has(&self, f: SpanFamily) -> bool {
+    pub(crate) fn has(&self, f: SpanFamily) -> bool {
         match f {
             SpanFamily::HttpServer => self.http_server,
             SpanFamily::HttpClient => self.http_client,
@@ -79,7 +73,7 @@ impl SpanSet {
         }
     }
 
-    pub fn set(&mut self, f: SpanFamily, on: bool) {
+    pub(crate) fn set(&mut self, f: SpanFamily, on: bool) {
         match f {
             SpanFamily::HttpServer => self.http_server = on,
             SpanFamily::HttpClient => self.http_client = on,
@@ -90,7 +84,7 @@ impl SpanSet {
 
 /// Where on its function a uprobe goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Site {
+pub(crate) enum Site {
     /// After the stack-check prologue, at the `PUSHQ BP` (Go >= 1.21; 1.19/1.20 have no
     /// PUSHQ BP there: use the stack-check `JBE` itself, see [`ProbeSite::at_jbe`]).
     /// `nosplit` functions have no stack check: their first instruction. Never the first
@@ -107,7 +101,7 @@ pub enum Site {
 }
 
 impl ProbeId {
-    pub const ALL: [ProbeId; 30] = [
+    pub(crate) const ALL: [ProbeId; 30] = [
         ProbeId::Newproc1Ret,
         ProbeId::Execute,
         ProbeId::Gopark,
@@ -140,13 +134,13 @@ impl ProbeId {
         ProbeId::Http2HandlerDone,
     ];
 
-    pub fn from_index(i: u8) -> Option<ProbeId> {
+    pub(crate) fn from_index(i: u8) -> Option<ProbeId> {
         ProbeId::ALL.get(i as usize).copied()
     }
 
     /// The Go function the probe is attached to (same name on Go 1.19-1.27), or the
     /// tracepoint.
-    pub fn symbol(self) -> &'static str {
+    pub(crate) fn symbol(self) -> &'static str {
         match self {
             ProbeId::Newproc1Ret => "runtime.newproc1",
             ProbeId::Execute => "runtime.execute",
@@ -179,7 +173,7 @@ impl ProbeId {
 
     /// Other functions the probe also goes on, when present: `symbol` was renamed in some
     /// Go versions, or the same thing happens in several functions.
-    pub fn alt_symbols(self) -> &'static [&'static str] {
+    pub(crate) fn alt_symbols(self) -> &'static [&'static str] {
         match self {
             // HTTP/2 statuses: the writer state's writeHeader gets every code, but it (and
             // the exported WriteHeader) are inlined into some callers, so the exported
@@ -197,12 +191,12 @@ impl ProbeId {
 
     /// Whether the probe goes on every function of `symbol` + `alt_symbols` that the binary
     /// has (rather than the first one found).
-    pub fn all_symbols(self) -> bool {
+    pub(crate) fn all_symbols(self) -> bool {
         matches!(self, ProbeId::Http2WriteHeader)
     }
 
     /// The span family a span probe belongs to (None for runtime probes and CPU samples).
-    pub fn family(self) -> Option<SpanFamily> {
+    pub(crate) fn family(self) -> Option<SpanFamily> {
         match self {
             ProbeId::HttpServe
             | ProbeId::HttpServeRet
@@ -223,7 +217,7 @@ impl ProbeId {
     /// spans end either at [`ProbeId::HttpServeDone`] + [`ProbeId::Http2HandlerDone`] or at
     /// [`ProbeId::HttpServeRet`]; `target::plan_server_ends` picks one and warns when it has
     /// neither.
-    pub fn optional(self) -> bool {
+    pub(crate) fn optional(self) -> bool {
         matches!(
             self,
             ProbeId::Http2WriteHeader
@@ -234,11 +228,11 @@ impl ProbeId {
     }
 
     /// Span and CPU-sample probes: enabled by the plan's options, not by the level.
-    pub fn is_span_or_sample(self) -> bool {
+    pub(crate) fn is_span_or_sample(self) -> bool {
         self.family().is_some() || self == ProbeId::CpuSample
     }
 
-    pub fn site(self) -> Site {
+    pub(crate) fn site(self) -> Site {
         match self {
             ProbeId::Newproc1Ret
             | ProbeId::HttpServeRet
@@ -253,7 +247,7 @@ impl ProbeId {
 
     /// Lowest capture level that attaches this probe (span probes: every level, when their
     /// family is enabled; CPU samples: when the plan asks for them).
-    pub fn min_level(self) -> Level {
+    pub(crate) fn min_level(self) -> Level {
         match self {
             ProbeId::ProcessExit => Level::Spans,
             p if p.is_span_or_sample() => Level::Spans,
@@ -267,7 +261,7 @@ impl ProbeId {
 
     /// Runtime probes a level attaches (span probes and CPU samples are chosen by
     /// [`ProbePlan::probes`]).
-    pub fn for_level(level: Level) -> impl Iterator<Item = ProbeId> {
+    pub(crate) fn for_level(level: Level) -> impl Iterator<Item = ProbeId> {
         ProbeId::ALL
             .into_iter()
             .filter(move |p| !p.is_span_or_sample() && p.min_level() <= level)
@@ -295,7 +289,7 @@ pub enum Level {
 impl Level {
     /// Frames kept per block stack (the stack map's value size / 8; the kernel caps user
     /// stacks at `kernel.perf_event_max_stack`, 127 by default).
-    pub fn stack_depth(self) -> u32 {
+    pub(crate) fn stack_depth(self) -> u32 {
         match self {
             Level::Spans => 0,
             Level::Lifecycle => 32,
@@ -307,34 +301,34 @@ impl Level {
 /// Byte offsets into `runtime.g` / `runtime.m` of one Go version (the subset the BPF
 /// programs read). `g.schedlink` is always `goid + 8`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RuntimeOffsets {
-    pub g_goid: u64,
-    pub g_m: u64,
+pub(crate) struct RuntimeOffsets {
+    pub(crate) g_goid: u64,
+    pub(crate) g_m: u64,
     /// `None` on Go 1.19 (no `g.parentGoid`): the parent comes from `g0.m.curg`.
-    pub g_parent_goid: Option<u64>,
-    pub g_gopc: u64,
-    pub g_startpc: u64,
-    pub m_curg: u64,
+    pub(crate) g_parent_goid: Option<u64>,
+    pub(crate) g_gopc: u64,
+    pub(crate) g_startpc: u64,
+    pub(crate) m_curg: u64,
 }
 
 /// Where one probe goes in the target binary: file offsets (not virtual addresses), so
 /// PIE and non-PIE binaries are handled alike.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeSite {
-    pub probe: ProbeId,
+    pub(crate) probe: ProbeId,
     /// [`Site::Body`]: one offset (function file offset + prologue length).
     /// [`Site::Returns`]: one per RET.
-    pub file_offsets: Vec<u64>,
+    pub(crate) file_offsets: Vec<u64>,
     /// The offsets are the prologue's stack-check `JBE` rather than a `PUSHQ BP` (Go 1.19
     /// and 1.20 frames have none: `SUBQ $n, SP` follows the JBE, and the kernel would
     /// single-step it at ~20 us per hit). A Jcc is emulated (~0.8 us); the BPF program reads
     /// EFLAGS and drops the hit when the branch to morestack is taken (the function restarts
     /// from its entry and hits again). Only meaningful for [`Site::Body`].
-    pub at_jbe: bool,
+    pub(crate) at_jbe: bool,
     /// The site is the `CALL runtime.runqput` in `runtime.newproc.func1` rather than a RET
     /// of `runtime.newproc1`: the new g is then in RBX (runqput's second argument), not RAX.
     /// A CALL is emulated by the kernel (~1 us) where a RET is single-stepped (~10 us).
-    pub newg_in_rbx: bool,
+    pub(crate) newg_in_rbx: bool,
     /// [`ProbeId::Http2HandlerDone`] sits on the `runHandler` closure that has
     /// `handlerDone` inlined, which also runs while a handler panic unwinds: the BPF
     /// program reads `g._panic` and ends the span in error then.
@@ -343,7 +337,7 @@ pub struct ProbeSite {
 
 impl ProbeSite {
     /// A site at `file_offsets` with no special reading.
-    pub fn new(probe: ProbeId, file_offsets: Vec<u64>) -> ProbeSite {
+    pub(crate) fn new(probe: ProbeId, file_offsets: Vec<u64>) -> ProbeSite {
         ProbeSite {
             probe,
             file_offsets,
@@ -353,10 +347,17 @@ impl ProbeSite {
         }
     }
 
-    /// The BPF attach cookie: bit 0 [`ProbeSite::at_jbe`], bit 1 [`ProbeSite::newg_in_rbx`],
-    /// bit 2 [`ProbeSite::panic_check`].
-    pub fn cookie(&self) -> u64 {
-        u64::from(self.at_jbe) | u64::from(self.newg_in_rbx) << 1 | u64::from(self.panic_check) << 2
+    /// The BPF attach cookie: the `enum gcap_cookie` bits of [`ProbeSite::at_jbe`],
+    /// [`ProbeSite::newg_in_rbx`] and [`ProbeSite::panic_check`].
+    pub(crate) fn cookie(&self) -> u64 {
+        [
+            (self.at_jbe, gcap_cookie::GCAP_COOKIE_JBE),
+            (self.newg_in_rbx, gcap_cookie::GCAP_COOKIE_NEWG_RBX),
+            (self.panic_check, gcap_cookie::GCAP_COOKIE_PANIC_CHECK),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |cookie, (_, bit)| cookie | u64::from(bit.0))
     }
 }
 
@@ -364,48 +365,48 @@ impl ProbeSite {
 #[derive(Debug, Clone)]
 pub struct ProbePlan {
     /// The Go executable the uprobes go into (every attached pid must run this file).
-    pub binary: PathBuf,
+    pub(crate) binary: PathBuf,
     /// Go minor version (19 for go1.19.x): selects register conventions.
-    pub go_minor: u32,
-    pub offsets: RuntimeOffsets,
-    pub level: Level,
+    pub(crate) go_minor: u32,
+    pub(crate) offsets: RuntimeOffsets,
+    pub(crate) level: Level,
     /// Uprobe sites. Probes of the level without a site are reported by
     /// [`super::Probes::missing`]; sites of probes above the level are ignored.
-    pub sites: Vec<ProbeSite>,
+    pub(crate) sites: Vec<ProbeSite>,
     /// Ring buffer size in bytes (power of two, >= 4096). 0 = default for the level.
     pub ringbuf_bytes: u32,
     /// Capture a user stack at every block.
-    pub block_stacks: bool,
+    pub(crate) block_stacks: bool,
     /// Span families to attach (all off by default; `target::prepare` turns on those the
     /// binary has and the user wants).
-    pub spans: SpanSet,
+    pub(crate) spans: SpanSet,
     /// CPU samples per second per CPU (0 = off).
-    pub cpu_sample_hz: u32,
+    pub(crate) cpu_sample_hz: u32,
     /// Copy URL query strings (the BPF side reads `URL.RawQuery` only then).
-    pub keep_query: bool,
+    pub(crate) keep_query: bool,
     /// Struct offsets the span probes read (required when any span family is on).
-    pub http: HttpProbeOffsets,
+    pub(crate) http: HttpProbeOffsets,
     /// `runtime.m.procid` (CPU samples check the M names the sampled thread).
-    pub m_procid: u64,
+    pub(crate) m_procid: u64,
     /// The target's maps are Swiss tables (Go >= 1.24 without GOEXPERIMENT=noswissmap).
-    pub swiss_maps: bool,
+    pub(crate) swiss_maps: bool,
 }
 
 /// net/http and net/url field offsets the span probes read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct HttpProbeOffsets {
-    pub req_method: u64,
-    pub req_url: u64,
-    pub req_header: u64,
-    pub req_content_length: u64,
-    pub url_host: u64,
-    pub url_path: u64,
-    pub url_raw_query: u64,
-    pub resp_status_code: u64,
+pub(crate) struct HttpProbeOffsets {
+    pub(crate) req_method: u64,
+    pub(crate) req_url: u64,
+    pub(crate) req_header: u64,
+    pub(crate) req_content_length: u64,
+    pub(crate) url_host: u64,
+    pub(crate) url_path: u64,
+    pub(crate) url_raw_query: u64,
+    pub(crate) resp_status_code: u64,
 }
 
 impl ProbePlan {
-    pub fn new(
+    pub(crate) fn new(
         binary: impl Into<PathBuf>,
         go_minor: u32,
         offsets: RuntimeOffsets,
@@ -430,7 +431,7 @@ impl ProbePlan {
 
     /// Every probe the plan attaches: the level's runtime probes, the enabled span
     /// families' probes and CPU samples when asked for.
-    pub fn probes(&self) -> impl Iterator<Item = ProbeId> + '_ {
+    pub(crate) fn probes(&self) -> impl Iterator<Item = ProbeId> + '_ {
         ProbeId::ALL.into_iter().filter(move |p| match p.family() {
             Some(f) => self.spans.has(f),
             None if *p == ProbeId::CpuSample => self.cpu_sample_hz > 0,
@@ -483,6 +484,22 @@ mod tests {
         assert_eq!(ProbeId::from_index(ProbeId::ALL.len() as u8), None);
     }
 
+    /// The cookie bits the BPF programs test (`enum gcap_cookie`).
+    #[test]
+    fn cookie_bits() {
+        let site = |at_jbe, newg_in_rbx, panic_check| ProbeSite {
+            at_jbe,
+            newg_in_rbx,
+            panic_check,
+            ..ProbeSite::new(ProbeId::Gopark, vec![])
+        };
+        assert_eq!(site(false, false, false).cookie(), 0);
+        assert_eq!(site(true, false, false).cookie(), 1);
+        assert_eq!(site(false, true, false).cookie(), 2);
+        assert_eq!(site(false, false, true).cookie(), 4);
+        assert_eq!(site(true, true, true).cookie(), 7);
+    }
+
     #[test]
     fn levels_nest() {
         assert_eq!(
@@ -521,8 +538,11 @@ mod tests {
             ]
         );
         assert_eq!(plan.missing().len(), 4);
-        plan.spans = SpanSet::all();
-        plan.spans.sql = false;
+        plan.spans = SpanSet {
+            http_server: true,
+            http_client: true,
+            sql: false,
+        };
         // The HTTP/2 WriteHeader is optional: never missing; so are the server-span end
         // probes, one set or the other (target::plan_server_ends warns when neither).
         for p in [
