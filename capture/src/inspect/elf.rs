@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use object::elf;
-use object::read::elf::{ElfFile64, ProgramHeader as _};
+use object::read::elf::{ElfFile64, ProgramHeader as _, SectionHeader as _};
 use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, SymbolKind};
 
 use super::InspectError;
@@ -185,13 +185,15 @@ impl ElfImage {
             }
         }
 
-        let note = |name: &str| -> Option<(Vec<u8>, Vec<u8>)> {
+        // The first note of a note section: its descriptor.
+        let note_desc = |name: &str| -> Option<&[u8]> {
             let s = obj.section_by_name(name)?;
-            parse_note(s.data().ok()?)
+            let mut notes = s.elf_section_header().notes(endian, data).ok()??;
+            Some(notes.next().ok()??.desc())
         };
-        let gnu_build_id = note(".note.gnu.build-id").map(|(_, desc)| hex(&desc));
-        let go_build_id = note(".note.go.buildid").map(|(_, desc)| {
-            String::from_utf8_lossy(&desc)
+        let gnu_build_id = note_desc(".note.gnu.build-id").map(hex::encode);
+        let go_build_id = note_desc(".note.go.buildid").map(|desc| {
+            String::from_utf8_lossy(desc)
                 .trim_end_matches('\0')
                 .to_string()
         });
@@ -297,21 +299,4 @@ impl ElfImage {
         let b = self.read(ptr, len as usize)?;
         Some(String::from_utf8_lossy(b).into_owned())
     }
-}
-
-/// Parses the first ELF note in `data`: returns (name, desc).
-fn parse_note(data: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-    let u32_at = |o: usize| -> Option<usize> {
-        Some(u32::from_le_bytes(data.get(o..o + 4)?.try_into().ok()?) as usize)
-    };
-    let namesz = u32_at(0)?;
-    let descsz = u32_at(4)?;
-    let name = data.get(12..12 + namesz)?.to_vec();
-    let desc_off = 12 + namesz.next_multiple_of(4);
-    let desc = data.get(desc_off..desc_off + descsz)?.to_vec();
-    Some((name, desc))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
