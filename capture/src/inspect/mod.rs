@@ -1,10 +1,10 @@
 //! Target inspection: everything gcap learns about a Go binary *before* attaching probes,
 //! in pure Rust and without running the target.
 //!
-//! [`GoBinary::open`] recognises a linux/amd64 Go executable (PIE or not, with or without
+//! `GoBinary::open` recognises a linux/amd64 Go executable (PIE or not, with or without
 //! `.symtab`/DWARF), parses its build info and Go version, builds its function table, and
 //! on request decodes prologues (probe sites, RETs), reads struct offsets and symbolizes
-//! PCs. [`TargetInfo`] is the summary recorded in the capture file.
+//! PCs. `TargetInfo` is the summary recorded in the capture file.
 
 pub(crate) mod buildinfo;
 pub(crate) mod elf;

@@ -1,7 +1,7 @@
 //! Ring records → format events: one probe record at a time, into the events, stacks and
 //! symbols of the capture file (crate `gcap-format`). A new kind of event is added here.
 //!
-//! [`Translator::translate`] picks the target a record belongs to, turns it into zero or more
+//! `Translator::translate` picks the target a record belongs to, turns it into zero or more
 //! events, and keeps what that needs across records: the BPF stack ids already interned, the
 //! goroutines whose origin is in the file, the GC cycle number, and the capture's end (records
 //! after it are dropped). `spans` pairs span records; `memory` reads the origin of goroutines
