@@ -101,26 +101,35 @@ enum LevelArg {
     Full,
 }
 
-/// Parses `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds.
+/// Parses `500ms`, `10s`, `2m`, `1h` (any duration humantime reads, e.g. `1m30s`), or a
+/// bare number of seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (num, unit) = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration: use e.g. 500ms, 10s, 2m or 1h"))?;
-    let secs = match unit {
-        "ms" => v / 1e3,
-        "s" => v,
-        "m" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use ms, s, m or h")),
+    let d = if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        let secs: f64 = s.parse().map_err(|_| not_a_duration(s))?;
+        Duration::try_from_secs_f64(secs).map_err(|_| not_a_duration(s))?
+    } else {
+        // humantime wants a digit before the point: ".5s" is "0.5s".
+        let digits_first = if s.starts_with('.') {
+            format!("0{s}")
+        } else {
+            s.to_string()
+        };
+        humantime::parse_duration(&digits_first).map_err(|e| match e {
+            humantime::DurationError::UnknownUnit { unit, .. } if !unit.is_empty() => {
+                format!("unknown unit {unit:?} in {s:?}: use ms, s, m or h")
+            }
+            _ => not_a_duration(s),
+        })?
     };
-    if !(secs > 0.0 && secs < 1e9) {
+    if d.is_zero() || d.as_secs_f64() >= 1e9 {
         return Err(format!("{s:?} must be a positive duration"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
+}
+
+fn not_a_duration(s: &str) -> String {
+    format!("{s:?} is not a duration: use e.g. 500ms, 10s, 2m or 1h")
 }
 
 fn human_bytes(n: u64) -> String {
@@ -248,6 +257,9 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration(".5s").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("0.5").unwrap(), Duration::from_millis(500));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("0s").is_err());

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use gcap_format::{Capture, EventData};
 
 mod support;
-use support::{go_build, manifest, require_root};
+use support::{go_build, lost_in_events, manifest, require_root};
 
 fn tmp(name: &str) -> PathBuf {
     support::tmp_capture(name)
@@ -26,7 +26,8 @@ fn probebench() -> PathBuf {
 }
 
 /// The stress program, built under a name of its own per test: uprobes are keyed by file,
-/// and tests running in parallel must not share one (see RELIABILITY.md on shared binaries).
+/// and tests running in parallel must not share one (see docs/RELIABILITY.md on shared
+/// binaries).
 fn stress(name: &str) -> PathBuf {
     build(&manifest("tests/programs/stress/main.go"), name)
 }
@@ -273,13 +274,7 @@ fn more_events_than_the_ring_drains_are_counted_not_hidden() {
     assert_eq!(code, 0, "{err}");
     let (cap, events) = readable(&file);
     let lost_stats: u64 = cap.stats().unwrap().lost_per_cpu.iter().sum();
-    let lost_events: u64 = events
-        .iter()
-        .map(|(_, e)| match e.data {
-            EventData::Lost { count, .. } => count,
-            _ => 0,
-        })
-        .sum();
+    let lost_events = lost_in_events(&events);
     assert_eq!(
         lost_stats, lost_events,
         "per-CPU counters and lost events agree"

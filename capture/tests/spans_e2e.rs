@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gcap::spans::{normalize_sql, parse_traceparent, sql_verb};
+use gcap::translate::sql::{normalize_sql, sql_verb};
+use gcap::translate::traceparent::parse_traceparent;
 use gcap_format::{Capture, EventData, SpanKind};
 
 mod support;

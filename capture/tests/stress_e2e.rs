@@ -89,13 +89,7 @@ fn hundred_thousand_goroutines_with_stack_growth() {
         .filter(|(_, e)| matches!(e.data, EventData::GoCreate { .. }))
         .count();
     let lost: u64 = cap.stats().unwrap().lost_per_cpu.iter().sum();
-    let lost_events: u64 = events
-        .iter()
-        .map(|(_, e)| match e.data {
-            EventData::Lost { count, .. } => count,
-            _ => 0,
-        })
-        .sum();
+    let lost_events = support::lost_in_events(&events);
     // Every loss is counted, in the stats and as events.
     assert_eq!(lost, lost_events);
     if lost == 0 {

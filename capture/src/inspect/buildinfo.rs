@@ -4,7 +4,8 @@
 //! gcap needs the version to pick struct offsets and probe points (they move between
 //! releases), and records the module info in the capture so an analysis can say which
 //! build was observed. Only the Go >= 1.18 layout (inline strings, header flag bit 1) is
-//! supported; gcap supports Go 1.19 and newer anyway. Layout: `debug/buildinfo/buildinfo.go`.
+//! supported; gcap supports Go 1.19 and newer anyway. Layout: Go's
+//! `src/debug/buildinfo/buildinfo.go`.
 
 use std::fmt;
 
@@ -13,23 +14,23 @@ use serde::{Deserialize, Serialize};
 use super::InspectError;
 
 /// Oldest Go minor version gcap supports.
-pub const MIN_SUPPORTED_MINOR: u32 = 19;
+pub(crate) const MIN_SUPPORTED_MINOR: u32 = 19;
 /// Newest Go minor version gcap was tested with; newer ones work when DWARF is present.
-pub const MAX_TESTED_MINOR: u32 = 27;
+pub(crate) const MAX_TESTED_MINOR: u32 = 27;
 
 const MAGIC: &[u8] = b"\xff Go buildinf:";
 
 /// A Go release number, e.g. go1.27.3 = {1, 27, 3}. Pre-releases (`go1.22rc1`) have patch 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct GoVersion {
-    pub major: u32,
-    pub minor: u32,
-    pub patch: u32,
+pub(crate) struct GoVersion {
+    pub(crate) major: u32,
+    pub(crate) minor: u32,
+    pub(crate) patch: u32,
 }
 
 impl GoVersion {
     /// Parses `go1.27.3`, `go1.25.5 X:noswissmap`, `go1.22rc1`, `go1.21`.
-    pub fn parse(s: &str) -> Result<GoVersion, InspectError> {
+    pub(crate) fn parse(s: &str) -> Result<GoVersion, InspectError> {
         let bad = || InspectError::BadGoVersion {
             version: s.to_string(),
         };
@@ -52,12 +53,12 @@ impl GoVersion {
 
     /// True for versions newer than the last one gcap was tested with (go1.27): such
     /// binaries are accepted, but offsets must come from DWARF and probe points may move.
-    pub fn newer_than_tested(&self) -> bool {
+    pub(crate) fn newer_than_tested(&self) -> bool {
         self.major > 1 || self.minor > MAX_TESTED_MINOR
     }
 
     /// Key of this version in the embedded offsets table, e.g. "1.27".
-    pub fn table_key(&self) -> String {
+    pub(crate) fn table_key(&self) -> String {
         format!("{}.{}", self.major, self.minor)
     }
 }
@@ -70,32 +71,33 @@ impl fmt::Display for GoVersion {
 
 /// One module line of the build info (`mod`, `dep`, with an optional `=>` replacement).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Module {
-    pub path: String,
-    pub version: String,
-    pub sum: String,
-    pub replace: Option<Box<Module>>,
+pub(crate) struct Module {
+    pub(crate) path: String,
+    pub(crate) version: String,
+    pub(crate) sum: String,
+    pub(crate) replace: Option<Box<Module>>,
 }
 
 /// What `.go.buildinfo` says about the build.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BuildInfo {
+pub(crate) struct BuildInfo {
     /// The raw version string, e.g. "go1.25.5 X:noswissmap".
-    pub go_version: String,
-    pub version: GoVersion,
+    pub(crate) go_version: String,
+    pub(crate) version: GoVersion,
     /// The GOEXPERIMENT part of the version string ("noswissmap"), if any.
-    pub experiments: Option<String>,
+    pub(crate) experiments: Option<String>,
     /// The main package path (`path` line), e.g. "command-line-arguments".
-    pub path: Option<String>,
-    pub main: Option<Module>,
-    pub deps: Vec<Module>,
+    pub(crate) path: Option<String>,
+    pub(crate) main: Option<Module>,
+    pub(crate) deps: Vec<Module>,
     /// `build` lines in order: ("-ldflags", "-s -w"), ("CGO_ENABLED", "0"), ...
-    pub settings: Vec<(String, String)>,
+    pub(crate) settings: Vec<(String, String)>,
 }
 
 impl BuildInfo {
+    #[cfg(test)]
     /// Value of a build setting such as "CGO_ENABLED", "-ldflags" or "GOEXPERIMENT".
-    pub fn setting(&self, key: &str) -> Option<&str> {
+    pub(crate) fn setting(&self, key: &str) -> Option<&str> {
         self.settings
             .iter()
             .find(|(k, _)| k == key)
@@ -104,7 +106,7 @@ impl BuildInfo {
 }
 
 /// Parses the contents of the `.go.buildinfo` section.
-pub fn parse(section: &[u8]) -> Result<BuildInfo, InspectError> {
+pub(crate) fn parse(section: &[u8]) -> Result<BuildInfo, InspectError> {
     let malformed = |what: &str| InspectError::Malformed {
         what: format!(".go.buildinfo {what}"),
     };

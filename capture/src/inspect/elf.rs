@@ -14,55 +14,52 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use object::elf;
-use object::read::elf::{ElfFile64, ProgramHeader as _};
+use object::read::elf::{ElfFile64, ProgramHeader as _, SectionHeader as _};
 use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, SymbolKind};
 
 use super::InspectError;
 
 /// One ELF section header, copied out of the file.
 #[derive(Debug, Clone)]
-pub struct SectionInfo {
-    pub name: String,
-    pub addr: u64,
-    pub size: u64,
+pub(crate) struct SectionInfo {
+    pub(crate) name: String,
+    pub(crate) addr: u64,
+    pub(crate) size: u64,
     /// File offset of the section's bytes (meaningless for SHT_NOBITS).
-    pub offset: u64,
-    /// SHF_COMPRESSED (Go compresses `.debug_*` with zlib).
-    pub compressed: bool,
-    pub nobits: bool,
+    pub(crate) offset: u64,
+    pub(crate) nobits: bool,
 }
 
 /// A PT_LOAD program header: maps `vaddr..vaddr+filesz` to `offset..offset+filesz`.
 #[derive(Debug, Clone, Copy)]
-pub struct Segment {
-    pub vaddr: u64,
-    pub offset: u64,
-    pub filesz: u64,
-    pub memsz: u64,
-    pub executable: bool,
+pub(crate) struct Segment {
+    pub(crate) vaddr: u64,
+    pub(crate) offset: u64,
+    pub(crate) filesz: u64,
+    pub(crate) executable: bool,
 }
 
 /// A symbol from `.symtab` (Go keeps it unless linked with `-s`).
 #[derive(Debug, Clone, Copy)]
-pub struct Sym {
-    pub addr: u64,
-    pub size: u64,
-    pub is_func: bool,
+pub(crate) struct Sym {
+    pub(crate) addr: u64,
+    pub(crate) size: u64,
+    pub(crate) is_func: bool,
 }
 
 /// A mapped, validated linux/amd64 ELF executable.
-pub struct ElfImage {
+pub(crate) struct ElfImage {
     path: PathBuf,
     map: Mmap,
-    pub pie: bool,
-    pub sections: Vec<SectionInfo>,
-    pub segments: Vec<Segment>,
+    pub(crate) pie: bool,
+    pub(crate) sections: Vec<SectionInfo>,
+    pub(crate) segments: Vec<Segment>,
     /// All named `.symtab` symbols by name (empty when stripped with `-s`).
-    pub symbols: HashMap<String, Sym>,
+    pub(crate) symbols: HashMap<String, Sym>,
     /// R_X86_64_RELATIVE relocations: place address -> addend (PIE only).
-    pub relative_relocs: HashMap<u64, u64>,
-    pub gnu_build_id: Option<String>,
-    pub go_build_id: Option<String>,
+    pub(crate) relative_relocs: HashMap<u64, u64>,
+    pub(crate) gnu_build_id: Option<String>,
+    pub(crate) go_build_id: Option<String>,
 }
 
 impl std::fmt::Debug for ElfImage {
@@ -79,7 +76,7 @@ impl std::fmt::Debug for ElfImage {
 impl ElfImage {
     /// Maps `path` and checks it is a 64-bit little-endian x86-64 ELF executable.
     /// Does not check that it is a Go program (see [`ElfImage::is_go`]).
-    pub fn open(path: &Path) -> Result<ElfImage, InspectError> {
+    pub(crate) fn open(path: &Path) -> Result<ElfImage, InspectError> {
         let io = |source| InspectError::Io {
             path: path.to_path_buf(),
             source,
@@ -141,16 +138,11 @@ impl ElfImage {
         for s in obj.sections() {
             let name = s.name().unwrap_or("").to_string();
             let (offset, _) = s.file_range().unwrap_or((0, 0));
-            let flags = match s.flags() {
-                object::SectionFlags::Elf { sh_flags, .. } => sh_flags.0,
-                _ => 0,
-            };
             sections.push(SectionInfo {
                 name,
                 addr: s.address(),
                 size: s.size(),
                 offset,
-                compressed: flags & elf::SHF_COMPRESSED.0 != 0,
                 nobits: s.kind() == object::SectionKind::UninitializedData,
             });
         }
@@ -163,7 +155,6 @@ impl ElfImage {
                 vaddr: ph.p_vaddr(endian),
                 offset: ph.p_offset(endian),
                 filesz: ph.p_filesz(endian),
-                memsz: ph.p_memsz(endian),
                 executable: ph.p_flags(endian).0 & elf::PF_X.0 != 0,
             })
             .collect();
@@ -194,13 +185,15 @@ impl ElfImage {
             }
         }
 
-        let note = |name: &str| -> Option<(Vec<u8>, Vec<u8>)> {
+        // The first note of a note section: its descriptor.
+        let note_desc = |name: &str| -> Option<&[u8]> {
             let s = obj.section_by_name(name)?;
-            parse_note(s.data().ok()?)
+            let mut notes = s.elf_section_header().notes(endian, data).ok()??;
+            Some(notes.next().ok()??.desc())
         };
-        let gnu_build_id = note(".note.gnu.build-id").map(|(_, desc)| hex(&desc));
-        let go_build_id = note(".note.go.buildid").map(|(_, desc)| {
-            String::from_utf8_lossy(&desc)
+        let gnu_build_id = note_desc(".note.gnu.build-id").map(hex::encode);
+        let go_build_id = note_desc(".note.go.buildid").map(|desc| {
+            String::from_utf8_lossy(desc)
                 .trim_end_matches('\0')
                 .to_string()
         });
@@ -219,18 +212,18 @@ impl ElfImage {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The whole file.
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.map
     }
 
     /// Re-parses the ELF headers for callers that need the `object` API (DWARF loading).
     /// Parsing only reads headers, so this is cheap.
-    pub fn object(&self) -> Result<ElfFile64<'_, object::Endianness>, InspectError> {
+    pub(crate) fn object(&self) -> Result<ElfFile64<'_, object::Endianness>, InspectError> {
         ElfFile64::parse(self.bytes()).map_err(|e| InspectError::NotElf {
             path: self.path.clone(),
             reason: format!("its ELF headers are malformed ({e})"),
@@ -239,7 +232,7 @@ impl ElfImage {
 
     /// A section by name. In PIE binaries the Go linker puts read-only data that needs
     /// relocations in `.data.rel.ro<name>` (e.g. `.data.rel.ro.gopclntab`): that is found too.
-    pub fn section(&self, name: &str) -> Option<&SectionInfo> {
+    pub(crate) fn section(&self, name: &str) -> Option<&SectionInfo> {
         self.sections.iter().find(|s| s.name == name).or_else(|| {
             self.sections
                 .iter()
@@ -248,7 +241,7 @@ impl ElfImage {
     }
 
     /// Raw (possibly compressed) bytes of a section; None for NOBITS or out-of-file ranges.
-    pub fn section_bytes(&self, name: &str) -> Option<&[u8]> {
+    pub(crate) fn section_bytes(&self, name: &str) -> Option<&[u8]> {
         let s = self.section(name)?;
         if s.nobits {
             return None;
@@ -258,13 +251,13 @@ impl ElfImage {
         )
     }
 
-    pub fn has_dwarf(&self) -> bool {
+    pub(crate) fn has_dwarf(&self) -> bool {
         self.section(".debug_info").is_some()
     }
 
     /// File offset of virtual address `vaddr`, from the PT_LOAD segment that maps it:
     /// `vaddr - p_vaddr + p_offset`. This is the number a uprobe is attached at.
-    pub fn vaddr_to_offset(&self, vaddr: u64) -> Option<u64> {
+    pub(crate) fn vaddr_to_offset(&self, vaddr: u64) -> Option<u64> {
         self.segments
             .iter()
             .find(|s| vaddr >= s.vaddr && vaddr < s.vaddr.saturating_add(s.filesz))
@@ -272,7 +265,7 @@ impl ElfImage {
     }
 
     /// `len` bytes of static data at `vaddr` as stored in the file (relocations not applied).
-    pub fn read(&self, vaddr: u64, len: usize) -> Option<&[u8]> {
+    pub(crate) fn read(&self, vaddr: u64, len: usize) -> Option<&[u8]> {
         let seg = self.segments.iter().find(|s| {
             vaddr >= s.vaddr && vaddr.saturating_add(len as u64) <= s.vaddr.saturating_add(s.filesz)
         })?;
@@ -280,13 +273,13 @@ impl ElfImage {
         self.bytes().get(off..off.checked_add(len)?)
     }
 
-    pub fn read_u64(&self, vaddr: u64) -> Option<u64> {
+    pub(crate) fn read_u64(&self, vaddr: u64) -> Option<u64> {
         Some(u64::from_le_bytes(self.read(vaddr, 8)?.try_into().ok()?))
     }
 
     /// A pointer-sized word at `vaddr` as the loader leaves it: in PIE binaries, a
     /// R_X86_64_RELATIVE relocation at that place supplies the (link-time) value.
-    pub fn read_ptr(&self, vaddr: u64) -> Option<u64> {
+    pub(crate) fn read_ptr(&self, vaddr: u64) -> Option<u64> {
         if let Some(&addend) = self.relative_relocs.get(&vaddr) {
             return Some(addend);
         }
@@ -294,7 +287,7 @@ impl ElfImage {
     }
 
     /// A Go string header `{ptr, len}` at `vaddr`, followed to its bytes.
-    pub fn read_go_string(&self, vaddr: u64) -> Option<String> {
+    pub(crate) fn read_go_string(&self, vaddr: u64) -> Option<String> {
         let ptr = self.read_ptr(vaddr)?;
         let len = self.read_u64(vaddr.checked_add(8)?)?;
         if len == 0 {
@@ -306,21 +299,4 @@ impl ElfImage {
         let b = self.read(ptr, len as usize)?;
         Some(String::from_utf8_lossy(b).into_owned())
     }
-}
-
-/// Parses the first ELF note in `data`: returns (name, desc).
-fn parse_note(data: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-    let u32_at = |o: usize| -> Option<usize> {
-        Some(u32::from_le_bytes(data.get(o..o + 4)?.try_into().ok()?) as usize)
-    };
-    let namesz = u32_at(0)?;
-    let descsz = u32_at(4)?;
-    let name = data.get(12..12 + namesz)?.to_vec();
-    let desc_off = 12 + namesz.next_multiple_of(4);
-    let desc = data.get(desc_off..desc_off + descsz)?.to_vec();
-    Some((name, desc))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

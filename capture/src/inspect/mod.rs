@@ -1,16 +1,16 @@
 //! Target inspection: everything gcap learns about a Go binary *before* attaching probes,
 //! in pure Rust and without running the target.
 //!
-//! [`GoBinary::open`] recognises a linux/amd64 Go executable (PIE or not, with or without
+//! `GoBinary::open` recognises a linux/amd64 Go executable (PIE or not, with or without
 //! `.symtab`/DWARF), parses its build info and Go version, builds its function table, and
 //! on request decodes prologues (probe sites, RETs), reads struct offsets and symbolizes
-//! PCs. [`TargetInfo`] is the summary recorded in the capture file.
+//! PCs. `TargetInfo` is the summary recorded in the capture file.
 
-pub mod buildinfo;
-pub mod elf;
-pub mod offsets;
-pub mod prologue;
-pub mod symbols;
+pub(crate) mod buildinfo;
+pub(crate) mod elf;
+pub(crate) mod offsets;
+pub(crate) mod prologue;
+pub(crate) mod symbols;
 
 #[cfg(test)]
 mod tests;
@@ -19,11 +19,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use buildinfo::{BuildInfo, GoVersion, Module};
-pub use elf::ElfImage;
-pub use offsets::{GoOffsets, OffsetsSource, WaitReason};
-pub use prologue::Prologue;
-pub use symbols::{Frame, Func, FuncSource, FuncTable, PclnLayout, Pclntab, Symbolizer};
+pub(crate) use buildinfo::{BuildInfo, GoVersion};
+pub(crate) use elf::ElfImage;
+pub(crate) use offsets::{GoOffsets, OffsetsSource};
+pub(crate) use prologue::Prologue;
+pub use symbols::Func;
+pub(crate) use symbols::{FuncTable, PclnLayout, Pclntab, Symbolizer};
 
 /// Why a target could not be inspected. Messages say what is wrong and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +65,7 @@ pub enum InspectError {
 #[derive(Debug)]
 pub struct GoBinary {
     elf: ElfImage,
-    pub build_info: BuildInfo,
+    pub(crate) build_info: BuildInfo,
     pcln: PclnLayout,
     funcs: FuncTable,
 }
@@ -73,7 +74,7 @@ impl GoBinary {
     /// Opens and validates `path`. Errors: not ELF, not amd64, not Go, Go older than 1.19,
     /// malformed pclntab. Go newer than the last tested release is accepted; see
     /// [`GoBinary::version_warning`].
-    pub fn open(path: impl AsRef<Path>) -> Result<GoBinary, InspectError> {
+    pub(crate) fn open(path: impl AsRef<Path>) -> Result<GoBinary, InspectError> {
         let path = path.as_ref();
         let elf = ElfImage::open(path)?;
         let in_path = |e: InspectError| match e {
@@ -108,16 +109,16 @@ impl GoBinary {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.elf.path()
     }
 
-    pub fn version(&self) -> GoVersion {
+    pub(crate) fn version(&self) -> GoVersion {
         self.build_info.version
     }
 
     /// A warning to show the user when the Go version is newer than gcap was tested with.
-    pub fn version_warning(&self) -> Option<String> {
+    pub(crate) fn version_warning(&self) -> Option<String> {
         self.version().newer_than_tested().then(|| {
             format!(
                 "{} was built by {}, newer than the last Go release gcap was tested with (go1.{}); probes may be incomplete",
@@ -129,32 +130,32 @@ impl GoBinary {
     }
 
     /// Position-independent executable (ET_DYN).
-    pub fn is_pie(&self) -> bool {
+    pub(crate) fn is_pie(&self) -> bool {
         self.elf.pie
     }
 
-    pub fn gnu_build_id(&self) -> Option<&str> {
+    pub(crate) fn gnu_build_id(&self) -> Option<&str> {
         self.elf.gnu_build_id.as_deref()
     }
 
-    pub fn go_build_id(&self) -> Option<&str> {
+    pub(crate) fn go_build_id(&self) -> Option<&str> {
         self.elf.go_build_id.as_deref()
     }
 
-    pub fn has_symtab(&self) -> bool {
+    pub(crate) fn has_symtab(&self) -> bool {
         !self.elf.symbols.is_empty()
     }
 
-    pub fn has_dwarf(&self) -> bool {
+    pub(crate) fn has_dwarf(&self) -> bool {
         self.elf.has_dwarf()
     }
 
     /// The ELF layer (sections, segments, symbols, relocation-aware reads).
-    pub fn elf(&self) -> &ElfImage {
+    pub(crate) fn elf(&self) -> &ElfImage {
         &self.elf
     }
 
-    pub fn functions(&self) -> &FuncTable {
+    pub(crate) fn functions(&self) -> &FuncTable {
         &self.funcs
     }
 
@@ -169,13 +170,13 @@ impl GoBinary {
     }
 
     /// Machine code of `f` as stored in the file.
-    pub fn code(&self, f: &Func) -> Option<&[u8]> {
+    pub(crate) fn code(&self, f: &Func) -> Option<&[u8]> {
         self.elf
             .read(f.entry, usize::try_from(f.end.checked_sub(f.entry)?).ok()?)
     }
 
     /// Probe sites (PUSH RBP, after stack check) and RET offsets of a function.
-    pub fn prologue(&self, name: &str) -> Result<Prologue, InspectError> {
+    pub(crate) fn prologue(&self, name: &str) -> Result<Prologue, InspectError> {
         let f = self.function(name)?;
         let code = self.code(f).ok_or_else(|| InspectError::InPath {
             path: self.path().to_path_buf(),
@@ -192,7 +193,7 @@ impl GoBinary {
     /// what `g.startpc` points at; this returns the user function the wrapper calls, or
     /// `None` when `entry` is not such a wrapper (a real `go func() {...}()` closure calls
     /// more than one non-runtime function, or is larger than any wrapper).
-    pub fn go_wrapper_callee(&self, entry: u64) -> Option<&Func> {
+    pub(crate) fn go_wrapper_callee(&self, entry: u64) -> Option<&Func> {
         let f = self.funcs.containing(entry)?;
         let last = f.name.rsplit('.').next()?;
         let is_wrapper_name = last.starts_with("gowrap")
@@ -213,22 +214,22 @@ impl GoBinary {
         }
     }
 
-    pub fn pclntab(&self) -> Pclntab<'_> {
+    pub(crate) fn pclntab(&self) -> Pclntab<'_> {
         Pclntab::new(&self.elf, self.pcln)
     }
 
     /// A caching PC -> frames symbolizer.
-    pub fn symbolizer(&self) -> Symbolizer<'_> {
+    pub(crate) fn symbolizer(&self) -> Symbolizer<'_> {
         Symbolizer::new(self.pclntab())
     }
 
     /// Struct offsets and enum numbering: from DWARF when present, else the embedded table.
-    pub fn offsets(&self) -> Result<GoOffsets, InspectError> {
+    pub(crate) fn offsets(&self) -> Result<GoOffsets, InspectError> {
         GoOffsets::load(&self.elf, &self.version())
     }
 
     /// The summary recorded in a capture file.
-    pub fn target_info(
+    pub(crate) fn target_info(
         &self,
         pid: Option<u32>,
         offsets_source: Option<OffsetsSource>,
@@ -257,18 +258,18 @@ impl GoBinary {
 
 /// What a capture records about each target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TargetInfo {
-    pub path: PathBuf,
-    pub pid: Option<u32>,
+pub(crate) struct TargetInfo {
+    pub(crate) path: PathBuf,
+    pub(crate) pid: Option<u32>,
     /// The raw version string, e.g. "go1.25.5 X:noswissmap".
-    pub go_version: String,
-    pub version: GoVersion,
-    pub main_module: Option<String>,
-    pub gnu_build_id: Option<String>,
-    pub go_build_id: Option<String>,
-    pub pie: bool,
-    pub has_symtab: bool,
-    pub has_dwarf: bool,
-    pub offsets_source: Option<OffsetsSource>,
-    pub version_warning: Option<String>,
+    pub(crate) go_version: String,
+    pub(crate) version: GoVersion,
+    pub(crate) main_module: Option<String>,
+    pub(crate) gnu_build_id: Option<String>,
+    pub(crate) go_build_id: Option<String>,
+    pub(crate) pie: bool,
+    pub(crate) has_symtab: bool,
+    pub(crate) has_dwarf: bool,
+    pub(crate) offsets_source: Option<OffsetsSource>,
+    pub(crate) version_warning: Option<String>,
 }

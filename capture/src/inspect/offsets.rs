@@ -24,7 +24,7 @@ const TABLE_JSON: &str = include_str!("offsets_table.json");
 /// Where the offsets of a [`GoOffsets`] came from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum OffsetsSource {
+pub(crate) enum OffsetsSource {
     /// The target's own DWARF.
     Dwarf,
     /// The embedded table for the target's Go minor version.
@@ -34,104 +34,107 @@ pub enum OffsetsSource {
 
 /// `runtime.g` fields (byte offsets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GOffsets {
-    pub goid: u64,
-    pub atomicstatus: u64,
-    pub waitreason: u64,
+pub(crate) struct GOffsets {
+    pub(crate) goid: u64,
+    pub(crate) atomicstatus: u64,
+    pub(crate) waitreason: u64,
     /// None on Go 1.19 (the field was added in 1.20).
-    pub parent_goid: Option<u64>,
-    pub gopc: u64,
-    pub startpc: u64,
-    pub m: u64,
+    pub(crate) parent_goid: Option<u64>,
+    pub(crate) gopc: u64,
+    pub(crate) startpc: u64,
+    pub(crate) m: u64,
     /// `g.sched.sp` / `g.sched.pc` (sched is a `gobuf`).
-    pub sched_sp: u64,
-    pub sched_pc: u64,
-    pub syscallsp: u64,
-    pub syscallpc: u64,
+    pub(crate) sched_sp: u64,
+    pub(crate) sched_pc: u64,
+    pub(crate) syscallsp: u64,
+    pub(crate) syscallpc: u64,
 }
 
 /// `runtime.m` fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MOffsets {
+pub(crate) struct MOffsets {
     /// Linux thread id.
-    pub procid: u64,
-    pub curg: u64,
-    pub id: u64,
+    pub(crate) procid: u64,
+    pub(crate) curg: u64,
+    pub(crate) id: u64,
 }
 
 /// `runtime.hchan` fields (`&c.lock` is gopark's lock argument for channel waits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HchanOffsets {
-    pub lock: u64,
+pub(crate) struct HchanOffsets {
+    pub(crate) lock: u64,
 }
 
 /// net/http and net/url fields; None when the target does not link net/http.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HttpOffsets {
-    pub request_method: Option<u64>,
-    pub request_url: Option<u64>,
-    pub request_header: Option<u64>,
-    pub request_content_length: Option<u64>,
-    pub request_host: Option<u64>,
-    pub request_ctx: Option<u64>,
-    pub url_host: Option<u64>,
-    pub url_path: Option<u64>,
-    pub url_raw_query: Option<u64>,
+pub(crate) struct HttpOffsets {
+    pub(crate) request_method: Option<u64>,
+    pub(crate) request_url: Option<u64>,
+    pub(crate) request_header: Option<u64>,
+    pub(crate) request_content_length: Option<u64>,
+    pub(crate) request_host: Option<u64>,
+    pub(crate) request_ctx: Option<u64>,
+    pub(crate) url_host: Option<u64>,
+    pub(crate) url_path: Option<u64>,
+    pub(crate) url_raw_query: Option<u64>,
     /// `http.Response.StatusCode` (client side).
-    pub response_status_code: Option<u64>,
+    pub(crate) response_status_code: Option<u64>,
     /// `http.response` (server side, unexported) fields.
-    pub server_response_req: Option<u64>,
-    pub server_response_status: Option<u64>,
-    pub server_response_wrote_header: Option<u64>,
+    pub(crate) server_response_req: Option<u64>,
+    pub(crate) server_response_status: Option<u64>,
+    pub(crate) server_response_wrote_header: Option<u64>,
 }
 
 /// One `runtime.waitReason` value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WaitReason {
-    pub value: u8,
+pub(crate) struct WaitReason {
+    pub(crate) value: u8,
     /// Constant name, e.g. "waitReasonSyncMutexLock".
-    pub name: String,
+    pub(crate) name: String,
     /// Go's own string from `runtime.waitReasonStrings`, e.g. "sync.Mutex.Lock".
-    pub text: String,
+    pub(crate) text: String,
 }
 
 /// Everything gcap's BPF side needs to know about one target's memory layout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GoOffsets {
+pub(crate) struct GoOffsets {
     #[serde(default)]
-    pub source: OffsetsSource,
+    pub(crate) source: OffsetsSource,
     /// Version of the toolchain the values were read from (e.g. "go1.27.3").
-    pub go_version: String,
-    pub g: GOffsets,
-    pub m: MOffsets,
-    pub hchan: HchanOffsets,
-    pub http: HttpOffsets,
+    pub(crate) go_version: String,
+    pub(crate) g: GOffsets,
+    pub(crate) m: MOffsets,
+    pub(crate) hchan: HchanOffsets,
+    pub(crate) http: HttpOffsets,
     /// `runtime._G*` constants without the package prefix ("_Grunning" -> 2, "_Gscan" ->
     /// 0x1000).
-    pub g_status: BTreeMap<String, u32>,
+    pub(crate) g_status: BTreeMap<String, u32>,
     /// `runtime.waitReason*` constants sorted by value.
-    pub wait_reasons: Vec<WaitReason>,
+    pub(crate) wait_reasons: Vec<WaitReason>,
 }
 
 impl GoOffsets {
+    #[cfg(test)]
     /// Go's string for wait reason number `n` (what gopark's reason argument holds).
-    pub fn wait_reason_text(&self, n: u8) -> Option<&str> {
+    pub(crate) fn wait_reason_text(&self, n: u8) -> Option<&str> {
         self.wait_reasons
             .iter()
             .find(|w| w.value == n)
             .map(|w| w.text.as_str())
     }
 
+    #[cfg(test)]
     /// Number of a wait reason by constant name, with or without the "waitReason" prefix.
-    pub fn wait_reason_value(&self, name: &str) -> Option<u8> {
+    pub(crate) fn wait_reason_value(&self, name: &str) -> Option<u8> {
         self.wait_reasons
             .iter()
             .find(|w| w.name == name || w.name.strip_prefix("waitReason") == Some(name))
             .map(|w| w.value)
     }
 
+    #[cfg(test)]
     /// Value of a goroutine status constant, e.g. "_Gwaiting" or "waiting".
-    pub fn g_status_value(&self, name: &str) -> Option<u32> {
+    pub(crate) fn g_status_value(&self, name: &str) -> Option<u32> {
         self.g_status
             .get(name)
             .or_else(|| self.g_status.get(&format!("_G{name}")))
@@ -139,7 +142,7 @@ impl GoOffsets {
     }
 
     /// The embedded table's entry for `v`'s minor version.
-    pub fn from_table(v: &GoVersion) -> Result<GoOffsets, InspectError> {
+    pub(crate) fn from_table(v: &GoVersion) -> Result<GoOffsets, InspectError> {
         let table = table()?;
         let mut o =
             table
@@ -162,7 +165,7 @@ impl GoOffsets {
     /// Reads the offsets from the target's DWARF. Wait reason strings come from the
     /// `runtime.waitReasonStrings` array in the binary's data (via `.symtab`), else from
     /// the embedded table for the same version.
-    pub fn from_dwarf(elf: &ElfImage, v: &GoVersion) -> Result<GoOffsets, InspectError> {
+    pub(crate) fn from_dwarf(elf: &ElfImage, v: &GoVersion) -> Result<GoOffsets, InspectError> {
         let facts = read_dwarf(elf)?;
         let missing = |ty: &str, field: &str| InspectError::DwarfMissing {
             path: elf.path().to_path_buf(),
@@ -252,7 +255,7 @@ impl GoOffsets {
     }
 
     /// DWARF when the target has it, otherwise the embedded table.
-    pub fn load(elf: &ElfImage, v: &GoVersion) -> Result<GoOffsets, InspectError> {
+    pub(crate) fn load(elf: &ElfImage, v: &GoVersion) -> Result<GoOffsets, InspectError> {
         if elf.has_dwarf() {
             GoOffsets::from_dwarf(elf, v)
         } else {
@@ -284,13 +287,6 @@ fn table() -> Result<&'static Table, InspectError> {
                 "embedded offsets_table.json ({e}); regenerate it with scripts/gen-offsets.sh"
             ),
         })
-}
-
-/// Go versions (minor keys like "1.27") the embedded table covers.
-pub fn table_versions() -> Vec<String> {
-    table()
-        .map(|t| t.versions.keys().cloned().collect())
-        .unwrap_or_default()
 }
 
 /// The struct members and constants we care about, collected in one DWARF pass.

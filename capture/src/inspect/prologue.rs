@@ -3,7 +3,7 @@
 //! Why: a uprobe on a Go function's first instruction (`CMP RSP,[R14+0x10]`) must be
 //! single-stepped and costs ~10 µs per hit, and it fires twice when the stack check sends
 //! the call through `morestack`. The kernel emulates `PUSH RBP`, so probing there costs
-//! ~0.7 µs (measured, see build-and-probe-cost.md). uretprobes crash Go programs, so
+//! ~0.7 µs (measured, see docs/ARCHITECTURE.md). uretprobes crash Go programs, so
 //! returns are observed with ordinary uprobes on every `RET`. Both need a real decoder
 //! (a byte scan for 0xC3 hits bytes inside other instructions): we use iced-x86.
 //!
@@ -18,35 +18,35 @@ const PROLOGUE_WINDOW: usize = 8;
 
 /// Probe-relevant instruction offsets of one function (offsets are from its entry).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Prologue {
+pub(crate) struct Prologue {
     /// Offset of the `PUSH RBP` that starts the frame (after the stack check), if the
     /// function has one near its start. The recommended probe site.
-    pub push_rbp: Option<u64>,
+    pub(crate) push_rbp: Option<u64>,
     /// Offset of the first instruction after the stack-check `JBE`/`JCS` (the first
     /// instruction that runs exactly once per call), if the function has a stack check.
-    pub after_stack_check: Option<u64>,
+    pub(crate) after_stack_check: Option<u64>,
     /// Offset of the stack check's conditional jump (`JBE`/`JCS` to morestack), if any.
     /// Go 1.19/1.20 frames have no `PUSH RBP`; the jump is then the cheap probe site (the
     /// kernel emulates a Jcc, and the probe can tell from EFLAGS whether it is taken).
-    pub stack_check_jump: Option<u64>,
+    pub(crate) stack_check_jump: Option<u64>,
     /// Offset of an `ENDBR64` at the entry, if any (never probe before it).
-    pub endbr64: Option<u64>,
+    pub(crate) endbr64: Option<u64>,
     /// Offsets of every `RET` instruction.
-    pub rets: Vec<u64>,
+    pub(crate) rets: Vec<u64>,
     /// Offsets of `JMP`s leaving the function (tail calls): the function also "returns"
     /// there without a RET.
-    pub tail_jumps: Vec<u64>,
+    pub(crate) tail_jumps: Vec<u64>,
     /// Number of bytes that could not be decoded (0 for well-formed Go code; the
     /// padding after a function decodes as INT3).
-    pub undecodable_bytes: u64,
+    pub(crate) undecodable_bytes: u64,
     /// Direct `CALL`s in code order: (offset of the CALL, target virtual address).
-    pub calls: Vec<(u64, u64)>,
+    pub(crate) calls: Vec<(u64, u64)>,
 }
 
 impl Prologue {
     /// The cheapest safe entry probe offset: PUSH RBP, else after the stack check, else
     /// after ENDBR64, else 0.
-    pub fn entry_probe_offset(&self) -> u64 {
+    pub(crate) fn entry_probe_offset(&self) -> u64 {
         self.push_rbp
             .or(self.after_stack_check)
             .or(self.endbr64.map(|o| o + 4))
@@ -55,7 +55,7 @@ impl Prologue {
 }
 
 /// Decodes `code` (the bytes of a function linked at `entry`) as 64-bit x86.
-pub fn analyze(code: &[u8], entry: u64) -> Prologue {
+pub(crate) fn analyze(code: &[u8], entry: u64) -> Prologue {
     let mut dec = Decoder::with_ip(64, code, entry, DecoderOptions::NONE);
     let end = entry + code.len() as u64;
     let mut p = Prologue::default();
@@ -113,7 +113,7 @@ pub fn analyze(code: &[u8], entry: u64) -> Prologue {
 }
 
 /// Virtual addresses of the instructions of `code` (a function linked at `entry`), in order.
-pub fn instruction_addresses(code: &[u8], entry: u64) -> Vec<u64> {
+pub(crate) fn instruction_addresses(code: &[u8], entry: u64) -> Vec<u64> {
     let mut dec = Decoder::with_ip(64, code, entry, DecoderOptions::NONE);
     let mut ins = Instruction::default();
     let mut out = Vec::new();

@@ -7,8 +7,8 @@
 //!
 //! Functions come from `.symtab` when present (unstripped builds), otherwise from
 //! `.gopclntab`, which the Go linker never removes. Symbolization always uses `.gopclntab`
-//! (Go 1.18+ layout, magic 0xfffffff0 / 0xfffffff1; `runtime/symtab.go`,
-//! `internal/abi/symtab.go`): binary search on the functab, then the pcfile/pcln
+//! (Go 1.18+ layout, magic 0xfffffff0 / 0xfffffff1; Go's `src/runtime/symtab.go`,
+//! `src/internal/abi/symtab.go`): binary search on the functab, then the pcfile/pcln
 //! pc-value tables. Inlined frames are expanded from FUNCDATA_InlTree and
 //! PCDATA_InlTreeIndex when the `go:func.*` base can be found (symtab or moduledata).
 //!
@@ -30,7 +30,7 @@ const MODULEDATA_TEXT: u64 = 0xb0;
 /// Where a [`FuncTable`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum FuncSource {
+pub(crate) enum FuncSource {
     Symtab,
     Pclntab,
 }
@@ -38,18 +38,19 @@ pub enum FuncSource {
 /// A function of the target: `[entry, end)` in link-time virtual addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Func {
-    pub name: String,
+    pub(crate) name: String,
     pub entry: u64,
     pub end: u64,
     /// File offset of `entry` (what a uprobe is attached at). Add the offset of any
     /// instruction inside the function to probe it.
-    pub file_offset: u64,
+    pub(crate) file_offset: u64,
 }
 
 /// All functions of the binary, searchable by name and by address.
 #[derive(Debug, Clone)]
-pub struct FuncTable {
-    pub source: FuncSource,
+pub(crate) struct FuncTable {
+    #[cfg_attr(not(test), allow(dead_code))] // read by tests only
+    pub(crate) source: FuncSource,
     funcs: Vec<Func>,
     by_name: HashMap<String, usize>,
 }
@@ -117,12 +118,12 @@ impl FuncTable {
         }
     }
 
-    pub fn get(&self, name: &str) -> Option<&Func> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Func> {
         self.by_name.get(name).map(|&i| &self.funcs[i])
     }
 
     /// The function whose `[entry, end)` contains `pc`.
-    pub fn containing(&self, pc: u64) -> Option<&Func> {
+    pub(crate) fn containing(&self, pc: u64) -> Option<&Func> {
         let i = self
             .funcs
             .partition_point(|f| f.entry <= pc)
@@ -131,32 +132,23 @@ impl FuncTable {
         (pc < f.end).then_some(f)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Func> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Func> {
         self.funcs.iter()
-    }
-
-    pub fn len(&self) -> usize {
-        self.funcs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.funcs.is_empty()
     }
 }
 
 /// Parsed `.gopclntab` header plus the bases needed to use it. Plain data; see [`Pclntab`].
 #[derive(Debug, Clone, Copy)]
-pub struct PclnLayout {
-    /// Virtual address of the pcHeader (start of `.gopclntab`).
-    pub vaddr: u64,
-    pub magic: u32,
-    pub nfunc: usize,
+pub(crate) struct PclnLayout {
+    pub(crate) magic: u32,
+    pub(crate) nfunc: usize,
     /// Text base that functab entry offsets are relative to.
-    pub text_start: u64,
+    pub(crate) text_start: u64,
     /// Address of `go:func.*` (base of funcdata offsets), when found.
-    pub gofunc: Option<u64>,
+    pub(crate) gofunc: Option<u64>,
     /// Address of `runtime.firstmoduledata`, when found.
-    pub moduledata: Option<u64>,
+    #[cfg_attr(not(test), allow(dead_code))] // read by tests only
+    pub(crate) moduledata: Option<u64>,
     funcname: usize,
     cu: usize,
     filetab: usize,
@@ -166,7 +158,7 @@ pub struct PclnLayout {
 
 impl PclnLayout {
     /// Reads the pcHeader of `.gopclntab` and resolves the text and funcdata bases.
-    pub fn parse(elf: &ElfImage, minor: u32) -> Result<PclnLayout, InspectError> {
+    pub(crate) fn parse(elf: &ElfImage, minor: u32) -> Result<PclnLayout, InspectError> {
         let sec = elf
             .section(".gopclntab")
             .ok_or_else(|| InspectError::Malformed {
@@ -234,7 +226,6 @@ impl PclnLayout {
             .find_map(|n| elf.symbols.get(*n).map(|s| s.addr))
             .or_else(|| gofunc_from_moduledata(elf, moduledata?, minor));
         Ok(PclnLayout {
-            vaddr: sec.addr,
             magic,
             nfunc,
             text_start,
@@ -252,7 +243,7 @@ impl PclnLayout {
 /// `moduledata.gofunc` (the `go:func.*` base of funcdata offsets): the field sits at
 /// 0x130 in go1.19, 0x140 in 1.20-1.26 (covctrs added) and 0x158 from 1.27
 /// (typedesclen, itaboffset, itabsize added); `runtime/symtab.go`.
-pub fn gofunc_from_moduledata(elf: &ElfImage, moduledata: u64, minor: u32) -> Option<u64> {
+pub(crate) fn gofunc_from_moduledata(elf: &ElfImage, moduledata: u64, minor: u32) -> Option<u64> {
     let field = match minor {
         0..=19 => 0x130,
         20..=26 => 0x140,
@@ -310,18 +301,19 @@ fn find_moduledata(elf: &ElfImage, pcln: u64, funcname_off: u64) -> Option<u64> 
 /// One frame of a symbolized PC. For an inlined call, several frames share one PC:
 /// the innermost (inlined) first, the physical function last.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Frame {
-    pub function: String,
-    pub file: String,
-    pub line: u32,
+pub(crate) struct Frame {
+    pub(crate) function: String,
+    pub(crate) file: String,
+    pub(crate) line: u32,
     /// Entry of the physical function containing the PC.
-    pub entry: u64,
-    pub inlined: bool,
+    pub(crate) entry: u64,
+    pub(crate) inlined: bool,
 }
 
 impl Frame {
+    #[cfg(test)]
     /// `pkg.Func (file.go:LINE)`, the form the capture contract uses for locations.
-    pub fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         let base = self.file.rsplit('/').next().unwrap_or(&self.file);
         format!("{} ({}:{})", self.function, base, self.line)
     }
@@ -329,7 +321,7 @@ impl Frame {
 
 /// A view of `.gopclntab` inside a mapped binary.
 #[derive(Clone, Copy)]
-pub struct Pclntab<'a> {
+pub(crate) struct Pclntab<'a> {
     elf: &'a ElfImage,
     data: &'a [u8],
     l: PclnLayout,
@@ -344,11 +336,12 @@ impl<'a> Pclntab<'a> {
         }
     }
 
-    pub fn layout(&self) -> &PclnLayout {
+    #[cfg(test)]
+    pub(crate) fn layout(&self) -> &PclnLayout {
         &self.l
     }
 
-    pub fn nfunc(&self) -> usize {
+    pub(crate) fn nfunc(&self) -> usize {
         self.l.nfunc
     }
 
@@ -365,7 +358,7 @@ impl<'a> Pclntab<'a> {
     }
 
     /// `[entry, end)` of function `i` of the functab.
-    pub fn func_range(&self, i: usize) -> Option<(u64, u64)> {
+    pub(crate) fn func_range(&self, i: usize) -> Option<(u64, u64)> {
         if i >= self.l.nfunc {
             return None;
         }
@@ -384,14 +377,14 @@ impl<'a> Pclntab<'a> {
         (f + 44 <= self.data.len()).then_some(f)
     }
 
-    pub fn func_name(&self, i: usize) -> Option<String> {
+    pub(crate) fn func_name(&self, i: usize) -> Option<String> {
         let f = self.func_struct(i)?;
         let name_off = self.u32_at(f + 4)? as usize;
         self.cstr(self.l.funcname + name_off).map(str::to_string)
     }
 
     /// Index of the function containing `pc` (binary search on the functab).
-    pub fn find(&self, pc: u64) -> Option<usize> {
+    pub(crate) fn find(&self, pc: u64) -> Option<usize> {
         let rel = pc.checked_sub(self.l.text_start)?;
         let rel = u32::try_from(rel).ok()?;
         let (mut lo, mut hi) = (0usize, self.l.nfunc);
@@ -489,7 +482,7 @@ impl<'a> Pclntab<'a> {
 
     /// Frames for `pc`, innermost first. Pass exactly the PC of the instruction you mean:
     /// for return addresses from a stack, pass `ret - 1` to get the call's line.
-    pub fn frames(&self, pc: u64) -> Option<Vec<Frame>> {
+    pub(crate) fn frames(&self, pc: u64) -> Option<Vec<Frame>> {
         let i = self.find(pc)?;
         let (entry, _) = self.func_range(i)?;
         let f = self.func_struct(i)?;
@@ -575,13 +568,13 @@ fn read_uvarint(data: &[u8], p: &mut usize) -> Option<u64> {
 
 /// Caching PC symbolizer over a [`Pclntab`]. Capture code symbolizes the same PCs
 /// (hot stack frames, creation sites) over and over; each distinct PC is decoded once.
-pub struct Symbolizer<'a> {
+pub(crate) struct Symbolizer<'a> {
     tab: Pclntab<'a>,
     cache: HashMap<u64, Option<Vec<Frame>>>,
 }
 
 impl<'a> Symbolizer<'a> {
-    pub fn new(tab: Pclntab<'a>) -> Symbolizer<'a> {
+    pub(crate) fn new(tab: Pclntab<'a>) -> Symbolizer<'a> {
         Symbolizer {
             tab,
             cache: HashMap::new(),
@@ -589,15 +582,11 @@ impl<'a> Symbolizer<'a> {
     }
 
     /// Frames for `pc`, innermost first; None when `pc` is not in Go text.
-    pub fn symbolize(&mut self, pc: u64) -> Option<&[Frame]> {
+    pub(crate) fn symbolize(&mut self, pc: u64) -> Option<&[Frame]> {
         let tab = self.tab;
         self.cache
             .entry(pc)
             .or_insert_with(|| tab.frames(pc))
             .as_deref()
-    }
-
-    pub fn pclntab(&self) -> &Pclntab<'a> {
-        &self.tab
     }
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+use super::symbols::FuncSource;
 use super::*;
 
 const SOURCE: &str = concat!(
@@ -299,7 +300,7 @@ fn server_span_end_sites() {
         };
         for &flavor in flavors {
             let b = open(ver, flavor);
-            let sites = crate::target::server_done_sites(&b)
+            let sites = crate::target::sites::server_done_sites(&b)
                 .unwrap_or_else(|e| panic!("{ver} {flavor:?}: {e}"));
             assert_eq!(sites.len(), 2, "{ver} {flavor:?}: {sites:?}");
             let (h1, h2) = (&sites[0], &sites[1]);

@@ -77,3 +77,14 @@ pub fn tmp_capture(name: &str) -> PathBuf {
     let _ = std::fs::remove_file(&p);
     p
 }
+
+/// Records lost, as the capture's `Lost` events count them.
+pub fn lost_in_events(events: &[(u32, gcap_format::Event)]) -> u64 {
+    events
+        .iter()
+        .map(|(_, e)| match e.data {
+            gcap_format::EventData::Lost { count, .. } => count,
+            _ => 0,
+        })
+        .sum()
+}

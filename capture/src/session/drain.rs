@@ -1,0 +1,189 @@
+//! The capture loop: every [`DRAIN_INTERVAL`] it drains each target's ring buffer
+//! (records are submitted without wakeups) into the translator, writes everything pending
+//! every `flush_interval`, watches the targets, and stops on a signal, after the duration,
+//! when every target has exited, or on an error. Then it takes the last records and
+//! detaches.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::Result;
+use gcap_format::{Event, EventData, Writer};
+
+use super::attach::{detach_all, Group};
+use super::host::monotonic_ns;
+use super::launch::Launched;
+use super::process::{first_target, Proc};
+use super::Options;
+use crate::probes::{Record, DRAIN_INTERVAL};
+use crate::translate::symbols::Placement;
+use crate::translate::Translator;
+
+/// The capture's moving parts while it runs.
+pub(crate) struct Capture {
+    pub(crate) w: Writer<File>,
+    pub(crate) groups: Vec<Group>,
+    pub(crate) procs: Vec<Proc>,
+    pub(crate) translator: Translator,
+    /// Lost-record counts already written, by (group, cpu).
+    lost_seen: BTreeMap<(usize, usize), u64>,
+}
+
+impl Capture {
+    pub(crate) fn new(
+        w: Writer<File>,
+        groups: Vec<Group>,
+        procs: Vec<Proc>,
+        keep_query: bool,
+    ) -> Capture {
+        let translator = Translator::new(procs.iter().map(|p| (p.id, p.pid)), keep_query);
+        Capture {
+            w,
+            groups,
+            procs,
+            translator,
+            lost_seen: BTreeMap::new(),
+        }
+    }
+
+    /// Runs until a stop condition: returns why, and the error that ended it, if one did.
+    pub(crate) fn run_until_stop(
+        &mut self,
+        opts: &Options,
+        stop: &AtomicBool,
+        began: Instant,
+        program: &mut Option<Launched>,
+        warnings: &mut Vec<String>,
+    ) -> (String, Option<String>) {
+        let mut last_flush = Instant::now();
+        loop {
+            std::thread::sleep(DRAIN_INTERVAL);
+            let step = self.drain_all().and_then(|_| {
+                if last_flush.elapsed() >= opts.flush_interval {
+                    last_flush = Instant::now();
+                    self.flush()
+                } else {
+                    Ok(())
+                }
+            });
+            // A write error (disk full) or a probe error ends the loop; the file is then
+            // finished as well as it can be, never left with a partial block.
+            if let Err(e) = step {
+                return ("error".to_string(), Some(format!("{e:#}")));
+            }
+            if program.as_mut().is_some_and(Launched::poll) {
+                if let Some(p) = self.procs.last_mut() {
+                    p.exited = true;
+                }
+            }
+            for p in &mut self.procs {
+                let g = &self.groups[p.group];
+                p.refresh(&g.prepared.binary, g.file_id, warnings);
+            }
+            if stop.load(Ordering::Relaxed) {
+                return ("signal".to_string(), None);
+            }
+            if opts.duration.is_some_and(|d| began.elapsed() >= d) {
+                return ("duration".to_string(), None);
+            }
+            if self.procs.iter().all(|p| p.exited) {
+                return ("targets exited".to_string(), None);
+            }
+        }
+    }
+
+    /// Ends the capture at `end_ns`: takes the records that landed before it (unless the
+    /// loop ended in `failure`), detaches, and cuts off a partial block a failed write left.
+    pub(crate) fn end(
+        &mut self,
+        end_ns: u64,
+        failure: &mut Option<String>,
+        warnings: &mut Vec<String>,
+    ) {
+        // Detaching takes a while (each uprobe is unregistered in turn), and records from
+        // probes still attached meanwhile would describe a half-observed program (wake-ups
+        // without the runs that follow them): drop everything after the end.
+        self.translator.cut_off(end_ns);
+        if failure.is_none() {
+            // Let in-flight records land, then take the last of them.
+            std::thread::sleep(DRAIN_INTERVAL);
+            let last = self.drain_all().and_then(|_| {
+                detach_all(&mut self.groups);
+                self.drain_all()?;
+                self.flush()
+            });
+            if let Err(e) = last {
+                *failure = Some(format!("{e:#}"));
+            }
+        }
+        detach_all(&mut self.groups);
+        if failure.is_some() {
+            // What was written stays readable.
+            if let Ok(n) = self.w.recover_from_write_error() {
+                if n > 0 {
+                    warnings.push(format!("{n} buffered events could not be written"));
+                }
+            }
+        }
+    }
+
+    /// Translates every record waiting in the ring buffers, and writes the records lost
+    /// since the last drain as events, so the analysis knows when the gaps were.
+    fn drain_all(&mut self) -> Result<()> {
+        let mut recs: Vec<Record> = Vec::new();
+        for (gi, g) in self.groups.iter_mut().enumerate() {
+            recs.clear();
+            g.probes.drain(|r| recs.push(r))?;
+            for r in &recs {
+                let procs = &mut self.procs;
+                self.translator.translate(
+                    &mut self.w,
+                    &mut g.probes,
+                    &g.prepared.offsets.g,
+                    r,
+                    |pi| procs[pi].exited = true,
+                )?;
+            }
+            if let Ok(lost) = g.probes.lost_per_cpu() {
+                for (cpu, n) in lost.into_iter().enumerate() {
+                    let seen = self.lost_seen.entry((gi, cpu)).or_insert(0);
+                    if n > *seen {
+                        let count = n - *seen;
+                        *seen = n;
+                        self.w.push(
+                            first_target(&self.procs, gi),
+                            Event {
+                                ts: monotonic_ns(),
+                                goid: 0,
+                                data: EventData::Lost {
+                                    cpu: cpu as u32,
+                                    count,
+                                },
+                            },
+                        )?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Symbolizes pending PCs (of processes whose load bias is known) and writes everything
+    /// buffered.
+    fn flush(&mut self) -> Result<()> {
+        let (procs, groups) = (&self.procs, &self.groups);
+        self.translator.symbolize(&mut self.w, |pi| {
+            let p = &procs[pi];
+            Placement {
+                target: p.id,
+                group: p.group,
+                binary: &groups[p.group].prepared.binary,
+                bias: p.bias,
+            }
+        });
+        self.w.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,150 @@
+//! One capture, from attach to the finished file: [`run`] takes the steps in order.
+//!
+//! It inspects every target and loads one BPF object per binary (`attach.rs`) before
+//! creating the file, attaches to the pids and starts the program (`launch.rs`), then runs
+//! the capture loop (`drain.rs`): records are translated into format events (`translate/`)
+//! and handed to the format writer, which writes a block whenever one fills and everything
+//! pending every `flush_interval`, so a killed gcap loses at most that much. It stops on a
+//! signal, after the duration, or when every target has exited (`process.rs` watches
+//! them), then writes the stats (`stats.rs`), the index and the trailer.
+
+mod attach;
+mod drain;
+mod host;
+mod launch;
+mod process;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use gcap_format::{create_file, Meta, WriteSummary, Writer, WriterOptions};
+
+use crate::probes::Level;
+use crate::target::{self, SpanOptions};
+use attach::Targets;
+use drain::Capture;
+use launch::Launched;
+
+/// What to capture and where.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub output: PathBuf,
+    pub force: bool,
+    pub pids: Vec<u32>,
+    /// Program and arguments to start (exec mode) instead of attaching to pids.
+    pub command: Vec<String>,
+    pub duration: Option<Duration>,
+    pub level: Level,
+    /// Ring buffer bytes per target binary (0: the level's default).
+    pub ringbuf_bytes: u32,
+    /// Longest time events wait in memory before they are written.
+    pub flush_interval: Duration,
+    /// gcap's own command line, recorded in the capture.
+    pub command_line: Vec<String>,
+    /// HTTP/SQL spans, query stripping and CPU samples.
+    pub spans: SpanOptions,
+}
+
+/// How a capture ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub summary: WriteSummary,
+    pub elapsed: Duration,
+    pub lost: u64,
+    pub stop_reason: String,
+    /// Exit status of the program gcap started (exec mode).
+    pub exit_status: Option<ExitStatus>,
+    pub warnings: Vec<String>,
+    /// Why the capture ended early (disk full, ...): the file holds what came before.
+    pub failure: Option<String>,
+}
+
+/// Runs a whole capture. `stop` is set by the signal handler.
+pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
+    host::check_privileges()?;
+    let mut warnings = Vec::new();
+    // Inspect every target before creating the file: a bad pid leaves nothing behind.
+    let mut targets = Targets::plan(opts, &mut warnings)?;
+
+    let file = create_file(&opts.output, opts.force)?;
+    let mut w = Writer::new(file, WriterOptions::default())?;
+    w.write_meta(&meta(opts))?;
+
+    let mut program = targets.attach(&opts.command)?;
+    let attached = host::monotonic_ns();
+    for (p, exe) in targets.procs.iter().zip(&targets.exes) {
+        let mut rec = target::record(p.id, p.pid, exe, &targets.groups[p.group].prepared);
+        rec.attached_mono_ns = attached;
+        w.write_target(&rec)?;
+    }
+    // One line when the probes are in place (scripts wait for it before loading a target).
+    eprintln!(
+        "gcap: capturing {} at level {:?} into {}; Ctrl-C to stop",
+        targets.shown(),
+        opts.level,
+        opts.output.display()
+    );
+    warnings.extend(targets.missing_probe_warnings());
+
+    let mut cap = Capture::new(w, targets.groups, targets.procs, opts.spans.keep_query);
+    let began = Instant::now();
+    let (stop_reason, mut failure) =
+        cap.run_until_stop(opts, &stop, began, &mut program, &mut warnings);
+    if let Some(p) = program.as_mut() {
+        p.reap_exited(cap.procs.last().is_some_and(|p| p.exited));
+    }
+    // The capture ends now.
+    let end_ns = host::monotonic_ns();
+    cap.end(end_ns, &mut failure, &mut warnings);
+    let stop_reason = match &failure {
+        Some(f) => format!("{stop_reason}: {f}"),
+        None => stop_reason,
+    };
+
+    let exit_status = program.as_ref().and_then(Launched::exit_status);
+    let (stats, lost) = stats::collect(&cap, end_ns, &stop_reason, exit_status);
+    let shown = opts.output.display();
+    let summary = cap
+        .w
+        .write_stats(&stats)
+        .and_then(|_| cap.w.finish())
+        .map(|(summary, _)| summary)
+        .with_context(|| {
+            format!(
+                "{}could not finish {shown}; it holds every block written before (ganalyze reads it, verify reports it unfinished)",
+                failure.as_ref().map(|f| format!("{f}; ")).unwrap_or_default()
+            )
+        })?;
+    // A program gcap started and that still runs (stopped by signal or duration) is left
+    // running, as in attach mode: the user decides what to do with it.
+    drop(program);
+    Ok(Outcome {
+        summary,
+        elapsed: began.elapsed(),
+        lost,
+        stop_reason,
+        exit_status,
+        warnings,
+        failure,
+    })
+}
+
+/// The capture's `Meta`: the host, gcap, and when the capture starts.
+fn meta(opts: &Options) -> Meta {
+    let start_mono = host::monotonic_ns();
+    Meta {
+        host: host::hostname(),
+        kernel: host::kernel_release(),
+        gcap_version: env!("CARGO_PKG_VERSION").into(),
+        command_line: opts.command_line.clone(),
+        start_unix_ns: host::unix_ns(),
+        start_mono_ns: start_mono,
+        level: format!("{:?}", opts.level).to_lowercase(),
+        extra: vec![],
+    }
+}
