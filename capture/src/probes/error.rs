@@ -40,6 +40,8 @@ pub enum ProbeError {
     },
     #[error("CPU samples: cannot open a cpu-clock perf event on CPU {cpu} (needs CAP_PERFMON; kernel.perf_event_paranoid): {source}")]
     PerfEvent { cpu: i32, source: libbpf_rs::Error },
+    #[error("measuring what a probe hit costs (a probe on gcap's own binary): {0}")]
+    Calibration(#[source] libbpf_rs::Error),
     #[error("BPF map {map}: {source}")]
     Map {
         map: &'static str,

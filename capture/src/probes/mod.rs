@@ -17,11 +17,15 @@
 //!   with the taken-branch hit dropped), so a morestack restart is not counted twice.
 //! - Ring order is per-CPU interleaved: sort by `ts_ns` (`CLOCK_MONOTONIC`) before use.
 
+mod calibration;
 mod error;
+mod group;
+mod links;
 mod perf;
 mod plan;
 pub mod records;
 mod skeleton;
+mod stats;
 
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
@@ -30,12 +34,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder, UprobeOpts};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder};
 
+pub use calibration::{calibrate, TrapCost};
 pub use error::{ProbeError, Result};
+pub use group::GroupSet;
+pub use links::LinkKind;
 pub(crate) use plan::{HttpProbeOffsets, RuntimeOffsets, Site, SpanFamily};
 pub use plan::{Level, ProbeId, ProbePlan, ProbeSite};
 pub use records::{Record, RecordKind};
+pub use stats::{ProgramRuns, RunStats};
 
 use skeleton::types::gcap_lost;
 use skeleton::{GcapSkel, GcapSkelBuilder};
@@ -47,15 +55,22 @@ pub const DRAIN_INTERVAL: Duration = Duration::from_millis(50);
 /// Loaded BPF programs for one target binary, and their attachments.
 pub struct Probes {
     // Field order is drop order: links and the ring go before the skeleton they refer to.
+    /// Uprobe links by process.
     links: Vec<(i32, ProbeId, Link)>,
-    /// Whole-system tracepoint links (filtered in BPF by the `targets` map).
-    tp_links: Vec<Link>,
+    /// Links that serve every process (tracepoints and CPU-sample perf events, filtered in
+    /// BPF by the `targets` map).
+    object_links: Vec<(ProbeId, Link)>,
     ring: RingBuffer<'static>,
     /// Records copied out by the ring callback, length-prefixed, decoded by `drain`.
     staged: Arc<Mutex<Vec<u8>>>,
     skel: GcapSkel<'static>,
     plan: ProbePlan,
     stack_cache: HashMap<u32, Vec<u64>>,
+    /// Processes attached (their uprobes are those of `groups`).
+    attached: Vec<i32>,
+    /// Probe groups attached now.
+    groups: GroupSet,
+    link_kind: LinkKind,
 }
 
 impl std::fmt::Debug for Probes {
@@ -145,46 +160,15 @@ impl Probes {
         }
 
         // Only programs the plan attaches get loaded (and verified).
-        let wanted: Vec<ProbeId> = plan
-            .probes()
-            .filter(|p| {
-                matches!(p.site(), Site::Tracepoint | Site::PerfEvent)
-                    || plan.site(*p).is_some_and(|s| !s.file_offsets.is_empty())
-            })
-            .collect();
+        let wanted = plan.loaded_probes();
+        let link_kind = LinkKind::detect();
         for p in ProbeId::ALL {
-            skeleton::open_program(open.open_object_mut(), p).set_autoload(wanted.contains(&p));
+            let mut prog = skeleton::open_program(open.open_object_mut(), p);
+            prog.set_autoload(wanted.contains(&p));
+            link_kind.prepare(&mut prog);
         }
 
         let skel = open.load().map_err(ProbeError::from_load)?;
-
-        let mut tp_links = Vec::new();
-        for p in wanted.iter().filter(|p| p.site() == Site::Tracepoint) {
-            let link = skeleton::program(skel.object(), *p)
-                .attach()
-                .map_err(|source| ProbeError::Tracepoint { probe: *p, source })?;
-            tp_links.push(link);
-        }
-        if wanted.contains(&ProbeId::CpuSample) {
-            let prog = skeleton::program(skel.object(), ProbeId::CpuSample);
-            for cpu in perf::online_cpus() {
-                let pfd = perf::cpu_clock(cpu, plan.cpu_sample_hz).map_err(|source| {
-                    ProbeError::PerfEvent {
-                        cpu,
-                        source: source.into(),
-                    }
-                })?;
-                match prog.attach_perf_event(pfd) {
-                    // The link owns the perf event fd from here on (closed on detach).
-                    Ok(link) => tp_links.push(link),
-                    Err(source) => {
-                        // SAFETY: pfd is our own perf event fd, not owned by anything else.
-                        unsafe { libc::close(pfd) };
-                        return Err(ProbeError::PerfEvent { cpu, source });
-                    }
-                }
-            }
-        }
 
         let staged = Arc::new(Mutex::new(Vec::with_capacity(64 << 10)));
         let sink = Arc::clone(&staged);
@@ -199,15 +183,101 @@ impl Probes {
             .map_err(map_err("events"))?;
         let ring = builder.build().map_err(map_err("events"))?;
 
-        Ok(Probes {
+        let mut probes = Probes {
             links: Vec::new(),
-            tp_links,
+            object_links: Vec::new(),
             ring,
             staged,
             skel,
             plan,
             stack_cache: HashMap::new(),
-        })
+            attached: Vec::new(),
+            groups: GroupSet::NONE,
+            link_kind,
+        };
+        // Probes outside any group (process exit) stay attached for the whole capture.
+        probes.attach_object_probes(&|p| GroupSet::of(p).is_none())?;
+        probes.set_groups(GroupSet::ALL)?;
+        Ok(probes)
+    }
+
+    /// How this object's uprobes are attached.
+    pub fn link_kind(&self) -> LinkKind {
+        self.link_kind
+    }
+
+    /// The probe groups attached now.
+    pub fn groups(&self) -> GroupSet {
+        self.groups
+    }
+
+    /// Attaches the probes of the groups in `groups` that are not attached yet, to every
+    /// attached process (and the tracepoints and perf events of those groups), and
+    /// detaches those of the groups not in `groups`. Records of a detached group may still
+    /// arrive until the next drain. A failed attach leaves what did attach in place
+    /// ([`Probes::groups`] says which groups are complete).
+    pub fn set_groups(&mut self, groups: GroupSet) -> Result<()> {
+        let gone = self.groups.minus(groups);
+        if !gone.is_empty() {
+            let drop = in_groups(gone);
+            self.links.retain(|(_, p, _)| !drop(*p));
+            self.object_links.retain(|(p, _)| !drop(*p));
+            self.groups = self.groups.minus(gone);
+        }
+        let added = groups.minus(self.groups);
+        if added.is_empty() {
+            return Ok(());
+        }
+        let new = in_groups(added);
+        let attached = self.attach_object_probes(&new).and_then(|_| {
+            self.attached
+                .clone()
+                .into_iter()
+                .try_for_each(|pid| self.attach_uprobes_of(pid, &new))
+        });
+        if let Err(e) = attached {
+            // All or nothing per group: `groups` stays the truth.
+            self.links.retain(|(_, p, _)| !new(*p));
+            self.object_links.retain(|(p, _)| !new(*p));
+            return Err(e);
+        }
+        self.groups = self.groups.union(added);
+        Ok(())
+    }
+
+    /// Attaches the tracepoints and CPU-sample perf events of the probes `new` selects.
+    fn attach_object_probes(&mut self, new: &dyn Fn(ProbeId) -> bool) -> Result<()> {
+        let wanted = self.plan.loaded_probes();
+        for p in wanted
+            .iter()
+            .filter(|p| p.site() == Site::Tracepoint && new(**p))
+        {
+            let link = skeleton::program(self.skel.object(), *p)
+                .attach()
+                .map_err(|source| ProbeError::Tracepoint { probe: *p, source })?;
+            self.object_links.push((*p, link));
+        }
+        if wanted.contains(&ProbeId::CpuSample) && new(ProbeId::CpuSample) {
+            let prog = skeleton::program(self.skel.object(), ProbeId::CpuSample);
+            for cpu in perf::online_cpus() {
+                let pfd = perf::cpu_clock(cpu, self.plan.cpu_sample_hz).map_err(|source| {
+                    ProbeError::PerfEvent {
+                        cpu,
+                        source: source.into(),
+                    }
+                })?;
+                match prog.attach_perf_event(pfd) {
+                    // The link owns the perf event fd from here on (closed on detach).
+                    Ok(link) => self.object_links.push((ProbeId::CpuSample, link)),
+                    Err(source) => {
+                        // SAFETY: pfd is our own perf event fd, not owned by anything else.
+                        unsafe { libc::close(pfd) };
+                        return Err(ProbeError::PerfEvent { cpu, source });
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Uprobes of the level that the plan has no site for (so are not recorded).
@@ -247,42 +317,52 @@ impl Probes {
     }
 
     fn attach_uprobes(&mut self, pid: i32) -> Result<()> {
-        if self.links.iter().any(|(p, _, _)| *p == pid) {
+        if self.attached.contains(&pid) {
             return Ok(());
         }
-        let mut new_links = Vec::new();
-        let enabled: Vec<ProbeId> = self.plan.probes().collect();
-        for site in &self.plan.sites {
-            if !enabled.contains(&site.probe)
-                || matches!(site.probe.site(), Site::Tracepoint | Site::PerfEvent)
-            {
-                continue;
-            }
-            let prog = skeleton::program(self.skel.object(), site.probe);
-            for &off in &site.file_offsets {
-                // The cookie tells the program how its site reads (see ProbeSite::cookie).
-                let opts = UprobeOpts {
-                    cookie: site.cookie(),
-                    ..Default::default()
-                };
-                let link = prog
-                    .attach_uprobe_with_opts(pid, &self.plan.binary, off as usize, opts)
-                    .map_err(|source| ProbeError::Attach {
-                        probe: site.probe,
-                        binary: self.plan.binary.clone(),
-                        offset: off,
-                        pid,
-                        source,
-                    })?;
-                new_links.push((pid, site.probe, link));
-            }
+        let groups = self.groups;
+        if let Err(e) = self.attach_uprobes_of(pid, &|p| groups.attaches(p)) {
+            self.links.retain(|(p, _, _)| *p != pid);
+            return Err(e);
         }
         self.skel
             .maps
             .targets
             .update(&(pid as u32).to_ne_bytes(), &[1], MapFlags::ANY)
             .map_err(map_err("targets"))?;
-        self.links.extend(new_links);
+        self.attached.push(pid);
+        Ok(())
+    }
+
+    /// Attaches the uprobes of the probes `new` selects to `pid`: one link per program (or
+    /// per site, see [`LinkKind`]).
+    fn attach_uprobes_of(&mut self, pid: i32, new: &dyn Fn(ProbeId) -> bool) -> Result<()> {
+        for probe in self.plan.probes() {
+            if !new(probe) || matches!(probe.site(), Site::Tracepoint | Site::PerfEvent) {
+                continue;
+            }
+            // The cookie tells the program how its site reads (see ProbeSite::cookie).
+            let sites: Vec<(u64, u64)> = self
+                .plan
+                .sites
+                .iter()
+                .filter(|s| s.probe == probe)
+                .flat_map(|s| s.file_offsets.iter().map(|&off| (off, s.cookie())))
+                .collect();
+            let prog = skeleton::program(self.skel.object(), probe);
+            let links = self
+                .link_kind
+                .attach(&prog, pid, &self.plan.binary, &sites)
+                .map_err(|(offset, source)| ProbeError::Attach {
+                    probe,
+                    binary: self.plan.binary.clone(),
+                    offset,
+                    pid,
+                    source,
+                })?;
+            self.links
+                .extend(links.into_iter().map(|link| (pid, probe, link)));
+        }
         Ok(())
     }
 
@@ -290,6 +370,7 @@ impl Probes {
     /// are still delivered by the next drain).
     pub(crate) fn detach(&mut self, pid: i32) -> Result<()> {
         self.links.retain(|(p, _, _)| *p != pid);
+        self.attached.retain(|p| *p != pid);
         match self.skel.maps.targets.delete(&(pid as u32).to_ne_bytes()) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => Ok(()),
@@ -302,9 +383,26 @@ impl Probes {
 
     /// Pids currently attached.
     pub(crate) fn pids(&self) -> Vec<i32> {
-        let mut v: Vec<i32> = self.links.iter().map(|(p, _, _)| *p).collect();
-        v.dedup();
-        v
+        self.attached.clone()
+    }
+
+    /// The kernel's run counts of each loaded program (see [`RunStats`]: zero unless
+    /// statistics are on), and whether its sites are single-stepped.
+    pub fn program_runs(&self) -> Vec<(ProbeId, ProgramRuns, bool)> {
+        use std::os::fd::AsFd;
+        self.plan
+            .loaded_probes()
+            .into_iter()
+            .map(|p| {
+                let prog = skeleton::program(self.skel.object(), p);
+                let stepped = self
+                    .plan
+                    .sites
+                    .iter()
+                    .any(|s| s.probe == p && s.stepped && !s.file_offsets.is_empty());
+                (p, stats::program_runs(prog.as_fd()), stepped)
+            })
+            .collect()
     }
 
     /// Decodes every record now in the ring buffer into `sink`, in ring order (per-CPU
@@ -417,8 +515,14 @@ impl Probes {
         for pid in self.pids() {
             let _ = self.detach(pid);
         }
-        self.tp_links.clear();
+        self.object_links.clear();
+        self.groups = GroupSet::NONE;
     }
+}
+
+/// Selects the probes of the groups in `set` (never those outside every group).
+fn in_groups(set: GroupSet) -> impl Fn(ProbeId) -> bool {
+    move |p| GroupSet::of(p).is_some_and(|g| set.contains(g))
 }
 
 #[cfg(test)]

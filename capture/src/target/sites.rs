@@ -111,10 +111,12 @@ fn handler_done_site(binary: &GoBinary, run: &str, done: &str) -> Result<ProbeSi
             })
         });
         if called {
-            let (file_offsets, at_jbe) = function_site(binary, ProbeId::Http2HandlerDone, done)
-                .map_err(|e| e.to_string())?;
+            let (file_offsets, at_jbe, stepped) =
+                function_site(binary, ProbeId::Http2HandlerDone, done)
+                    .map_err(|e| e.to_string())?;
             return Ok(ProbeSite {
                 at_jbe,
+                stepped,
                 ..ProbeSite::new(ProbeId::Http2HandlerDone, file_offsets)
             });
         }
@@ -131,10 +133,12 @@ fn handler_done_site(binary: &GoBinary, run: &str, done: &str) -> Result<ProbeSi
                     .is_some_and(|fr| fr.iter().any(|f| f.inlined && f.function == done))
             });
         if inlines {
-            let (file_offsets, at_jbe) = function_site(binary, ProbeId::Http2HandlerDone, &c.name)
-                .map_err(|e| e.to_string())?;
+            let (file_offsets, at_jbe, stepped) =
+                function_site(binary, ProbeId::Http2HandlerDone, &c.name)
+                    .map_err(|e| e.to_string())?;
             return Ok(ProbeSite {
                 at_jbe,
+                stepped,
                 panic_check: true,
                 ..ProbeSite::new(ProbeId::Http2HandlerDone, file_offsets)
             });
@@ -177,9 +181,10 @@ fn probe_sites(binary: &GoBinary, probe: ProbeId) -> Result<Vec<ProbeSite>, Insp
     names
         .into_iter()
         .map(|name| {
-            let (file_offsets, at_jbe) = function_site(binary, probe, name)?;
+            let (file_offsets, at_jbe, stepped) = function_site(binary, probe, name)?;
             Ok(ProbeSite {
                 at_jbe,
+                stepped,
                 ..ProbeSite::new(probe, file_offsets)
             })
         })
@@ -222,27 +227,32 @@ fn runqput_call_site(binary: &GoBinary) -> Option<ProbeSite> {
     }
 }
 
-/// File offsets of `probe`'s site in function `name`, and whether they are stack-check JBEs.
+/// File offsets of `probe`'s site in function `name`, whether they are stack-check JBEs,
+/// and whether the kernel single-steps them.
 fn function_site(
     binary: &GoBinary,
     probe: ProbeId,
     name: &str,
-) -> Result<(Vec<u64>, bool), InspectError> {
+) -> Result<(Vec<u64>, bool, bool), InspectError> {
     let site = probe.site();
     let f = binary.function(name)?.clone();
     let pro = binary.prologue(name)?;
-    let (offsets, at_jbe) = match site {
-        Site::Returns => (pro.rets.clone(), false),
+    let (offsets, at_jbe, stepped) = match site {
+        Site::Returns => (pro.rets.clone(), false, true),
         _ => match (pro.push_rbp, pro.stack_check_jump, pro.after_stack_check) {
             // Go >= 1.21: the PUSHQ BP the kernel emulates (~0.7 us a hit).
-            (Some(o), _, _) => (vec![o], false),
+            (Some(o), _, _) => (vec![o], false, false),
             // Go 1.19/1.20 frames start with SUBQ (single-stepped, ~20 us): probe the
             // stack-check JBE instead, which the kernel emulates; the BPF program drops the
             // hit when the branch to morestack is taken.
-            (None, Some(jbe), _) => (vec![jbe], true),
-            (None, None, Some(after)) => (vec![after], false),
-            (None, None, None) => (vec![pro.entry_probe_offset()], false),
+            (None, Some(jbe), _) => (vec![jbe], true, false),
+            (None, None, Some(after)) => (vec![after], false, true),
+            (None, None, None) => (vec![pro.entry_probe_offset()], false, true),
         },
     };
-    Ok((offsets.iter().map(|o| f.file_offset + o).collect(), at_jbe))
+    Ok((
+        offsets.iter().map(|o| f.file_offset + o).collect(),
+        at_jbe,
+        stepped,
+    ))
 }
