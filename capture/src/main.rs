@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use gcap::probes::Level;
-use gcap::session::{self, Options};
+use gcap::session::{self, Budget, CostSummary, Options};
 use gcap_format::EventKind;
 
 #[derive(Parser, Debug)]
@@ -89,6 +89,23 @@ struct Cli {
     #[arg(long, value_name = "HZ", default_value = "99", value_parser = clap::value_parser!(u32).range(1..=10000))]
     sample_hz: u32,
 
+    /// Keep gcap's whole cost (probe traps and BPF time in the targets' threads, plus gcap's
+    /// own CPU) within PCT percent of the targets' CPU, measured as it runs; `off` records
+    /// every transition for the whole capture. Within the budget, spans stay on whenever they
+    /// fit (else they are windowed too, with a warning); goroutine lifecycles (and at --level
+    /// full syscalls, kernel scheduling and CPU samples) are recorded in windows of 200 ms,
+    /// as often as the budget pays for. Slow requests (over the running p99 of their
+    /// endpoint) open a window at once, even with the budget spent: such triggered windows
+    /// spend at most 5x the budget over a minute and stay open at most 5 s in any minute.
+    /// Example: --budget 5, --budget off
+    #[arg(long, value_name = "PCT|off", default_value = "2")]
+    budget: Budget,
+
+    /// Testing: attach the windowed probes for the first half of every period of this length,
+    /// whatever the budget says.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, hide = true)]
+    window_test_period: Option<Duration>,
+
     /// Program to start and capture, with its arguments (after `--`). Example: -- ./server -addr :8080
     #[arg(last = true, value_name = "PROGRAM [ARGS]")]
     command: Vec<String>,
@@ -138,6 +155,29 @@ fn human_bytes(n: u64) -> String {
         n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
         n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
         n => format!("{n} B"),
+    }
+}
+
+/// "cost 1.8% of the targets' CPU (budget 2%: lifecycle in 9 windows, 1.5% of the time)".
+fn cost_line(c: &CostSummary) -> String {
+    let pct = |x: f64| {
+        let p = x * 100.0;
+        if p >= 10.0 || p == p.round() {
+            format!("{p:.0}%")
+        } else {
+            format!("{p:.1}%")
+        }
+    };
+    let cost = format!("cost {} of the targets' CPU", pct(c.ratio));
+    match c.budget {
+        Budget::Off => format!("{cost} (no budget)"),
+        Budget::Share(b) => format!(
+            "{cost} (budget {}: lifecycle in {} window{}, {} of the time)",
+            pct(b),
+            c.lifecycle_windows,
+            if c.lifecycle_windows == 1 { "" } else { "s" },
+            pct(c.lifecycle_share)
+        ),
     }
 }
 
@@ -193,6 +233,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         flush_interval: cli.flush,
         command_line: std::env::args().collect(),
         spans,
+        budget: cli.budget,
+        window_test_period: cli.window_test_period,
     };
     // The capture runs on its own thread; this one only waits (signals set `stop`).
     let worker = std::thread::Builder::new()
@@ -219,7 +261,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         0.0
     };
     eprintln!(
-        "gcap: {:.1}s, {} events ({}), {} lost, {} written to {} ({:.2} B/event), stopped: {}{}",
+        "gcap: {:.1}s, {} events ({}), {} lost, {} written to {} ({:.2} B/event), stopped: {}{}; {}",
         out.elapsed.as_secs_f64(),
         s.events,
         if kinds.is_empty() {
@@ -234,7 +276,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         out.stop_reason,
         out.exit_status
             .map(|st| format!("; program {st}"))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        cost_line(&out.cost)
     );
     if let Some(f) = &out.failure {
         eprintln!(

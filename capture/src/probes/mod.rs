@@ -220,8 +220,21 @@ impl Probes {
         let gone = self.groups.minus(groups);
         if !gone.is_empty() {
             let drop = in_groups(gone);
-            self.links.retain(|(_, p, _)| !drop(*p));
-            self.object_links.retain(|(p, _)| !drop(*p));
+            let (closing, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.links)
+                .into_iter()
+                .partition(|(_, p, _)| drop(*p));
+            self.links = kept;
+            let (closing_objects, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.object_links)
+                .into_iter()
+                .partition(|(p, _)| drop(*p));
+            self.object_links = kept;
+            links::close_all(
+                closing
+                    .into_iter()
+                    .map(|(_, _, l)| l)
+                    .chain(closing_objects.into_iter().map(|(_, l)| l))
+                    .collect(),
+            );
             self.groups = self.groups.minus(gone);
         }
         let added = groups.minus(self.groups);
@@ -230,10 +243,15 @@ impl Probes {
         }
         let new = in_groups(added);
         let attached = self.attach_object_probes(&new).and_then(|_| {
-            self.attached
-                .clone()
-                .into_iter()
-                .try_for_each(|pid| self.attach_uprobes_of(pid, &new))
+            self.attached.clone().into_iter().try_for_each(|pid| {
+                match self.attach_uprobes_of(pid, &new) {
+                    // A process that has exited has nothing to attach to: it is done.
+                    Err(_) if !std::path::Path::new(&format!("/proc/{pid}")).exists() => {
+                        self.detach(pid)
+                    }
+                    r => r,
+                }
+            })
         });
         if let Err(e) = attached {
             // All or nothing per group: `groups` stays the truth.

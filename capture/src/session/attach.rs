@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use super::launch::{wait_for_exec, Launched};
 use super::process::{load_bias, Proc};
 use super::Options;
-use crate::probes::Probes;
+use crate::probes::{GroupSet, Probes};
 use crate::target::{self, Prepared, TargetError};
 
 /// One loaded BPF object (per distinct target binary) and the pids it serves.
@@ -127,6 +127,15 @@ impl Targets {
         self.procs.push(Proc::new(self.procs.len(), pid, *g, bias));
         self.exes.push(path.display().to_string());
         Ok(Some(launched))
+    }
+
+    /// The probe groups the targets' probes make up (those with something to attach).
+    pub(crate) fn available_groups(&self) -> GroupSet {
+        self.groups
+            .iter()
+            .flat_map(|g| g.prepared.plan.loaded_probes())
+            .filter_map(GroupSet::of)
+            .fold(GroupSet::NONE, GroupSet::union)
     }
 
     /// "pid 4242 (/usr/bin/server), ...": the captured processes, for the user.

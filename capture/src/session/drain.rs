@@ -16,6 +16,7 @@ use super::attach::{detach_all, Group};
 use super::host::monotonic_ns;
 use super::launch::Launched;
 use super::process::{first_target, Proc};
+use super::steer::Steer;
 use super::Options;
 use crate::probes::{Record, DRAIN_INTERVAL};
 use crate::translate::symbols::Placement;
@@ -27,6 +28,8 @@ pub(crate) struct Capture {
     pub(crate) groups: Vec<Group>,
     pub(crate) procs: Vec<Proc>,
     pub(crate) translator: Translator,
+    /// The budget: cost, windows, triggers.
+    pub(crate) steer: Steer,
     /// Lost-record counts already written, by (group, cpu).
     lost_seen: BTreeMap<(usize, usize), u64>,
 }
@@ -37,13 +40,18 @@ impl Capture {
         groups: Vec<Group>,
         procs: Vec<Proc>,
         keep_query: bool,
+        steer: Steer,
     ) -> Capture {
-        let translator = Translator::new(procs.iter().map(|p| (p.id, p.pid)), keep_query);
+        let mut translator = Translator::new(procs.iter().map(|p| (p.id, p.pid)), keep_query);
+        if steer.wants_requests() {
+            translator.spans().track_requests();
+        }
         Capture {
             w,
             groups,
             procs,
             translator,
+            steer,
             lost_seen: BTreeMap::new(),
         }
     }
@@ -61,6 +69,13 @@ impl Capture {
         loop {
             std::thread::sleep(DRAIN_INTERVAL);
             let step = self.drain_all().and_then(|_| {
+                self.steer.step(
+                    &mut self.w,
+                    &mut self.groups,
+                    &self.procs,
+                    &mut self.translator,
+                    warnings,
+                )?;
                 if last_flush.elapsed() >= opts.flush_interval {
                     last_flush = Instant::now();
                     self.flush()
@@ -112,6 +127,8 @@ impl Capture {
             let last = self.drain_all().and_then(|_| {
                 detach_all(&mut self.groups);
                 self.drain_all()?;
+                self.steer
+                    .end(&mut self.w, &self.groups, &self.procs, end_ns)?;
                 self.flush()
             });
             if let Err(e) = last {
@@ -137,6 +154,10 @@ impl Capture {
             recs.clear();
             g.probes.drain(|r| recs.push(r))?;
             for r in &recs {
+                if !self.steer.windows.covers(r.probe, r.ts_ns) {
+                    self.steer.outside += 1;
+                    continue;
+                }
                 let procs = &mut self.procs;
                 self.translator.translate(
                     &mut self.w,

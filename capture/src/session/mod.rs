@@ -9,11 +9,16 @@
 //! them), then writes the stats (`stats.rs`), the index and the trailer.
 
 mod attach;
+pub mod budget;
 mod drain;
 mod host;
 mod launch;
+mod meter;
 mod process;
 mod stats;
+mod steer;
+mod trigger;
+mod windows;
 
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -24,11 +29,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use gcap_format::{create_file, Meta, WriteSummary, Writer, WriterOptions};
 
-use crate::probes::Level;
+use crate::probes::{self, Level, LinkKind, RunStats};
 use crate::target::{self, SpanOptions};
 use attach::Targets;
+pub use budget::Budget;
 use drain::Capture;
 use launch::Launched;
+use meter::Meter;
+pub use steer::CostSummary;
+use steer::Steer;
 
 /// What to capture and where.
 #[derive(Clone, Debug)]
@@ -48,6 +57,11 @@ pub struct Options {
     pub command_line: Vec<String>,
     /// HTTP/SQL spans, query stripping and CPU samples.
     pub spans: SpanOptions,
+    /// gcap's whole cost as a share of the targets' CPU, or off (every probe, always).
+    pub budget: Budget,
+    /// Testing: the windowed groups are attached for the first half of every period of
+    /// this length, whatever the budget says.
+    pub window_test_period: Option<Duration>,
 }
 
 /// How a capture ended.
@@ -62,14 +76,25 @@ pub struct Outcome {
     pub warnings: Vec<String>,
     /// Why the capture ended early (disk full, ...): the file holds what came before.
     pub failure: Option<String>,
+    /// What the capture cost, against its budget.
+    pub cost: CostSummary,
 }
 
 /// Runs a whole capture. `stop` is set by the signal handler.
 pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
     host::check_privileges()?;
     let mut warnings = Vec::new();
+    // The kernel counts every run of the programs loaded from now on: the cost is measured.
+    let stats = RunStats::enable()
+        .context("gcap measures its cost with the kernel's BPF statistics, which need CAP_SYS_ADMIN: run it as root")?;
     // Inspect every target before creating the file: a bad pid leaves nothing behind.
     let mut targets = Targets::plan(opts, &mut warnings)?;
+    let trap = probes::calibrate(LinkKind::detect())?;
+    let available = targets.available_groups();
+    let initial = Steer::initial_groups(opts.budget, available);
+    for g in &mut targets.groups {
+        g.probes.set_groups(initial)?;
+    }
 
     let file = create_file(&opts.output, opts.force)?;
     let mut w = Writer::new(file, WriterOptions::default())?;
@@ -82,6 +107,15 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
         rec.attached_mono_ns = attached;
         w.write_target(&rec)?;
     }
+    let procs: Vec<(u32, usize)> = targets.procs.iter().map(|p| (p.pid, p.group)).collect();
+    let mut steer = Steer::new(
+        opts.budget,
+        Meter::new(stats, trap, &procs),
+        available,
+        opts.window_test_period,
+    );
+    let ids: Vec<u32> = targets.procs.iter().map(|p| p.id).collect();
+    steer.start(&mut w, &ids, attached, initial)?;
     // One line when the probes are in place (scripts wait for it before loading a target).
     eprintln!(
         "gcap: capturing {} at level {:?} into {}; Ctrl-C to stop",
@@ -91,7 +125,13 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
     );
     warnings.extend(targets.missing_probe_warnings());
 
-    let mut cap = Capture::new(w, targets.groups, targets.procs, opts.spans.keep_query);
+    let mut cap = Capture::new(
+        w,
+        targets.groups,
+        targets.procs,
+        opts.spans.keep_query,
+        steer,
+    );
     let began = Instant::now();
     let (stop_reason, mut failure) =
         cap.run_until_stop(opts, &stop, began, &mut program, &mut warnings);
@@ -107,6 +147,7 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
     };
 
     let exit_status = program.as_ref().and_then(Launched::exit_status);
+    let cost = cap.steer.summary(end_ns);
     let (stats, lost) = stats::collect(&cap, end_ns, &stop_reason, exit_status);
     let shown = opts.output.display();
     let summary = cap
@@ -131,6 +172,7 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
         exit_status,
         warnings,
         failure,
+        cost,
     })
 }
 

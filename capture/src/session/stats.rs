@@ -49,6 +49,7 @@ pub(crate) fn collect(
         });
     }
     stats.extra.extend(cap.translator.span_stats());
+    stats.extra.extend(cap.steer.stats());
     if let Some(s) = exit_status {
         stats.extra.push(KeyValue {
             key: "program_exit_status".into(),

@@ -78,6 +78,11 @@ impl Translator {
         self.cutoff = Some(end_ns);
     }
 
+    /// Span pairing, and the server requests it tracks for the budget's trigger.
+    pub(crate) fn spans(&mut self) -> &mut Spans {
+        &mut self.spans
+    }
+
     /// Span counters for the capture's stats block.
     pub(crate) fn span_stats(&self) -> Vec<KeyValue> {
         self.spans.stats()

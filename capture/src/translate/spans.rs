@@ -29,11 +29,24 @@ use super::traceparent::parse_traceparent;
 use crate::probes::records::{span_kind, SpanStartRecord};
 
 /// A span that started and has not ended.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Open {
     span: u64,
     /// First final status `WriteHeader` set (server spans); 0 = none yet.
     status: u32,
+    /// When it started, and its endpoint ("GET /api/orders"): server spans, when requests
+    /// are tracked.
+    request: Option<(u64, Box<str>)>,
+}
+
+/// A server request that ended (for the budget's slow-request trigger).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Request {
+    pub(crate) target: u32,
+    /// "METHOD PATH", without the query string.
+    pub(crate) endpoint: Box<str>,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
 }
 
 /// Span pairing state of one capture.
@@ -46,6 +59,8 @@ pub(crate) struct Spans {
     pub(crate) unmatched_ends: u64,
     /// Spans ended by their goroutine's exit rather than a RET probe.
     pub(crate) ended_by_exit: u64,
+    /// Server requests ended since last taken (`None`: requests are not tracked).
+    requests: Option<Vec<Request>>,
 }
 
 impl Spans {
@@ -54,6 +69,30 @@ impl Spans {
             keep_query,
             ..Spans::default()
         }
+    }
+
+    /// Keeps the server requests that end, for [`Spans::take_requests`].
+    pub(crate) fn track_requests(&mut self) {
+        self.requests.get_or_insert_with(Vec::new);
+    }
+
+    /// The server requests that ended since the last call.
+    pub(crate) fn take_requests(&mut self) -> Vec<Request> {
+        self.requests
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Server requests still running: (target, endpoint, start).
+    pub(crate) fn open_requests(&self) -> impl Iterator<Item = (u32, &str, u64)> {
+        self.open.iter().flat_map(|((target, _, _), spans)| {
+            spans.iter().filter_map(move |o| {
+                o.request
+                    .as_ref()
+                    .map(|(start, endpoint)| (*target, &**endpoint, *start))
+            })
+        })
     }
 
     /// Spans started and not (yet) ended.
@@ -88,6 +127,7 @@ impl Spans {
         };
         self.next_id += 1;
         let span = self.next_id;
+        let mut request = None;
         let (method, host, text) = match kind {
             SpanKind::Sql => {
                 let sql = rec.target.text();
@@ -104,6 +144,9 @@ impl Spans {
                     method = "GET".into(); // net/http: "" means GET (client requests)
                 }
                 let mut path = rec.target.text();
+                if kind == SpanKind::HttpServer && self.requests.is_some() {
+                    request = Some((ts, format!("{method} {path}").into_boxed_str()));
+                }
                 if self.keep_query && !rec.query.bytes.is_empty() {
                     path.push('?');
                     path.push_str(&rec.query.text());
@@ -131,7 +174,11 @@ impl Spans {
         self.open
             .entry((target, rec.goid, rec.span_kind))
             .or_default()
-            .push(Open { span, status: 0 });
+            .push(Open {
+                span,
+                status: 0,
+                request,
+            });
         w.push(
             target,
             Event {
@@ -178,6 +225,14 @@ impl Spans {
         };
         if self.open.get(&key).is_some_and(|v| v.is_empty()) {
             self.open.remove(&key);
+        }
+        if let (Some(requests), Some((start, endpoint))) = (&mut self.requests, open.request) {
+            requests.push(Request {
+                target,
+                endpoint,
+                start,
+                end: ts,
+            });
         }
         let (status, error) = match kind {
             // The handler panicked (seen at an HTTP/2 end site): as at a goroutine exit,

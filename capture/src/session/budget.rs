@@ -1,0 +1,621 @@
+//! The budget controller: which probe groups are attached, decided every drain from what
+//! the capture has cost so far (`meter.rs`) against `--budget` of the targets' CPU.
+//!
+//! - A balance accrues the budget's share of the targets' CPU and pays every measured cost
+//!   (probe traps and BPF time, gcap's own CPU).
+//! - Spans stay attached while they fit. When their own probes cost more than the budget
+//!   for a few seconds, they are attached in windows too, for the share of the time the
+//!   budget pays for (and the capture warns).
+//! - The other groups of the level (goroutine lifecycle; at `--level full` also syscalls,
+//!   kernel scheduling and CPU samples) are attached in windows of [`WINDOW_NS`] whenever
+//!   the balance pays for one; what a window costs is learnt from the windows before (the
+//!   first is priced at the targets' own CPU rate). A window whose cost runs the balance
+//!   below [`DUTY_FLOOR`] of its price closes early.
+//! - Slow requests ([`Controller::slow_requests`]) open a window at once, even with no
+//!   balance: it may overdraw up to [`BURST`] - 1 minutes of budget (so up to `BURST` times
+//!   the budget over a minute), and triggered windows stay open at most [`TRIGGER_QUOTA_NS`]
+//!   in any minute. The overdraft is paid back before the next duty window.
+//!
+//! The controller only decides; the session attaches, detaches and records the windows.
+
+use std::collections::VecDeque;
+
+use gcap_format::coverage_cause;
+
+use crate::probes::GroupSet;
+
+/// Length of a duty-cycle window, ns.
+pub(crate) const WINDOW_NS: u64 = 200_000_000;
+/// A duty window closes early when the balance falls below this share of its price,
+/// negated.
+const DUTY_FLOOR: f64 = 0.25;
+/// A triggered window stays open this long after the last slow request, ns.
+const TRIGGER_NS: u64 = 1_000_000_000;
+/// Triggered windows are open at most this long in any minute, ns.
+pub(crate) const TRIGGER_QUOTA_NS: u64 = 5_000_000_000;
+/// Triggered windows may spend up to this many times the budget over a minute.
+pub(crate) const BURST: f64 = 5.0;
+const MINUTE_NS: u64 = 60_000_000_000;
+/// Span windows repeat with this period when spans alone exceed the budget, ns.
+const SPAN_PERIOD_NS: u64 = 2_000_000_000;
+
+/// `--budget`: a share of the targets' CPU, or off (every probe for the whole capture).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Budget {
+    Off,
+    /// A fraction of the targets' CPU time (0.02 for 2%).
+    Share(f64),
+}
+
+impl Budget {
+    /// The budget in millionths of the targets' CPU, as the file records it (0: off).
+    pub fn ppm(self) -> u32 {
+        match self {
+            Budget::Off => 0,
+            Budget::Share(f) => (f * 1e6).round() as u32,
+        }
+    }
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget::Share(0.02)
+    }
+}
+
+impl std::str::FromStr for Budget {
+    type Err = String;
+
+    /// `off`, or a percentage: `2`, `2%`, `0.5`.
+    fn from_str(s: &str) -> Result<Budget, String> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("off") {
+            return Ok(Budget::Off);
+        }
+        let pct: f64 = t
+            .strip_suffix('%')
+            .unwrap_or(t)
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not a budget: give a percentage of the targets' CPU (e.g. 2 or 0.5%) or off"))?;
+        if !(pct > 0.0 && pct <= 100.0) {
+            return Err(format!(
+                "{s:?}: the budget must be above 0% and at most 100% (or off)"
+            ));
+        }
+        Ok(Budget::Share(pct / 100.0))
+    }
+}
+
+/// What the meter says at one moment (cumulative since the capture started).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Sample {
+    /// CLOCK_MONOTONIC, ns.
+    pub(crate) now: u64,
+    /// Everything gcap cost, ns.
+    pub(crate) cost: f64,
+    /// The targets' CPU time, ns.
+    pub(crate) target_cpu: f64,
+    /// Of `cost`: the span probes' hits and run time, ns.
+    pub(crate) spans: f64,
+}
+
+/// A change of the attached groups: attach `groups` (and detach the rest) because of
+/// `cause` (`gcap_format::coverage_cause`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Change {
+    pub(crate) groups: GroupSet,
+    pub(crate) cause: u8,
+}
+
+/// A window of the windowed groups.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    opened: u64,
+    until: u64,
+    cause: u8,
+    /// Cost when it opened, to learn its price once it closed.
+    cost_at_open: f64,
+}
+
+/// Spans attached in windows of their own (spans alone exceed the budget).
+#[derive(Debug, Clone, Copy)]
+struct SpanDuty {
+    /// Share of each period the spans are attached.
+    on: f64,
+    period_start: u64,
+}
+
+/// Decides the windows of a budgeted capture.
+#[derive(Debug)]
+pub(crate) struct Controller {
+    share: f64,
+    /// Groups attached whenever the budget allows (spans).
+    steady: GroupSet,
+    /// Groups attached in windows.
+    windowed: GroupSet,
+    /// Cost still allowed, ns (negative: overdrawn).
+    balance: f64,
+    /// What the session has attached (the last change returned).
+    attached: GroupSet,
+    last: Option<Sample>,
+    window: Option<Window>,
+    /// A closed window whose cost is still being counted (records drain after it).
+    settling: Option<(Window, u64)>,
+    /// Cost per ns of window, beyond the base rate (learnt).
+    window_rate: Option<f64>,
+    /// Cost per ns of wall time with no window open.
+    base_rate: f64,
+    /// The targets' CPU per ns of wall time.
+    cpu_rate: f64,
+    /// The span probes' cost per ns of wall time while they are attached.
+    spans_rate: f64,
+    spans_duty: Option<SpanDuty>,
+    /// Triggered windows of the last minute: (opened, closed or planned close).
+    triggers: VecDeque<(u64, u64)>,
+    /// `--window-test-period`: lifecycle toggled on a fixed period, ignoring the budget.
+    test_period: Option<u64>,
+    /// Something the user should know, once (taken by the session).
+    pub(crate) warning: Option<String>,
+    warned_spans: bool,
+}
+
+impl Controller {
+    pub(crate) fn new(
+        share: f64,
+        steady: GroupSet,
+        windowed: GroupSet,
+        test_period: Option<u64>,
+    ) -> Controller {
+        Controller {
+            share,
+            steady,
+            windowed,
+            balance: 0.0,
+            attached: steady,
+            last: None,
+            window: None,
+            settling: None,
+            window_rate: None,
+            base_rate: 0.0,
+            cpu_rate: 0.0,
+            spans_rate: 0.0,
+            spans_duty: None,
+            triggers: VecDeque::new(),
+            test_period,
+            warning: None,
+            warned_spans: false,
+        }
+    }
+
+    /// The groups that should be attached now.
+    fn groups(&self, now: u64) -> GroupSet {
+        let spans = match self.spans_duty {
+            Some(d) => {
+                let phase = (now - d.period_start) as f64 / SPAN_PERIOD_NS as f64;
+                if phase < d.on {
+                    self.steady
+                } else {
+                    GroupSet::NONE
+                }
+            }
+            None => self.steady,
+        };
+        match self.window {
+            Some(_) => spans.union(self.windowed),
+            None => spans,
+        }
+    }
+
+    /// What a window of `len` ns is expected to cost, ns.
+    fn price(&self, len: u64) -> f64 {
+        // Before any window: as much as the targets' own CPU (lifecycle probes on a busy
+        // service cost about that).
+        let rate = self.window_rate.unwrap_or(self.cpu_rate.max(1e-3));
+        rate * len as f64
+    }
+
+    /// The balance the budget allows at most: enough for two windows, or ten seconds of
+    /// budget.
+    fn cap(&self) -> f64 {
+        (2.0 * self.price(WINDOW_NS)).max(self.share * self.cpu_rate * 10e9)
+    }
+
+    /// Lowest balance a triggered window may run to: `BURST` - 1 minutes of budget
+    /// overdrawn.
+    fn trigger_floor(&self) -> f64 {
+        -(BURST - 1.0) * self.share * self.cpu_rate * MINUTE_NS as f64
+    }
+
+    /// Takes a new reading; returns the change to make, if any.
+    pub(crate) fn tick(&mut self, s: Sample) -> Option<Change> {
+        let prev = self.last.replace(s)?;
+        let dt = s.now.saturating_sub(prev.now);
+        if dt == 0 {
+            return None;
+        }
+        let (dcost, dcpu) = (s.cost - prev.cost, s.target_cpu - prev.target_cpu);
+        self.balance += self.share * dcpu - dcost;
+        self.cpu_rate = ewma(self.cpu_rate, dcpu / dt as f64, 0.1);
+        if self.attached.contains(GroupSet::SPANS) {
+            self.spans_rate = ewma(self.spans_rate, (s.spans - prev.spans) / dt as f64, 0.02);
+        }
+        if self.window.is_none() && self.settling.is_none() {
+            self.base_rate = ewma(self.base_rate, dcost / dt as f64, 0.1);
+        }
+        self.learn_price(s);
+        self.balance = self.balance.min(self.cap());
+
+        if let Some(period) = self.test_period {
+            self.test_tick(s.now, period);
+            return self.decide(s.now, coverage_cause::DUTY_CYCLE);
+        }
+        self.span_duty(s.now);
+        let cause = match self.window {
+            Some(w) if self.balance < self.floor(w) => {
+                self.close(s.now);
+                coverage_cause::BUDGET
+            }
+            Some(w) if s.now >= w.until => {
+                self.close(s.now);
+                w.cause
+            }
+            None if !self.windowed.is_empty()
+                && self.settling.is_none()
+                && self.balance >= self.price(WINDOW_NS) =>
+            {
+                self.open(s, s.now + WINDOW_NS, coverage_cause::DUTY_CYCLE);
+                coverage_cause::DUTY_CYCLE
+            }
+            // Only the spans' own windows change.
+            _ if self.groups(s.now).contains(self.attached) => coverage_cause::DUTY_CYCLE,
+            _ => coverage_cause::BUDGET,
+        };
+        self.decide(s.now, cause)
+    }
+
+    /// The change from what is attached to what should be, if any.
+    fn decide(&mut self, now: u64, cause: u8) -> Option<Change> {
+        let groups = self.groups(now);
+        if groups == self.attached {
+            return None;
+        }
+        self.attached = groups;
+        Some(Change { groups, cause })
+    }
+
+    /// Slow requests were seen at `now`: opens (or keeps open) a triggered window, within
+    /// the trigger quota and overdraft. Returns the change, if any.
+    pub(crate) fn slow_requests(&mut self, now: u64) -> Option<Change> {
+        if self.windowed.is_empty() || self.test_period.is_some() {
+            return None;
+        }
+        let since = now.saturating_sub(MINUTE_NS);
+        while self.triggers.front().is_some_and(|t| t.1 < since) {
+            self.triggers.pop_front();
+        }
+        // Planned ends count: an open triggered window will use its time.
+        let used: u64 = self
+            .triggers
+            .iter()
+            .map(|&(opened, until)| until.saturating_sub(opened.max(since)))
+            .sum();
+        let left = TRIGGER_QUOTA_NS.saturating_sub(used);
+        let extending = self
+            .window
+            .is_some_and(|w| w.cause == coverage_cause::TRIGGER);
+        // No sliver of a window: a new one needs half its length of quota left, and of
+        // overdraft.
+        let headroom = if extending {
+            0.0
+        } else {
+            self.price(TRIGGER_NS / 2)
+        };
+        if (left == 0 || (!extending && left < TRIGGER_NS / 2))
+            || self.balance - headroom < self.trigger_floor()
+        {
+            return None;
+        }
+        let until = now + TRIGGER_NS.min(left);
+        match &mut self.window {
+            Some(w) if w.cause == coverage_cause::TRIGGER => {
+                w.until = w.until.max(until);
+                if let Some(t) = self.triggers.back_mut() {
+                    t.1 = w.until;
+                }
+                None
+            }
+            Some(w) => {
+                // A duty window becomes a triggered one, open longer: same groups, new
+                // cause.
+                w.cause = coverage_cause::TRIGGER;
+                w.until = w.until.max(until);
+                self.triggers.push_back((now, w.until));
+                Some(Change {
+                    groups: self.attached,
+                    cause: coverage_cause::TRIGGER,
+                })
+            }
+            None => {
+                let cost = self.last.map_or(0.0, |s| s.cost);
+                self.window = Some(Window {
+                    opened: now,
+                    until,
+                    cause: coverage_cause::TRIGGER,
+                    cost_at_open: cost,
+                });
+                self.triggers.push_back((now, until));
+                self.decide(now, coverage_cause::TRIGGER)
+            }
+        }
+    }
+
+    /// The balance below which window `w` closes early.
+    fn floor(&self, w: Window) -> f64 {
+        if w.cause == coverage_cause::TRIGGER {
+            self.trigger_floor()
+        } else {
+            -DUTY_FLOOR * self.price(WINDOW_NS)
+        }
+    }
+
+    fn open(&mut self, s: Sample, until: u64, cause: u8) {
+        self.window = Some(Window {
+            opened: s.now,
+            until,
+            cause,
+            cost_at_open: s.cost,
+        });
+    }
+
+    fn close(&mut self, now: u64) {
+        if let Some(w) = self.window.take() {
+            if w.cause == coverage_cause::TRIGGER {
+                if let Some(t) = self.triggers.back_mut() {
+                    t.1 = now;
+                }
+            }
+            self.settling = Some((w, now));
+        }
+    }
+
+    /// Once the records of a closed window have drained (a few ticks later), its cost
+    /// beyond the base rate, per ns it was open, prices the next ones.
+    fn learn_price(&mut self, s: Sample) {
+        let Some((w, closed)) = self.settling else {
+            return;
+        };
+        if s.now < closed + 2 * crate::probes::DRAIN_INTERVAL.as_nanos() as u64 {
+            return;
+        }
+        self.settling = None;
+        let open_ns = closed.saturating_sub(w.opened).max(1) as f64;
+        let extra = (s.cost - w.cost_at_open) - self.base_rate * (s.now - w.opened) as f64;
+        let rate = (extra / open_ns).max(0.0);
+        self.window_rate = Some(match self.window_rate {
+            Some(r) => ewma(r, rate, 0.5),
+            None => rate,
+        });
+    }
+
+    /// Puts spans in windows when their own probes cost more than the budget, and back
+    /// when they fit again.
+    fn span_duty(&mut self, now: u64) {
+        if self.steady.is_empty() {
+            return;
+        }
+        let budget_rate = self.share * self.cpu_rate;
+        match self.spans_duty {
+            None if budget_rate > 0.0 && self.spans_rate > budget_rate => {
+                let on = (0.8 * budget_rate / self.spans_rate).clamp(0.05, 1.0);
+                self.spans_duty = Some(SpanDuty {
+                    on,
+                    period_start: now,
+                });
+                if !self.warned_spans {
+                    self.warned_spans = true;
+                    self.warning = Some(format!(
+                        "spans alone cost {:.1}% of the targets' CPU, over the budget of {}%: spans are recorded in windows too (about {:.0}% of the time); raise --budget or use --budget off to record every request",
+                        100.0 * self.spans_rate / self.cpu_rate.max(1e-9),
+                        self.share * 100.0,
+                        on * 100.0
+                    ));
+                }
+            }
+            Some(d) if now >= d.period_start + SPAN_PERIOD_NS => {
+                if self.spans_rate < 0.5 * budget_rate {
+                    self.spans_duty = None;
+                } else {
+                    let on = (0.8 * budget_rate / self.spans_rate.max(1e-12)).clamp(0.05, 1.0);
+                    self.spans_duty = Some(SpanDuty {
+                        on,
+                        period_start: now,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `--window-test-period`: the windowed groups on for the first half of each period.
+    fn test_tick(&mut self, now: u64, period: u64) {
+        let on = (now % period) < period / 2;
+        match (on, self.window.is_some()) {
+            (true, false) => {
+                self.window = Some(Window {
+                    opened: now,
+                    until: u64::MAX,
+                    cause: coverage_cause::DUTY_CYCLE,
+                    cost_at_open: 0.0,
+                })
+            }
+            (false, true) => self.window = None,
+            _ => {}
+        }
+    }
+}
+
+fn ewma(old: f64, new: f64, alpha: f64) -> f64 {
+    old + alpha * (new - old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TICK: u64 = 50_000_000;
+    const SEC: u64 = 1_000_000_000;
+
+    /// A target burning one CPU, whose spans cost `spans` and whose windowed groups cost
+    /// `window` of its CPU while attached, under a 2% budget, for `secs` seconds; `slow`
+    /// says when requests are slow. Returns the controller, the cost ratio, and every
+    /// change made (time, change).
+    fn simulate(
+        spans: f64,
+        window: f64,
+        secs: u64,
+        slow: impl Fn(u64) -> bool,
+    ) -> (Controller, f64, Vec<(u64, Change)>) {
+        let mut c = Controller::new(0.02, GroupSet::SPANS, GroupSet::LIFECYCLE, None);
+        let mut attached = GroupSet::SPANS;
+        let (mut cost, mut spans_cost, mut cpu) = (0.0, 0.0, 0.0);
+        let mut changes = Vec::new();
+        let mut now = SEC;
+        while now < SEC + secs * SEC {
+            let mut change = c.tick(Sample {
+                now,
+                cost,
+                target_cpu: cpu,
+                spans: spans_cost,
+            });
+            if slow(now) {
+                change = c.slow_requests(now).or(change);
+            }
+            if let Some(ch) = change {
+                attached = ch.groups;
+                changes.push((now, ch));
+            }
+            let dt = TICK as f64;
+            cpu += dt;
+            if attached.contains(GroupSet::SPANS) {
+                cost += spans * dt;
+                spans_cost += spans * dt;
+            }
+            if attached.contains(GroupSet::LIFECYCLE) {
+                cost += window * dt;
+            }
+            now += TICK;
+        }
+        (c, cost / cpu, changes)
+    }
+
+    fn opened(changes: &[(u64, Change)], cause: u8) -> usize {
+        changes
+            .iter()
+            .filter(|(_, c)| c.cause == cause && c.groups.contains(GroupSet::LIFECYCLE))
+            .count()
+    }
+
+    #[test]
+    fn budgets_parse() {
+        assert_eq!("2".parse::<Budget>(), Ok(Budget::Share(0.02)));
+        assert_eq!("0.5%".parse::<Budget>(), Ok(Budget::Share(0.005)));
+        assert_eq!("off".parse::<Budget>(), Ok(Budget::Off));
+        assert_eq!(Budget::default().ppm(), 20_000);
+        assert_eq!(Budget::Off.ppm(), 0);
+        assert!("0".parse::<Budget>().is_err());
+        assert!("200".parse::<Budget>().is_err());
+        assert!("two".parse::<Budget>().is_err());
+    }
+
+    #[test]
+    fn windows_fit_the_budget() {
+        // Lifecycle probes double the target's CPU; spans cost 0.5%.
+        let (c, ratio, changes) = simulate(0.005, 1.0, 120, |_| false);
+        assert!(ratio <= 0.021, "cost {ratio}");
+        assert!(ratio >= 0.015, "the budget is used: {ratio}");
+        let windows = opened(&changes, coverage_cause::DUTY_CYCLE);
+        // 1.5% of 120 s at 1 CPU-s per s of window: ~1.8 s, ~9 windows of 200 ms.
+        assert!((5..=12).contains(&windows), "{windows} windows");
+        assert!(c.warning.is_none());
+        assert!(changes
+            .iter()
+            .all(|(_, ch)| ch.groups.contains(GroupSet::SPANS)));
+    }
+
+    #[test]
+    fn spans_over_the_budget_are_windowed_too() {
+        let (c, ratio, changes) = simulate(0.05, 1.0, 120, |_| false);
+        assert!(ratio <= 0.025, "cost {ratio}");
+        assert!(c
+            .warning
+            .as_deref()
+            .unwrap()
+            .contains("spans are recorded in windows"));
+        assert!(changes
+            .iter()
+            .any(|(_, ch)| !ch.groups.contains(GroupSet::SPANS)));
+    }
+
+    #[test]
+    fn slow_requests_open_a_window_at_once_within_the_bound() {
+        let slow_from = 30 * SEC;
+        let (_, ratio, changes) = simulate(0.005, 1.0, 120, |t| t >= slow_from);
+        let first = changes
+            .iter()
+            .find(|(_, ch)| ch.cause == coverage_cause::TRIGGER)
+            .expect("a triggered window");
+        assert!(
+            first.0 >= slow_from && first.0 <= slow_from + TICK,
+            "{}",
+            first.0
+        );
+        // Time with triggered windows open in any minute stays within the quota.
+        let mut open_at = None;
+        let mut spans: Vec<(u64, u64)> = Vec::new();
+        for (t, ch) in &changes {
+            match (ch.groups.contains(GroupSet::LIFECYCLE), open_at) {
+                (true, None) if ch.cause == coverage_cause::TRIGGER => open_at = Some(*t),
+                (false, Some(o)) => {
+                    spans.push((o, *t));
+                    open_at = None;
+                }
+                _ => {}
+            }
+        }
+        for w in spans.windows(1) {
+            let start = w[0].0;
+            let in_minute: u64 = spans
+                .iter()
+                .filter(|s| s.0 >= start && s.0 < start + MINUTE_NS)
+                .map(|s| s.1 - s.0)
+                .sum();
+            assert!(in_minute <= TRIGGER_QUOTA_NS + 2 * TICK, "{in_minute}");
+        }
+        // Overspending is bounded: at most BURST times the budget.
+        assert!(ratio <= 0.02 * BURST, "cost {ratio}");
+    }
+
+    #[test]
+    fn test_period_toggles_regardless_of_budget() {
+        let mut c = Controller::new(
+            0.02,
+            GroupSet::SPANS,
+            GroupSet::LIFECYCLE,
+            Some(100_000_000),
+        );
+        let mut n = 0;
+        for i in 0..200u64 {
+            let s = Sample {
+                now: i * TICK,
+                cost: 1e12,
+                target_cpu: 0.0,
+                spans: 0.0,
+            };
+            if c.tick(s).is_some() {
+                n += 1;
+            }
+        }
+        assert!(n >= 190, "{n} toggles");
+    }
+}

@@ -1,0 +1,225 @@
+//! What gcap costs the targets, measured while it runs: probe hits (the kernel's count of
+//! each BPF program's runs, each charged the trap cost calibrated at start for its kind of
+//! site), the programs' own run time (the kernel's BPF statistics), and gcap's own CPU time
+//! (getrusage), against the CPU time the targets' threads used (`/proc/PID/task/*/schedstat`,
+//! in nanoseconds), all counted from the start of the capture.
+
+use std::collections::HashMap;
+
+use crate::probes::{GroupSet, Probes, ProgramRuns, RunStats, TrapCost};
+
+/// Cumulative costs since the capture started, per target (in the session's process order).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Reading {
+    /// gcap's cost charged to each target, ns.
+    pub(crate) cost_ns: Vec<f64>,
+    /// Each target's CPU time, ns.
+    pub(crate) target_cpu_ns: Vec<u64>,
+    /// Probe hits charged to each target.
+    pub(crate) hits: Vec<u64>,
+    /// Of the total cost: the span probes' hits and run time, ns.
+    pub(crate) spans_ns: f64,
+}
+
+impl Reading {
+    pub(crate) fn cost(&self) -> f64 {
+        self.cost_ns.iter().sum()
+    }
+
+    pub(crate) fn target_cpu(&self) -> u64 {
+        self.target_cpu_ns.iter().sum()
+    }
+
+    /// gcap's cost as a fraction of the targets' CPU (0 while they used none).
+    pub(crate) fn ratio(&self) -> f64 {
+        match self.target_cpu() {
+            0 => 0.0,
+            t => self.cost() / t as f64,
+        }
+    }
+}
+
+/// One target process's CPU time, from its threads' scheduler statistics.
+#[derive(Debug)]
+struct TargetCpu {
+    pid: u32,
+    /// Binary group (BPF object) serving it.
+    group: usize,
+    /// Per thread: CPU time when first seen (threads older than the capture count from
+    /// its start), and the latest reading (kept after the thread exits).
+    threads: HashMap<u32, (u64, u64)>,
+    first_read: bool,
+}
+
+impl TargetCpu {
+    /// CPU ns its threads used since the capture started. A thread that exits between
+    /// two readings loses what it ran since the last one.
+    fn read(&mut self) -> u64 {
+        if let Ok(dir) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) {
+            for entry in dir.flatten() {
+                let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+                    continue;
+                };
+                let Some(ns) = std::fs::read_to_string(entry.path().join("schedstat"))
+                    .ok()
+                    .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                else {
+                    continue;
+                };
+                let base = if self.first_read { ns } else { 0 };
+                let t = self.threads.entry(tid).or_insert((base, ns));
+                t.1 = ns.max(t.1);
+            }
+        }
+        self.first_read = false;
+        self.threads.values().map(|(base, now)| now - base).sum()
+    }
+}
+
+/// Measures what the capture costs. Holds the kernel's BPF statistics on while it lives.
+#[derive(Debug)]
+pub(crate) struct Meter {
+    trap: TrapCost,
+    _stats: RunStats,
+    targets: Vec<TargetCpu>,
+    gcap_cpu_start: u64,
+}
+
+impl Meter {
+    /// Starts measuring: `targets` are (pid, binary group) in process order; `trap` the
+    /// calibrated hit cost. BPF statistics must have been on since the probes were loaded
+    /// (`stats`), so that every run is counted.
+    pub(crate) fn new(stats: RunStats, trap: TrapCost, targets: &[(u32, usize)]) -> Meter {
+        let mut m = Meter {
+            trap,
+            _stats: stats,
+            targets: targets
+                .iter()
+                .map(|&(pid, group)| TargetCpu {
+                    pid,
+                    group,
+                    threads: HashMap::new(),
+                    first_read: true,
+                })
+                .collect(),
+            gcap_cpu_start: own_cpu_ns(),
+        };
+        for t in &mut m.targets {
+            t.read();
+        }
+        m
+    }
+
+    /// The calibrated trap cost.
+    pub(crate) fn trap(&self) -> TrapCost {
+        self.trap
+    }
+
+    /// Reads every counter. `groups[g]` are the probes of binary group `g`. gcap's own CPU
+    /// and each object's probe cost are shared out between the targets in proportion to
+    /// their CPU time (one target per binary: all of it).
+    pub(crate) fn read<'a>(&mut self, groups: impl Iterator<Item = &'a Probes>) -> Reading {
+        let cpu: Vec<u64> = self.targets.iter_mut().map(TargetCpu::read).collect();
+        let total_cpu: u64 = cpu.iter().sum();
+        let mut cost = vec![0.0; cpu.len()];
+        let mut hits = vec![0u64; cpu.len()];
+        let mut spans_ns = 0.0;
+        for (gi, probes) in groups.enumerate() {
+            let members: Vec<usize> = (0..cpu.len())
+                .filter(|&i| self.targets[i].group == gi)
+                .collect();
+            let group_cpu: u64 = members.iter().map(|&i| cpu[i]).sum();
+            let (mut g_cost, mut g_hits) = (0.0, 0u64);
+            for (probe, runs, stepped) in probes.program_runs() {
+                let c = self.probe_cost(runs, stepped);
+                if GroupSet::of(probe) == Some(GroupSet::SPANS) {
+                    spans_ns += c;
+                }
+                g_cost += c;
+                g_hits += runs.runs;
+            }
+            for &i in &members {
+                let share = share(cpu[i], group_cpu, members.len());
+                cost[i] += g_cost * share;
+                hits[i] += (g_hits as f64 * share).round() as u64;
+            }
+        }
+        let own = own_cpu_ns().saturating_sub(self.gcap_cpu_start) as f64;
+        for (i, c) in cost.iter_mut().enumerate() {
+            *c += own * share(cpu[i], total_cpu, cpu.len());
+        }
+        Reading {
+            cost_ns: cost,
+            target_cpu_ns: cpu,
+            hits,
+            spans_ns,
+        }
+    }
+
+    /// What `runs` of a program cost the threads that hit its sites.
+    fn probe_cost(&self, runs: ProgramRuns, stepped: bool) -> f64 {
+        runs.runs as f64 * self.trap.per_hit(stepped) + runs.run_ns as f64
+    }
+}
+
+/// The share of a whole that a part of `part` out of `whole` gets (equal parts of `n` while
+/// nothing was used).
+fn share(part: u64, whole: u64, n: usize) -> f64 {
+    if whole > 0 {
+        part as f64 / whole as f64
+    } else {
+        1.0 / n.max(1) as f64
+    }
+}
+
+/// gcap's CPU time (every thread, user and system), ns.
+pub(crate) fn own_cpu_ns() -> u64 {
+    // SAFETY: rusage is plain data; getrusage fills it for this process.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid rusage to write.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let ns = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000_000 + tv.tv_usec as u64 * 1_000;
+    ns(ru.ru_utime) + ns(ru.ru_stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares() {
+        assert_eq!(share(1, 4, 2), 0.25);
+        assert_eq!(share(0, 0, 2), 0.5);
+        assert_eq!(share(0, 0, 0), 1.0);
+    }
+
+    #[test]
+    fn own_threads_are_counted() {
+        let mut t = TargetCpu {
+            pid: std::process::id(),
+            group: 0,
+            threads: HashMap::new(),
+            first_read: true,
+        };
+        assert_eq!(t.read(), 0);
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed().as_millis() < 30 {
+            x = x.wrapping_mul(31).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        assert!(t.read() >= 10_000_000, "30 ms of spinning counted");
+    }
+
+    #[test]
+    fn ratio() {
+        let r = Reading {
+            cost_ns: vec![10.0, 10.0],
+            target_cpu_ns: vec![500, 500],
+            hits: vec![1, 1],
+            spans_ns: 0.0,
+        };
+        assert_eq!(r.ratio(), 0.02);
+        assert_eq!(Reading::default().ratio(), 0.0);
+    }
+}

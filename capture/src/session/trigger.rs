@@ -1,0 +1,213 @@
+//! Slow requests, as the budget's trigger sees them while the capture runs: server spans
+//! that end (or are still running) past their endpoint's threshold.
+//!
+//! The threshold is the one of an SLO given to gcap for the endpoint (`--slo`): every
+//! request over it is slow. Without one it is the endpoint's running p99 over its last
+//! [`HISTORY`] requests; a p99 is exceeded by 1% of requests by definition, so there the
+//! trigger waits for more than that: at least [`MIN_SLOW`] slow requests making
+//! [`SLOW_SHARE`] of the endpoint's requests of the last second (and of at least
+//! [`MIN_RECENT`] requests), or one request still running at [`STUCK`] times the p99.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::translate::spans::Request;
+
+/// Requests per endpoint the running p99 is taken over.
+const HISTORY: usize = 500;
+/// Requests an endpoint needs before its p99 is trusted.
+const MIN_HISTORY: usize = 100;
+/// Slow requests (over the running p99) in one second that trigger...
+const MIN_SLOW: usize = 3;
+/// ...when they are at least this share of the second's requests (5× the expected 1%)...
+const SLOW_SHARE: f64 = 0.05;
+/// ...counted over the last second, or the last this many requests if that is more.
+const MIN_RECENT: usize = 20;
+/// A request still running after this many times its endpoint's p99 (and at least
+/// [`STUCK_MIN_NS`]) triggers on its own.
+const STUCK: u64 = 4;
+const STUCK_MIN_NS: u64 = 100_000_000;
+const SECOND_NS: u64 = 1_000_000_000;
+
+/// A latency threshold for the requests of some endpoints (from an SLO).
+pub(crate) trait Objective {
+    /// The threshold for requests to `endpoint` of target `target`, if this covers it.
+    fn threshold(&self, target: u32, endpoint: &str) -> Option<u64>;
+}
+
+/// Recent requests of one endpoint.
+#[derive(Debug, Default)]
+struct Endpoint {
+    /// Durations of the last [`HISTORY`] requests, oldest first.
+    recent: VecDeque<u64>,
+    /// Their p99, recomputed every so often (None until [`MIN_HISTORY`]).
+    p99: Option<u64>,
+    since_p99: usize,
+    /// The requests of the last second (at least [`MIN_RECENT`]): (end, slow).
+    last_second: VecDeque<(u64, bool)>,
+    slow_in_last_second: usize,
+}
+
+impl Endpoint {
+    fn record(&mut self, duration: u64) {
+        if self.recent.len() == HISTORY {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(duration);
+        self.since_p99 += 1;
+        // Sorting 500 values costs a few µs: not on every request.
+        if self.recent.len() >= MIN_HISTORY && (self.p99.is_none() || self.since_p99 >= 50) {
+            let mut v: Vec<u64> = self.recent.iter().copied().collect();
+            v.sort_unstable();
+            self.p99 = Some(v[(v.len() * 99).div_ceil(100) - 1]);
+            self.since_p99 = 0;
+        }
+    }
+}
+
+/// Finds slow requests among those the capture sees.
+pub(crate) struct SlowRequests {
+    objective: Option<Box<dyn Objective>>,
+    endpoints: HashMap<(u32, Box<str>), Endpoint>,
+    /// Requests found slow so far, for the summary.
+    pub(crate) slow: u64,
+}
+
+impl SlowRequests {
+    /// `objective`: the SLO thresholds given to gcap, if any.
+    pub(crate) fn new(objective: Option<Box<dyn Objective>>) -> SlowRequests {
+        SlowRequests {
+            objective,
+            endpoints: HashMap::new(),
+            slow: 0,
+        }
+    }
+
+    /// Takes requests that ended; true when they should open a window.
+    pub(crate) fn ended(&mut self, requests: &[Request]) -> bool {
+        let mut trigger = false;
+        for r in requests {
+            let duration = r.end.saturating_sub(r.start);
+            if let Some(t) = self
+                .objective
+                .as_ref()
+                .and_then(|o| o.threshold(r.target, &r.endpoint))
+            {
+                if duration > t {
+                    self.slow += 1;
+                    trigger = true;
+                }
+                continue;
+            }
+            let e = self
+                .endpoints
+                .entry((r.target, r.endpoint.clone()))
+                .or_default();
+            // The threshold comes from the requests before this one.
+            let slow = e.p99.is_some_and(|p| duration > p);
+            e.last_second.push_back((r.end, slow));
+            while e.last_second.len() > MIN_RECENT
+                && e.last_second
+                    .front()
+                    .is_some_and(|f| f.0 + SECOND_NS < r.end)
+            {
+                if e.last_second.pop_front().is_some_and(|f| f.1) {
+                    e.slow_in_last_second -= 1;
+                }
+            }
+            if slow {
+                e.slow_in_last_second += 1;
+                self.slow += 1;
+                let n = e.slow_in_last_second;
+                if e.last_second.len() >= MIN_RECENT
+                    && n >= MIN_SLOW
+                    && n as f64 >= SLOW_SHARE * e.last_second.len() as f64
+                {
+                    trigger = true;
+                }
+            }
+            e.record(duration);
+        }
+        trigger
+    }
+
+    /// Whether a request to `endpoint` of `target` that started at `start` and still runs
+    /// at `now` is slow enough to open a window.
+    pub(crate) fn running(&self, target: u32, endpoint: &str, start: u64, now: u64) -> bool {
+        let elapsed = now.saturating_sub(start);
+        if let Some(t) = self
+            .objective
+            .as_ref()
+            .and_then(|o| o.threshold(target, endpoint))
+        {
+            return elapsed > t;
+        }
+        self.endpoints
+            .get(&(target, Box::from(endpoint)))
+            .and_then(|e| e.p99)
+            .is_some_and(|p| elapsed > (STUCK * p).max(STUCK_MIN_NS))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn req(end: u64, duration: u64) -> Request {
+        Request {
+            target: 0,
+            endpoint: "GET /a".into(),
+            start: end - duration,
+            end,
+        }
+    }
+
+    #[test]
+    fn a_steady_tail_does_not_trigger_a_slowdown_does() {
+        let mut s = SlowRequests::new(None);
+        // 100 requests a second, 1 ms each but 1% at 10 ms: the p99 is the tail itself.
+        let mut t = SECOND_NS;
+        for i in 0..3000u64 {
+            t += 10 * MS;
+            let d = if i % 100 == 7 { 10 * MS } else { MS };
+            assert!(!s.ended(&[req(t, d)]), "request {i}");
+        }
+        // Now every request takes 20 ms.
+        let triggered = (0..10).any(|_| {
+            t += 10 * MS;
+            s.ended(&[req(t, 20 * MS)])
+        });
+        assert!(triggered);
+    }
+
+    #[test]
+    fn a_stuck_request_triggers() {
+        let mut s = SlowRequests::new(None);
+        let mut t = SECOND_NS;
+        for _ in 0..200 {
+            t += 10 * MS;
+            s.ended(&[req(t, 2 * MS)]);
+        }
+        assert!(!s.running(0, "GET /a", t, t + 50 * MS));
+        assert!(s.running(0, "GET /a", t, t + 150 * MS));
+        assert!(!s.running(0, "GET /other", t, t + 150 * MS), "no history");
+    }
+
+    struct Slo;
+    impl Objective for Slo {
+        fn threshold(&self, _: u32, endpoint: &str) -> Option<u64> {
+            endpoint.starts_with("GET /a").then_some(5 * MS)
+        }
+    }
+
+    #[test]
+    fn with_an_slo_every_request_over_it_is_slow() {
+        let mut s = SlowRequests::new(Some(Box::new(Slo)));
+        assert!(!s.ended(&[req(SECOND_NS, MS)]));
+        assert!(s.ended(&[req(SECOND_NS, 6 * MS)]));
+        assert!(s.running(0, "GET /a", 0, 6 * MS));
+        assert!(!s.running(0, "GET /a", 0, 4 * MS));
+        assert_eq!(s.slow, 1);
+    }
+}
