@@ -36,8 +36,11 @@ pub(crate) const TRIGGER_QUOTA_NS: u64 = 5_000_000_000;
 /// Triggered windows may spend up to this many times the budget over a minute.
 pub(crate) const BURST: f64 = 5.0;
 const MINUTE_NS: u64 = 60_000_000_000;
-/// Span windows repeat with this period when spans alone exceed the budget, ns.
-const SPAN_PERIOD_NS: u64 = 2_000_000_000;
+/// Span windows repeat with this period when spans alone exceed the budget (each attach
+/// and detach costs gcap a few ms of CPU), ns.
+const SPAN_PERIOD_NS: u64 = 10_000_000_000;
+/// Spans are attached at least this share of the time, whatever they cost.
+const SPANS_MIN_ON: f64 = 0.05;
 
 /// `--budget`: a share of the targets' CPU, or off (every probe for the whole capture).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -149,7 +152,10 @@ pub(crate) struct Controller {
     /// The targets' CPU per ns of wall time.
     cpu_rate: f64,
     /// The span probes' cost per ns of wall time while they are attached.
-    spans_rate: f64,
+    spans_rate: Average,
+    /// Everything else's cost per ns of wall time with no window open (gcap's own CPU,
+    /// mostly): what the spans must leave room for.
+    other_rate: Average,
     spans_duty: Option<SpanDuty>,
     /// Triggered windows of the last minute: (opened, closed or planned close).
     triggers: VecDeque<(u64, u64)>,
@@ -179,7 +185,8 @@ impl Controller {
             window_rate: None,
             base_rate: 0.0,
             cpu_rate: 0.0,
-            spans_rate: 0.0,
+            spans_rate: Average::default(),
+            other_rate: Average::default(),
             spans_duty: None,
             triggers: VecDeque::new(),
             test_period,
@@ -238,10 +245,13 @@ impl Controller {
         self.balance += self.share * dcpu - dcost;
         self.cpu_rate = ewma(self.cpu_rate, dcpu / dt as f64, 0.1);
         if self.attached.contains(GroupSet::SPANS) {
-            self.spans_rate = ewma(self.spans_rate, (s.spans - prev.spans) / dt as f64, 0.02);
+            self.spans_rate
+                .add((s.spans - prev.spans) / dt as f64, SPANS_ALPHA);
         }
         if self.window.is_none() && self.settling.is_none() {
             self.base_rate = ewma(self.base_rate, dcost / dt as f64, 0.1);
+            self.other_rate
+                .add((dcost - (s.spans - prev.spans)) / dt as f64, SPANS_ALPHA);
         }
         self.learn_price(s);
         self.balance = self.balance.min(self.cap());
@@ -404,34 +414,38 @@ impl Controller {
         if self.steady.is_empty() {
             return;
         }
-        let budget_rate = self.share * self.cpu_rate;
+        // Judged once the averages have seen a few seconds.
+        let (Some(spans_rate), Some(other_rate)) =
+            (self.spans_rate.settled(), self.other_rate.settled())
+        else {
+            return;
+        };
+        // What the budget leaves for spans once gcap's own work is paid.
+        let room = self.share * self.cpu_rate - other_rate;
+        let on = (0.8 * room / spans_rate.max(1e-12)).clamp(SPANS_MIN_ON, 1.0);
         match self.spans_duty {
-            None if budget_rate > 0.0 && self.spans_rate > budget_rate => {
-                let on = (0.8 * budget_rate / self.spans_rate).clamp(0.05, 1.0);
+            None if spans_rate > room => {
                 self.spans_duty = Some(SpanDuty {
                     on,
                     period_start: now,
                 });
                 if !self.warned_spans {
                     self.warned_spans = true;
+                    let pct = |rate: f64| 100.0 * rate / self.cpu_rate.max(1e-9);
                     self.warning = Some(format!(
-                        "spans alone cost {:.1}% of the targets' CPU, over the budget of {}%: spans are recorded in windows too (about {:.0}% of the time); raise --budget or use --budget off to record every request",
-                        100.0 * self.spans_rate / self.cpu_rate.max(1e-9),
+                        "spans cost {:.1}% of the targets' CPU and gcap's own work {:.1}%, over the budget of {}%: spans are recorded in windows too (about {:.0}% of the time); raise --budget or use --budget off to record every request",
+                        pct(spans_rate),
+                        pct(other_rate),
                         self.share * 100.0,
                         on * 100.0
                     ));
                 }
             }
             Some(d) if now >= d.period_start + SPAN_PERIOD_NS => {
-                if self.spans_rate < 0.5 * budget_rate {
-                    self.spans_duty = None;
-                } else {
-                    let on = (0.8 * budget_rate / self.spans_rate.max(1e-12)).clamp(0.05, 1.0);
-                    self.spans_duty = Some(SpanDuty {
-                        on,
-                        period_start: now,
-                    });
-                }
+                self.spans_duty = (spans_rate >= 0.5 * room).then_some(SpanDuty {
+                    on,
+                    period_start: now,
+                });
             }
             _ => {}
         }
@@ -457,6 +471,32 @@ impl Controller {
 
 fn ewma(old: f64, new: f64, alpha: f64) -> f64 {
     old + alpha * (new - old)
+}
+
+/// Weight of each new reading in the span probes' average cost (about 3 s of readings).
+const SPANS_ALPHA: f64 = 0.03;
+
+/// An exponentially weighted average that starts from its first value.
+#[derive(Debug, Clone, Copy, Default)]
+struct Average {
+    value: f64,
+    samples: u32,
+}
+
+impl Average {
+    fn add(&mut self, x: f64, alpha: f64) {
+        self.value = if self.samples == 0 {
+            x
+        } else {
+            ewma(self.value, x, alpha)
+        };
+        self.samples = self.samples.saturating_add(1);
+    }
+
+    /// The average, once it has taken 20 readings.
+    fn settled(&self) -> Option<f64> {
+        (self.samples >= 20).then_some(self.value)
+    }
 }
 
 #[cfg(test)]

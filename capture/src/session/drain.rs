@@ -1,5 +1,6 @@
-//! The capture loop: every [`DRAIN_INTERVAL`] it drains each target's ring buffer
-//! (records are submitted without wakeups) into the translator, writes everything pending
+//! The capture loop: every [`DRAIN_INTERVAL`] (less often while a budgeted capture has only
+//! spans attached) it drains each target's ring buffer (records are submitted without
+//! wakeups) into the translator, steers the budget, writes everything pending
 //! every `flush_interval`, watches the targets, and stops on a signal, after the duration,
 //! when every target has exited, or on an error. Then it takes the last records and
 //! detaches.
@@ -67,7 +68,7 @@ impl Capture {
     ) -> (String, Option<String>) {
         let mut last_flush = Instant::now();
         loop {
-            std::thread::sleep(DRAIN_INTERVAL);
+            std::thread::sleep(self.steer.drain_interval());
             let step = self.drain_all().and_then(|_| {
                 self.steer.step(
                     &mut self.w,

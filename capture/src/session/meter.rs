@@ -4,7 +4,11 @@
 //! (getrusage), against the CPU time the targets' threads used (`/proc/PID/task/*/schedstat`,
 //! in nanoseconds), all counted from the start of the capture.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::time::{Duration, Instant};
 
 use crate::probes::{GroupSet, Probes, ProgramRuns, RunStats, TrapCost};
 
@@ -19,6 +23,8 @@ pub(crate) struct Reading {
     pub(crate) hits: Vec<u64>,
     /// Of the total cost: the span probes' hits and run time, ns.
     pub(crate) spans_ns: f64,
+    /// Of the total cost: gcap's own CPU, ns.
+    pub(crate) own_ns: f64,
 }
 
 impl Reading {
@@ -39,41 +45,86 @@ impl Reading {
     }
 }
 
+/// How often a target's thread list is read again (its threads' statistics files stay
+/// open in between: opening /proc files is most of what reading them costs).
+const RELIST: Duration = Duration::from_secs(1);
+
+/// One thread's scheduler statistics.
+#[derive(Debug)]
+struct Thread {
+    /// `/proc/PID/task/TID/schedstat`, open (None once the thread is gone).
+    file: Option<File>,
+    /// CPU time when first seen (threads older than the capture count from its start).
+    base: u64,
+    /// The latest reading (kept after the thread exits).
+    last: u64,
+}
+
 /// One target process's CPU time, from its threads' scheduler statistics.
 #[derive(Debug)]
 struct TargetCpu {
     pid: u32,
     /// Binary group (BPF object) serving it.
     group: usize,
-    /// Per thread: CPU time when first seen (threads older than the capture count from
-    /// its start), and the latest reading (kept after the thread exits).
-    threads: HashMap<u32, (u64, u64)>,
-    first_read: bool,
+    threads: HashMap<u32, Thread>,
+    listed: Option<Instant>,
 }
 
 impl TargetCpu {
+    fn new(pid: u32, group: usize) -> TargetCpu {
+        TargetCpu {
+            pid,
+            group,
+            threads: HashMap::new(),
+            listed: None,
+        }
+    }
+
     /// CPU ns its threads used since the capture started. A thread that exits between
-    /// two readings loses what it ran since the last one.
+    /// two readings loses what it ran since the last one, a thread that starts and exits
+    /// between two listings all of it.
     fn read(&mut self) -> u64 {
-        if let Ok(dir) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) {
-            for entry in dir.flatten() {
-                let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
-                    continue;
-                };
-                let Some(ns) = std::fs::read_to_string(entry.path().join("schedstat"))
-                    .ok()
-                    .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-                else {
-                    continue;
-                };
-                let base = if self.first_read { ns } else { 0 };
-                let t = self.threads.entry(tid).or_insert((base, ns));
-                t.1 = ns.max(t.1);
+        if self.listed.is_none_or(|t| t.elapsed() >= RELIST) {
+            let first = self.listed.is_none();
+            self.listed = Some(Instant::now());
+            if let Ok(dir) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) {
+                for entry in dir.flatten() {
+                    let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+                        continue;
+                    };
+                    if let Entry::Vacant(v) = self.threads.entry(tid) {
+                        let file = File::open(entry.path().join("schedstat")).ok();
+                        let now = file.as_ref().and_then(read_schedstat).unwrap_or(0);
+                        v.insert(Thread {
+                            file,
+                            base: if first { now } else { 0 },
+                            last: now,
+                        });
+                    }
+                }
             }
         }
-        self.first_read = false;
-        self.threads.values().map(|(base, now)| now - base).sum()
+        for t in self.threads.values_mut() {
+            match t.file.as_ref().map(read_schedstat) {
+                Some(Some(ns)) => t.last = t.last.max(ns),
+                Some(None) => t.file = None,
+                None => {}
+            }
+        }
+        self.threads.values().map(|t| t.last - t.base).sum()
     }
+}
+
+/// The CPU time (first field) of an open schedstat file, read again from its start.
+fn read_schedstat(f: &File) -> Option<u64> {
+    let mut buf = [0u8; 96];
+    let n = f.read_at(&mut buf, 0).ok()?;
+    std::str::from_utf8(&buf[..n])
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Measures what the capture costs. Holds the kernel's BPF statistics on while it lives.
@@ -95,12 +146,7 @@ impl Meter {
             _stats: stats,
             targets: targets
                 .iter()
-                .map(|&(pid, group)| TargetCpu {
-                    pid,
-                    group,
-                    threads: HashMap::new(),
-                    first_read: true,
-                })
+                .map(|&(pid, group)| TargetCpu::new(pid, group))
                 .collect(),
             gcap_cpu_start: own_cpu_ns(),
         };
@@ -153,6 +199,7 @@ impl Meter {
             target_cpu_ns: cpu,
             hits,
             spans_ns,
+            own_ns: own,
         }
     }
 
@@ -195,20 +242,24 @@ mod tests {
 
     #[test]
     fn own_threads_are_counted() {
-        let mut t = TargetCpu {
-            pid: std::process::id(),
-            group: 0,
-            threads: HashMap::new(),
-            first_read: true,
-        };
+        let mut t = TargetCpu::new(std::process::id(), 0);
         assert_eq!(t.read(), 0);
-        let start = std::time::Instant::now();
-        let mut x = 0u64;
-        while start.elapsed().as_millis() < 30 {
-            x = x.wrapping_mul(31).wrapping_add(1);
+        // 50 ms of this thread's CPU (the machine may be busy: not of wall time).
+        let cpu = || {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: clock_gettime writes one timespec, which `ts` is.
+            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+            ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+        };
+        let start = cpu();
+        while cpu() - start < 50_000_000 {
+            std::hint::black_box(0);
         }
-        std::hint::black_box(x);
-        assert!(t.read() >= 10_000_000, "30 ms of spinning counted");
+        // The kernel brings a running thread's count up to date at its ticks.
+        assert!(t.read() >= 30_000_000, "50 ms of spinning counted");
     }
 
     #[test]
@@ -218,6 +269,7 @@ mod tests {
             target_cpu_ns: vec![500, 500],
             hits: vec![1, 1],
             spans_ns: 0.0,
+            own_ns: 0.0,
         };
         assert_eq!(r.ratio(), 0.02);
         assert_eq!(Reading::default().ratio(), 0.0);

@@ -16,11 +16,14 @@ use super::meter::{Meter, Reading};
 use super::process::Proc;
 use super::trigger::SlowRequests;
 use super::windows::Windows;
-use crate::probes::{GroupSet, TrapCost};
+use crate::probes::{GroupSet, TrapCost, DRAIN_INTERVAL};
 use crate::translate::Translator;
 
 /// How often the cost is written to the file.
 const OVERHEAD_EVERY: Duration = Duration::from_secs(1);
+/// How often the cost is read and the controller asked (reading costs gcap ~100 µs: every
+/// drain would be a noticeable share of a small budget).
+const STEP_EVERY: Duration = Duration::from_millis(100);
 
 /// What a capture's budget did, for the summary.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +45,7 @@ pub(crate) struct Steer {
     pub(crate) windows: Windows,
     control: Option<(Controller, SlowRequests)>,
     last: Reading,
+    last_read: Option<Instant>,
     last_written: Instant,
     started: u64,
     /// Records dropped because they fell outside their group's windows.
@@ -76,6 +80,7 @@ impl Steer {
             windows: Windows::new(control.is_some()),
             control,
             last: Reading::default(),
+            last_read: None,
             last_written: Instant::now(),
             started: monotonic_ns(),
             outside: 0,
@@ -110,6 +115,19 @@ impl Steer {
         )
     }
 
+    /// How long the capture loop sleeps between drains: [`DRAIN_INTERVAL`], or four times
+    /// that while a budgeted capture has nothing but spans attached (a few records a
+    /// request, which the ring holds for seconds), so that gcap's own polling spends less
+    /// of a small budget.
+    pub(crate) fn drain_interval(&self) -> Duration {
+        let light = self.control.is_some() && self.windows.now().minus(GroupSet::SPANS).is_empty();
+        if light {
+            4 * DRAIN_INTERVAL
+        } else {
+            DRAIN_INTERVAL
+        }
+    }
+
     /// Whether the server requests the translator sees are needed (for the trigger).
     pub(crate) fn wants_requests(&self) -> bool {
         self.control.is_some()
@@ -124,6 +142,12 @@ impl Steer {
         translator: &mut Translator,
         warnings: &mut Vec<String>,
     ) -> Result<()> {
+        // The drain interval jitters: a step is due a little early rather than a drain late.
+        let due = STEP_EVERY - DRAIN_INTERVAL / 2;
+        if self.last_read.is_some_and(|t| t.elapsed() < due) {
+            return Ok(());
+        }
+        self.last_read = Some(Instant::now());
         self.last = self.meter.read(groups.iter().map(|g| &g.probes));
         if self.last_written.elapsed() >= OVERHEAD_EVERY {
             self.last_written = Instant::now();
@@ -256,6 +280,8 @@ impl Steer {
             kv("budget.trap_stepped_ns", format!("{:.0}", trap.stepped_ns)),
             kv("budget.cost_ns", format!("{:.0}", self.last.cost())),
             kv("budget.target_cpu_ns", self.last.target_cpu().to_string()),
+            kv("budget.gcap_cpu_ns", format!("{:.0}", self.last.own_ns)),
+            kv("budget.spans_ns", format!("{:.0}", self.last.spans_ns)),
             kv("budget.records_outside_windows", self.outside.to_string()),
             kv(
                 "windows.lifecycle",

@@ -3,8 +3,9 @@
 //!
 //! The threshold is the one of an SLO given to gcap for the endpoint (`--slo`): every
 //! request over it is slow. Without one it is the endpoint's running p99 over its last
-//! [`HISTORY`] requests; a p99 is exceeded by 1% of requests by definition, so there the
-//! trigger waits for more than that: at least [`MIN_SLOW`] slow requests making
+//! [`HISTORY`] requests; a p99 is exceeded by 1% of requests by definition, and a
+//! service's tail is noisy, so there a request is slow over [`OVER_P99`] times the p99 and
+//! the trigger waits for more than one: at least [`MIN_SLOW`] slow requests making
 //! [`SLOW_SHARE`] of the endpoint's requests of the last second (and of at least
 //! [`MIN_RECENT`] requests), or one request still running at [`STUCK`] times the p99.
 
@@ -16,12 +17,14 @@ use crate::translate::spans::Request;
 const HISTORY: usize = 500;
 /// Requests an endpoint needs before its p99 is trusted.
 const MIN_HISTORY: usize = 100;
-/// Slow requests (over the running p99) in one second that trigger...
+/// Without an SLO, a request is slow over this many times its endpoint's running p99.
+const OVER_P99: u64 = 2;
+/// Slow requests in one second that trigger...
 const MIN_SLOW: usize = 3;
 /// ...when they are at least this share of the second's requests (5× the expected 1%)...
 const SLOW_SHARE: f64 = 0.05;
 /// ...counted over the last second, or the last this many requests if that is more.
-const MIN_RECENT: usize = 20;
+const MIN_RECENT: usize = 50;
 /// A request still running after this many times its endpoint's p99 (and at least
 /// [`STUCK_MIN_NS`]) triggers on its own.
 const STUCK: u64 = 4;
@@ -103,7 +106,7 @@ impl SlowRequests {
                 .entry((r.target, r.endpoint.clone()))
                 .or_default();
             // The threshold comes from the requests before this one.
-            let slow = e.p99.is_some_and(|p| duration > p);
+            let slow = e.p99.is_some_and(|p| duration > OVER_P99 * p);
             e.last_second.push_back((r.end, slow));
             while e.last_second.len() > MIN_RECENT
                 && e.last_second
@@ -166,11 +169,16 @@ mod tests {
     #[test]
     fn a_steady_tail_does_not_trigger_a_slowdown_does() {
         let mut s = SlowRequests::new(None);
-        // 100 requests a second, 1 ms each but 1% at 10 ms: the p99 is the tail itself.
+        // 100 requests a second, 1 ms each but 2% at 3 ms and 1% at 10 ms: the p99 is
+        // the tail itself.
         let mut t = SECOND_NS;
         for i in 0..3000u64 {
             t += 10 * MS;
-            let d = if i % 100 == 7 { 10 * MS } else { MS };
+            let d = match i % 100 {
+                7 => 10 * MS,
+                9 | 55 => 3 * MS,
+                _ => MS,
+            };
             assert!(!s.ended(&[req(t, d)]), "request {i}");
         }
         // Now every request takes 20 ms.

@@ -24,6 +24,10 @@ use crate::probes::{GroupSet, ProbeId};
 /// in the ring, far less than this.
 const HORIZON_NS: u64 = 10_000_000_000;
 
+/// How long after an attach or detach the targets still run slower (text pages the
+/// probes changed are faulted in again), ns.
+const SETTLE_NS: u64 = 50_000_000;
+
 /// The windows of a capture.
 #[derive(Debug)]
 pub(crate) struct Windows {
@@ -167,10 +171,14 @@ impl Windows {
     /// now: the targets were disturbed from `from` until then, or, while probes beyond the
     /// spans stay attached, until they are gone.
     fn disturb(&mut self, from: u64, to: u64, groups: GroupSet) {
-        let to = if windowed(groups) { u64::MAX } else { to };
+        let to = if windowed(groups) {
+            u64::MAX
+        } else {
+            to + SETTLE_NS
+        };
         match self.disturbed.back_mut() {
-            // Still disturbed since an earlier attach.
-            Some(d) if d.1 == u64::MAX => d.1 = to,
+            // Still disturbed since an earlier attach (or settling from it).
+            Some(d) if d.1 == u64::MAX || d.1 >= from => d.1 = to,
             _ => self.disturbed.push_back((from, to)),
         }
         while self.disturbed.len() > 1 && self.disturbed[0].1.saturating_add(HORIZON_NS) < from {
