@@ -88,7 +88,15 @@ fn attached(
     let mut g = Command::new(gcap)
         .arg("-o")
         .arg(&file)
-        .args(["--level", level, "-p", &target.id().to_string()])
+        // Every hit, whatever it costs: the point is to measure it.
+        .args([
+            "--budget",
+            "off",
+            "--level",
+            level,
+            "-p",
+            &target.id().to_string(),
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

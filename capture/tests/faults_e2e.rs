@@ -33,8 +33,10 @@ fn stress(name: &str) -> PathBuf {
 }
 
 /// Starts gcap and waits until it reports its probes attached.
+/// `gcap --budget off ARGS` (every transition, as the checks below expect), once attached.
 fn gcap_attached(args: &[&str]) -> Child {
     let mut g = Command::new(env!("CARGO_BIN_EXE_gcap"))
+        .args(["--budget", "off"])
         .args(args)
         .stderr(Stdio::piped())
         .spawn()
@@ -56,6 +58,7 @@ fn gcap_attached(args: &[&str]) -> Child {
 
 fn run_gcap(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_gcap"))
+        .args(["--budget", "off"])
         .args(args)
         .output()
         .unwrap();

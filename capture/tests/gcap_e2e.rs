@@ -22,9 +22,11 @@ fn build(case: &str, version: &str, flags: &[&str]) -> PathBuf {
     go_build(&src, version, flags, &format!("{case}-go{version}{tag}"))
 }
 
-/// Runs `gcap ARGS`, returning (stdout, stderr).
+/// Runs `gcap --budget off ARGS` (every transition: the counts below are exact), returning
+/// (stdout, stderr).
 fn gcap(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_gcap"))
+        .args(["--budget", "off"])
         .args(args)
         .output()
         .expect("running gcap");

@@ -49,6 +49,8 @@ fn capture(
     let o = Command::new(env!("CARGO_BIN_EXE_gcap"))
         .arg("-o")
         .arg(&out)
+        // Every request: the checks below count them all.
+        .args(["--budget", "off"])
         .args(gcap_args)
         .arg("--")
         .arg(program)
@@ -917,6 +919,7 @@ fn bench_http_spans() {
                 Command::new(env!("CARGO_BIN_EXE_gcap"))
                     .arg("-o")
                     .arg(&file)
+                    .args(["--budget", "off"])
                     .args([
                         "-p",
                         &srv.id().to_string(),

@@ -38,7 +38,7 @@ fn hundred_thousand_goroutines_with_stack_growth() {
     let child = Command::new(env!("CARGO_BIN_EXE_gcap"))
         .arg("-o")
         .arg(&file)
-        .args(["-d", "120s", "--"])
+        .args(["--budget", "off", "-d", "120s", "--"])
         .arg(&bin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

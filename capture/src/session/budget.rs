@@ -161,6 +161,8 @@ pub(crate) struct Controller {
     triggers: VecDeque<(u64, u64)>,
     /// `--window-test-period`: lifecycle toggled on a fixed period, ignoring the budget.
     test_period: Option<u64>,
+    /// When the next test-period flip is due.
+    test_flip: u64,
     /// Something the user should know, once (taken by the session).
     pub(crate) warning: Option<String>,
     warned_spans: bool,
@@ -190,6 +192,7 @@ impl Controller {
             spans_duty: None,
             triggers: VecDeque::new(),
             test_period,
+            test_flip: 0,
             warning: None,
             warned_spans: false,
         }
@@ -451,21 +454,26 @@ impl Controller {
         }
     }
 
-    /// `--window-test-period`: the windowed groups on for the first half of each period.
+    /// `--window-test-period`: the windowed groups flip on and off every half period.
     fn test_tick(&mut self, now: u64, period: u64) {
-        let on = (now % period) < period / 2;
-        match (on, self.window.is_some()) {
-            (true, false) => {
-                self.window = Some(Window {
-                    opened: now,
-                    until: u64::MAX,
-                    cause: coverage_cause::DUTY_CYCLE,
-                    cost_at_open: 0.0,
-                })
-            }
-            (false, true) => self.window = None,
-            _ => {}
+        if now < self.test_flip {
+            return;
         }
+        self.test_flip = now + period / 2;
+        self.window = match self.window {
+            Some(_) => None,
+            None => Some(Window {
+                opened: now,
+                until: u64::MAX,
+                cause: coverage_cause::DUTY_CYCLE,
+                cost_at_open: 0.0,
+            }),
+        };
+    }
+
+    /// When the next `--window-test-period` flip is due (None without that option).
+    pub(crate) fn test_flip(&self) -> Option<u64> {
+        self.test_period.map(|_| self.test_flip)
     }
 }
 

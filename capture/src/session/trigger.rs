@@ -16,7 +16,7 @@ use crate::translate::spans::Request;
 /// Requests per endpoint the running p99 is taken over.
 const HISTORY: usize = 500;
 /// Requests an endpoint needs before its p99 is trusted.
-const MIN_HISTORY: usize = 100;
+const MIN_HISTORY: usize = 200;
 /// Without an SLO, a request is slow over this many times its endpoint's running p99.
 const OVER_P99: u64 = 2;
 /// Slow requests in one second that trigger...

@@ -146,7 +146,8 @@ func oneRun(config string, round int) run {
 		level := strings.TrimPrefix(config, "gcap ")
 		r.file = filepath.Join(*dir, fmt.Sprintf("r%d-%s.gcap", round, level))
 		os.Remove(r.file)
-		g = exec.Command(*gcapBin, "-o", r.file, "--level", level, "-p", strconv.Itoa(svc.Process.Pid))
+		// Continuous capture at each level (--budget off): what every transition costs.
+		g = exec.Command(*gcapBin, "-o", r.file, "--budget", "off", "--level", level, "-p", strconv.Itoa(svc.Process.Pid))
 		ep, _ := g.StderrPipe()
 		t0 := time.Now()
 		if err := g.Start(); err != nil {
