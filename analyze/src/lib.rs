@@ -16,6 +16,7 @@ pub mod capture_set;
 pub mod critical_path;
 pub mod error;
 pub mod export;
+mod fast_hash;
 pub mod goroutine;
 pub mod render;
 pub mod report;
@@ -23,8 +24,9 @@ pub mod root_cause;
 pub mod slo;
 pub mod span;
 pub mod table;
-#[doc(hidden)]
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+mod timing;
 
 pub use analysis::{Analysis, Options};
 pub use capture_set::{CaptureSet, LoadedCapture, Ns};

@@ -269,7 +269,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
         e.slowest = true;
     }
 
-    crate::analysis::phase_mark("report: endpoints");
+    crate::timing::phase_mark("report: endpoints");
     let caps = captures(set);
     // `--level spans` records requests but no goroutine lifecycle: a critical path then
     // knows client calls and nothing else, and the report says so instead of guessing.
@@ -286,7 +286,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
             .filter(|i| !breaching.contains(i))
             .collect();
         let label = s.endpoint.to_string();
-        crate::analysis::phase_mark("report: SLO evaluated");
+        crate::timing::phase_mark("report: SLO evaluated");
         let mut causes = if ev.latency_breached {
             root_cause::explain(&walker, &ev.breaching, &baseline, &label)
         } else {
@@ -300,7 +300,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
                 c.summary = unattributed_at_spans_level(c, &label);
             }
         }
-        crate::analysis::phase_mark("report: root causes");
+        crate::timing::phase_mark("report: root causes");
         let mean = |v: &[usize]| {
             if v.is_empty() {
                 0
@@ -339,7 +339,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
         });
     }
 
-    crate::analysis::phase_mark("report: SLOs");
+    crate::timing::phase_mark("report: SLOs");
     // Every goroutine blocked at the end, grouped; a group is a suspect when its oldest
     // member has been blocked long enough (so the youngest leaks count too).
     let params = report_leak_params();

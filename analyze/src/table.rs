@@ -8,11 +8,14 @@ use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use serde::Serialize;
 
-use crate::analysis::Analysis;
-use crate::capture_set::CaptureSet;
 use crate::error::{AnalyzeError, Result};
-use crate::goroutine::{GoroutineRow, LeakSuspect};
-use crate::span::{Hex, SpanRow};
+use crate::goroutine::LeakSuspect;
+
+mod goroutine_row;
+mod span_row;
+
+pub use goroutine_row::{goroutine_rows, BlockedNs, GoroutineRow};
+pub use span_row::{span_rows, Hex, SpanIds, SpanRow};
 
 /// A duration for people: "850ns", "12.3µs", "4.56ms", "1.234s".
 pub fn fmt_ns(ns: u64) -> String {
@@ -87,38 +90,6 @@ fn top<K: std::fmt::Display>(
         s.push(format!("+{}", v.len() - n));
     }
     s.join(", ")
-}
-
-/// Every goroutine's row, sorted by (pid, goid, file name), ties in analysis order.
-pub fn goroutine_rows<'a>(
-    set: &'a CaptureSet,
-    a: &'a Analysis,
-) -> impl ExactSizeIterator<Item = GoroutineRow<'a>> + 'a {
-    // Each file's rank among the files' names (equal names, equal ranks).
-    let rank: Vec<usize> = set
-        .files
-        .iter()
-        .map(|f| set.files.iter().filter(|g| g.name < f.name).count())
-        .collect();
-    let key = |i: u32| {
-        let g = &a.goroutines[i as usize];
-        (g.pid, g.key.goid, rank[g.key.file as usize])
-    };
-    let mut order: Vec<u32> = (0..a.goroutines.len() as u32).collect();
-    if !order.windows(2).all(|w| key(w[0]) <= key(w[1])) {
-        order.sort_by_key(|&i| key(i));
-    }
-    order
-        .into_iter()
-        .map(move |i| a.goroutines[i as usize].row(set))
-}
-
-/// Every span's row, in start order.
-pub fn span_rows<'a>(
-    set: &'a CaptureSet,
-    a: &'a Analysis,
-) -> impl ExactSizeIterator<Item = SpanRow<'a>> + 'a {
-    a.spans.iter().map(move |s| s.row(set, &a.spans))
 }
 
 /// Writes rows as the contract's pretty-printed JSON array and a newline, one row at a time
@@ -489,7 +460,7 @@ pub fn spans_csv<'a, W: Write>(rows: impl IntoIterator<Item = SpanRow<'a>>, w: W
 mod tests {
     use super::*;
     use crate::testkit::{scenario, CaptureBuilder};
-    use crate::{CaptureSet, LoadedCapture, Options};
+    use crate::{Analysis, CaptureSet, LoadedCapture, Options};
     use gcap_format::EventData;
 
     /// Scenarios with every kind of row: named (for the snapshots' names).
