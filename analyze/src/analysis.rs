@@ -19,7 +19,7 @@ use crate::goroutine::{self, Builder, Goroutine, GoroutineKey, LeakParams, LeakS
 use crate::span::{self, Span, SpanEv, SpanIndex};
 use crate::timing::{self, phase_mark};
 use key_index::KeyIndex;
-pub use pauses::Pause;
+pub(crate) use pauses::Pause;
 
 /// How to run an analysis.
 #[derive(Clone)]
@@ -55,8 +55,8 @@ pub struct Analysis {
     pub goroutines: Vec<Goroutine>,
     /// Sorted by start time.
     pub spans: Vec<Span>,
-    pub span_index: SpanIndex,
-    pub pauses: Vec<Pause>,
+    pub(crate) span_index: SpanIndex,
+    pub(crate) pauses: Vec<Pause>,
     /// Events decoded, and events the capture says were lost.
     pub events: u64,
     pub events_lost: u64,
@@ -337,7 +337,7 @@ impl Analysis {
     }
 
     /// The goroutine with this key.
-    pub fn goroutine(&self, key: GoroutineKey) -> Option<&Goroutine> {
+    pub(crate) fn goroutine(&self, key: GoroutineKey) -> Option<&Goroutine> {
         // The critical-path walks look goroutines up constantly: a hash index beats a binary
         // search over large structs (a cache miss per step).
         self.index

@@ -14,14 +14,14 @@ use crate::capture_set::LoadedCapture;
 use crate::goroutine::{reason_name, Goroutine, State, StateKind};
 use crate::span::SpanIndex;
 
-pub use chrome::{chrome, chrome_to};
-pub use folded::{folded, folded_lines};
+pub use chrome::chrome;
+pub use folded::folded;
 pub use parquet::parquet;
 
 /// A goroutine's states split where it starts or stops serving a span of its own, each with
 /// the span (index) it belonged to at the time, and whether the piece is the first of its
 /// state (so per-state facts, like a wake-up, are reported once).
-pub fn owned_states(index: &SpanIndex, g: &Goroutine) -> Vec<(State, Option<usize>, bool)> {
+pub(crate) fn owned_states(index: &SpanIndex, g: &Goroutine) -> Vec<(State, Option<usize>, bool)> {
     let bounds = index.boundaries(g.key);
     let mut out = Vec::with_capacity(g.states.len());
     for s in &g.states {

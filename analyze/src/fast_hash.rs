@@ -6,7 +6,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// A fast hasher for integer keys (goroutine ids are not attacker-chosen hash-flooding
 /// material, and SipHash dominates the decode loop otherwise).
 #[derive(Default, Clone, Copy)]
-pub struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {

@@ -31,5 +31,5 @@ mod timing;
 pub use analysis::{Analysis, Options};
 pub use capture_set::{CaptureSet, LoadedCapture, Ns};
 pub use error::{AnalyzeError, Result};
-pub use goroutine::{Goroutine, GoroutineKey, LeakParams, LeakSuspect, State, StateKind};
-pub use span::{Span, SpanIndex};
+pub use goroutine::{Goroutine, GoroutineKey, LeakParams, LeakSuspect, State};
+pub use span::Span;

@@ -23,59 +23,59 @@ use crate::timing::phase_mark;
 /// A span event as decoded from a block.
 #[derive(Clone, Debug)]
 pub(crate) struct SpanEv {
-    pub key: GoroutineKey,
-    pub t: Ns,
-    pub data: EventData,
+    pub(crate) key: GoroutineKey,
+    pub(crate) t: Ns,
+    pub(crate) data: EventData,
 }
 
 /// One span.
 #[derive(Clone, Debug)]
 pub struct Span {
     /// The goroutine that started it (its handler, for server spans).
-    pub key: GoroutineKey,
-    pub pid: u32,
+    pub(crate) key: GoroutineKey,
+    pub(crate) pid: u32,
     /// The capture-local span id.
-    pub local_id: u64,
+    pub(crate) local_id: u64,
     /// The contract's stable id: "<pid>:<local span id>".
-    pub span_id: String,
-    pub kind: SpanKind,
+    pub(crate) span_id: String,
+    pub(crate) kind: SpanKind,
     /// "GET /api/orders", "GET host/path", or the SQL verb.
-    pub name: Name,
-    pub method: Name,
-    pub host: Name,
+    pub(crate) name: Name,
+    pub(crate) method: Name,
+    pub(crate) host: Name,
     /// The path (HTTP) or the normalised query text (SQL).
-    pub target: Name,
+    pub(crate) target: Name,
     pub content_length: Option<u64>,
-    pub start: Ns,
+    pub(crate) start: Ns,
     /// None: still open when the capture stopped.
-    pub end: Option<Ns>,
-    pub status: Option<u32>,
-    pub error: bool,
+    pub(crate) end: Option<Ns>,
+    pub(crate) status: Option<u32>,
+    pub(crate) error: bool,
     /// The trace context the span carried.
-    pub trace: Option<TraceContext>,
+    pub(crate) trace: Option<TraceContext>,
     /// Its own trace id, else its parent's.
-    pub trace_id: Option<u128>,
+    pub(crate) trace_id: Option<u128>,
     /// The enclosing span (index into the analysis' spans).
-    pub parent: Option<usize>,
-    pub children: Vec<usize>,
+    pub(crate) parent: Option<usize>,
+    pub(crate) children: Vec<usize>,
     /// Goroutines that belonged to it (server spans: handler first, then by creation).
-    pub goroutines: Vec<u64>,
+    pub(crate) goroutines: Vec<u64>,
 }
 
 impl Span {
     /// The end, or when the capture stopped for spans that never ended.
-    pub fn end_or(&self, capture_end: Ns) -> Ns {
+    pub(crate) fn end_or(&self, capture_end: Ns) -> Ns {
         self.end.unwrap_or(capture_end.max(self.start))
     }
 
-    pub fn duration(&self, capture_end: Ns) -> u64 {
+    pub(crate) fn duration(&self, capture_end: Ns) -> u64 {
         (self.end_or(capture_end) - self.start).max(0) as u64
     }
 }
 
 /// Which span a goroutine belongs to at a given time.
 #[derive(Clone, Debug, Default)]
-pub struct SpanIndex {
+pub(crate) struct SpanIndex {
     /// Server spans each goroutine served: (start, end, span), sorted.
     own: FxHashMap<GoroutineKey, Vec<(Ns, Ns, usize)>>,
     /// The span a goroutine was created into: (from, span).
@@ -84,7 +84,7 @@ pub struct SpanIndex {
 
 impl SpanIndex {
     /// The server span goroutine `key` belongs to at time `t`, if any.
-    pub fn owner_at(&self, key: GoroutineKey, t: Ns) -> Option<usize> {
+    pub(crate) fn owner_at(&self, key: GoroutineKey, t: Ns) -> Option<usize> {
         if let Some(v) = self.own.get(&key) {
             let i = v.partition_point(|s| s.0 <= t);
             if i > 0 {
@@ -99,7 +99,7 @@ impl SpanIndex {
     }
 
     /// Times at which goroutine `key` starts or stops serving a span of its own.
-    pub fn boundaries(&self, key: GoroutineKey) -> Vec<Ns> {
+    pub(crate) fn boundaries(&self, key: GoroutineKey) -> Vec<Ns> {
         self.own.get(&key).map_or_else(Vec::new, |v| {
             v.iter().flat_map(|&(a, b, _)| [a, b]).collect()
         })
@@ -107,7 +107,7 @@ impl SpanIndex {
 }
 
 /// The name of a span, per the contract.
-pub fn span_name(kind: SpanKind, method: &str, host: &str, target: &str) -> String {
+pub(crate) fn span_name(kind: SpanKind, method: &str, host: &str, target: &str) -> String {
     match kind {
         SpanKind::HttpServer => join(method, target),
         SpanKind::HttpClient => {

@@ -9,7 +9,7 @@
 //! b.ev(0, 7, EventData::GoCreate { parent: 1, creation: site, start });
 //! b.ev(500, 7, EventData::GoExit);
 //! let set = b.into_set();
-//! assert_eq!(set.files.len(), 1);
+//! assert_eq!(set.event_count(), 2);
 //! ```
 
 use std::path::Path;

@@ -15,19 +15,19 @@ use crate::span::SpanEv;
 /// What one events block holds, split by consumer.
 #[derive(Default)]
 pub(super) struct BlockOut {
-    pub target: u32,
+    pub(crate) target: u32,
     /// Goroutine events, grouped by goroutine.
-    pub events: Events,
+    pub(crate) events: Events,
     /// (goid, start, len) of each goroutine's run in `events`.
-    pub runs: Vec<(u64, u32, u32)>,
+    pub(crate) runs: Vec<(u64, u32, u32)>,
     /// (tid, time, switched on)
-    pub threads: Vec<(u32, Ns, bool)>,
-    pub spans: Vec<SpanEv>,
-    pub pauses: Vec<(Ns, EventKind)>,
-    pub proc_exit: Option<Ns>,
-    pub lost: u64,
-    pub count: u64,
-    pub problem: Option<String>,
+    pub(crate) threads: Vec<(u32, Ns, bool)>,
+    pub(crate) spans: Vec<SpanEv>,
+    pub(crate) pauses: Vec<(Ns, EventKind)>,
+    pub(crate) proc_exit: Option<Ns>,
+    pub(crate) lost: u64,
+    pub(crate) count: u64,
+    pub(crate) problem: Option<String>,
 }
 
 /// Per-thread buffers reused from block to block (no fresh memory per block).

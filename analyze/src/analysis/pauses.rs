@@ -8,13 +8,13 @@ use crate::capture_set::Ns;
 
 /// Garbage collection and stop-the-world intervals, per file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pause {
-    pub file: u32,
-    pub target: u32,
-    pub start: Ns,
-    pub end: Ns,
+pub(crate) struct Pause {
+    pub(crate) file: u32,
+    pub(crate) target: u32,
+    pub(crate) start: Ns,
+    pub(crate) end: Ns,
     /// true: stop-the-world; false: a GC cycle (start to mark end).
-    pub stw: bool,
+    pub(crate) stw: bool,
 }
 
 /// Pairs each target's GC and STW events (time, kind), per (file, target), into pauses in

@@ -50,7 +50,11 @@ fn js(s: &str) -> String {
 }
 
 /// The Chrome trace, to any writer.
-pub fn chrome_to<W: Write>(set: &CaptureSet, a: &Analysis, w: &mut W) -> std::io::Result<()> {
+pub(crate) fn chrome_to<W: Write>(
+    set: &CaptureSet,
+    a: &Analysis,
+    w: &mut W,
+) -> std::io::Result<()> {
     let mut names = Names::default();
     let mut first = true;
     let mut emit = |w: &mut W, s: String| -> std::io::Result<()> {

@@ -14,7 +14,7 @@ use crate::goroutine::StateKind;
 
 /// Folded stacks ("span;start function;frames;[state] ns"), one line per distinct stack,
 /// sorted: time each goroutine spent in each state, by the span it worked for.
-pub fn folded_lines(set: &CaptureSet, a: &Analysis) -> Vec<String> {
+pub(crate) fn folded_lines(set: &CaptureSet, a: &Analysis) -> Vec<String> {
     let mut names = Names::default();
     let mut sums: HashMap<String, u64> = HashMap::new();
     for g in &a.goroutines {

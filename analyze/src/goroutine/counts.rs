@@ -11,8 +11,10 @@ use serde::Serialize;
 /// one-byte key takes no padding), and the rarer vector and hash map are boxed, so that a
 /// goroutine's wait-reason counts take 24 bytes, not 40.
 #[derive(Clone, Debug)]
-pub enum Counts<K: std::hash::Hash + Eq> {
+pub(crate) enum Counts<K: std::hash::Hash + Eq> {
     Inline(u8, [K; INLINE], [u64; INLINE]),
+    // Boxed on purpose: a bare Vec would make every goroutine's counts 8 bytes larger.
+    #[allow(clippy::box_collection)]
     Small(Box<Vec<(K, u64)>>),
     Big(Box<FxHashMap<K, u64>>),
 }
@@ -30,7 +32,7 @@ const SMALL: usize = 16;
 impl<K: std::hash::Hash + Eq + Copy + Ord + Default> Counts<K> {
     /// Adds `n` to the count of `k`.
     #[inline]
-    pub fn add(&mut self, k: K, n: u64) {
+    pub(crate) fn add(&mut self, k: K, n: u64) {
         match self {
             Counts::Inline(len, ks, ns) => {
                 let l = *len as usize;
@@ -62,7 +64,9 @@ impl<K: std::hash::Hash + Eq + Copy + Ord + Default> Counts<K> {
         }
     }
 
-    pub fn get(&self, k: &K) -> Option<&u64> {
+    /// The count of `k` (the analysis only adds and lists; tests look counts up).
+    #[cfg(test)]
+    pub(crate) fn get(&self, k: &K) -> Option<&u64> {
         match self {
             Counts::Inline(len, ks, ns) => {
                 (0..*len as usize).find(|&j| ks[j] == *k).map(|j| &ns[j])
@@ -72,7 +76,7 @@ impl<K: std::hash::Hash + Eq + Copy + Ord + Default> Counts<K> {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Counts::Inline(len, _, _) => *len as usize,
             Counts::Small(v) => v.len(),
@@ -80,20 +84,12 @@ impl<K: std::hash::Hash + Eq + Copy + Ord + Default> Counts<K> {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    pub fn values(&self) -> Box<dyn Iterator<Item = &u64> + '_> {
-        match self {
-            Counts::Inline(len, _, ns) => Box::new(ns[..*len as usize].iter()),
-            Counts::Small(v) => Box::new(v.iter().map(|e| &e.1)),
-            Counts::Big(m) => Box::new(m.values()),
-        }
-    }
-
     /// The sum of the counts.
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         match self {
             Counts::Inline(len, _, ns) => ns[..*len as usize].iter().sum(),
             Counts::Small(v) => v.iter().map(|e| e.1).sum(),
@@ -102,7 +98,7 @@ impl<K: std::hash::Hash + Eq + Copy + Ord + Default> Counts<K> {
     }
 
     /// Entries in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&K, &u64)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &u64)> {
         let mut v: Vec<(&K, &u64)> = match self {
             Counts::Inline(len, ks, ns) => ks[..*len as usize].iter().zip(ns.iter()).collect(),
             Counts::Small(v) => v.iter().map(|e| (&e.0, &e.1)).collect(),
@@ -113,7 +109,7 @@ impl<K: std::hash::Hash + Eq + Copy + Ord + Default> Counts<K> {
     }
 
     /// Calls `f` for every entry, in no particular order.
-    pub fn for_each(&self, mut f: impl FnMut(K, u64)) {
+    pub(crate) fn for_each(&self, mut f: impl FnMut(K, u64)) {
         match self {
             Counts::Inline(len, ks, ns) => {
                 for j in 0..*len as usize {
@@ -126,7 +122,7 @@ impl<K: std::hash::Hash + Eq + Copy + Ord + Default> Counts<K> {
     }
 
     /// Calls `f` for every entry in key order, without allocating for small maps.
-    pub fn for_each_sorted(&self, mut f: impl FnMut(K, u64)) {
+    pub(crate) fn for_each_sorted(&self, mut f: impl FnMut(K, u64)) {
         match self {
             Counts::Inline(len, ks, ns) => {
                 let l = *len as usize;

@@ -36,14 +36,14 @@ pub(crate) fn is_goroutine_event(kind: u8) -> bool {
 /// One goroutine event as reconstruction reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct GEv {
-    pub t: Ns,
+    pub(crate) t: Ns,
     /// Create / info: the parent; unblock: the waker.
-    pub a: u64,
+    pub(crate) a: u64,
     /// Create / info: the creation stack; start, syscall, sample: the thread; block: the stack.
-    pub b: u32,
+    pub(crate) b: u32,
     /// Create / info: the start stack; stop, block: the reason; syscall enter, sample: the stack.
-    pub c: u32,
-    pub kind: u8,
+    pub(crate) c: u32,
+    pub(crate) kind: u8,
 }
 
 /// How a goroutine event is stored: 16 bytes plus its kind byte (a separate column). Fields

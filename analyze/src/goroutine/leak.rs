@@ -47,7 +47,7 @@ pub struct LeakSuspect {
 }
 
 /// Leak suspects, most numerous first.
-pub fn leak_suspects(
+pub(crate) fn leak_suspects(
     set: &CaptureSet,
     goroutines: &[Goroutine],
     params: &LeakParams,

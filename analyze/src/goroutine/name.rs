@@ -13,13 +13,13 @@ use crate::capture_set::CaptureSet;
 /// A symbolized name shared by every goroutine that has it: one allocation per distinct
 /// name instead of one per goroutine, and "unknown" without any. Reads as a `&str`.
 #[derive(Clone, Default)]
-pub struct Name(Option<Arc<Box<str>>>);
+pub(crate) struct Name(Option<Arc<Box<str>>>);
 
 impl Name {
     /// "unknown".
-    pub const UNKNOWN: Name = Name(None);
+    pub(crate) const UNKNOWN: Name = Name(None);
 
-    pub fn new(s: &str) -> Name {
+    pub(crate) fn new(s: &str) -> Name {
         if s == "unknown" {
             Name(None)
         } else {
@@ -29,7 +29,7 @@ impl Name {
         }
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         self.0.as_deref().map_or("unknown", |s| s)
     }
 }

@@ -13,15 +13,15 @@ use crate::capture_set::Ns;
 /// Identifies a goroutine within a set: which file, which target of it, which goid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GoroutineKey {
-    pub file: u32,
-    pub target: u32,
-    pub goid: u64,
+    pub(crate) file: u32,
+    pub(crate) target: u32,
+    pub(crate) goid: u64,
 }
 
 /// How a goroutine's record ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum EndedBy {
+pub(crate) enum EndedBy {
     /// It exited (GoExit).
     Exit,
     /// Its process exited.
@@ -32,19 +32,19 @@ pub enum EndedBy {
 
 /// Time per state, wake-ups per waker.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Totals {
-    pub running_ns: u64,
-    pub runnable_ns: u64,
-    pub syscall_ns: u64,
-    pub off_cpu_ns: u64,
+pub(crate) struct Totals {
+    pub(crate) running_ns: u64,
+    pub(crate) runnable_ns: u64,
+    pub(crate) syscall_ns: u64,
+    pub(crate) off_cpu_ns: u64,
     /// Blocked time per wait-reason number (None: blocked since before the capture).
-    pub blocked_ns: Counts<Option<u8>>,
+    pub(crate) blocked_ns: Counts<Option<u8>>,
     /// Wake-ups per waking goroutine (0: the runtime).
-    pub wakeups_by: Counts<u64>,
+    pub(crate) wakeups_by: Counts<u64>,
 }
 
 impl Totals {
-    pub fn blocked_total(&self) -> u64 {
+    pub(crate) fn blocked_total(&self) -> u64 {
         self.blocked_ns.total()
     }
 }
@@ -52,53 +52,53 @@ impl Totals {
 /// Everything reconstructed about one goroutine.
 #[derive(Clone, Debug)]
 pub struct Goroutine {
-    pub key: GoroutineKey,
-    pub pid: u32,
-    pub parent: Option<u64>,
-    pub creation_stack: StackId,
-    pub start_stack: StackId,
+    pub(crate) key: GoroutineKey,
+    pub(crate) pid: u32,
+    pub(crate) parent: Option<u64>,
+    pub(crate) creation_stack: StackId,
+    pub(crate) start_stack: StackId,
     /// "pkg.Func (file.go:LINE)" of the `go` statement ("unknown" when created before the
     /// capture).
-    pub creation_site: Name,
+    pub(crate) creation_site: Name,
     /// The start function, e.g. "main.worker".
-    pub start_function: Name,
+    pub(crate) start_function: Name,
     /// Created during the capture (at `first_seen`): see [`Goroutine::created`].
     pub(super) was_created: bool,
     /// Created, or the capture start for goroutines that existed before it.
-    pub first_seen: Ns,
-    pub end: Ns,
-    pub ended_by: EndedBy,
+    pub(crate) first_seen: Ns,
+    pub(crate) end: Ns,
+    pub(crate) ended_by: EndedBy,
     /// The states in time order (empty when the analysis was run without them).
     pub states: States,
     /// The state it ended in (always kept; its end is `states.end`): see [`Goroutine::last`].
     pub(super) last: Packed,
-    pub totals: Totals,
+    pub(crate) totals: Totals,
     /// CPU samples: (time, tid, stack).
-    pub samples: Box<[(Ns, u32, StackId)]>,
+    pub(crate) samples: Box<[(Ns, u32, StackId)]>,
     /// Transitions that did not follow from the previous state (lost or reordered events).
-    pub anomalies: u32,
+    pub(crate) anomalies: u32,
 }
 
 impl Goroutine {
     /// The state it ended in (kept even when the states are not).
     #[inline]
-    pub fn last(&self) -> Option<State> {
+    pub(crate) fn last(&self) -> Option<State> {
         (!self.last.is_none()).then(|| self.last.unpack(self.states.end))
     }
 
     /// When it was created (None: before the capture).
     #[inline]
-    pub fn created(&self) -> Option<Ns> {
+    pub(crate) fn created(&self) -> Option<Ns> {
         self.was_created.then_some(self.first_seen)
     }
 
     /// When it exited (None: alive at the end of the capture or of its process).
     #[inline]
-    pub fn exited(&self) -> Option<Ns> {
+    pub(crate) fn exited(&self) -> Option<Ns> {
         (self.ended_by == EndedBy::Exit).then_some(self.end)
     }
 
-    pub fn alive_at_end(&self) -> bool {
+    pub(crate) fn alive_at_end(&self) -> bool {
         self.ended_by == EndedBy::CaptureEnd
     }
 }

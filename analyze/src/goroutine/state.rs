@@ -8,7 +8,7 @@ use crate::capture_set::{LoadedCapture, Ns};
 
 /// The state of a goroutine over an interval.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum StateKind {
+pub(crate) enum StateKind {
     Running,
     Runnable,
     Blocked,
@@ -18,7 +18,7 @@ pub enum StateKind {
 }
 
 impl StateKind {
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             StateKind::Running => "running",
             StateKind::Runnable => "runnable",
@@ -31,7 +31,7 @@ impl StateKind {
 
 /// Why a goroutine became runnable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Cause {
+pub(crate) enum Cause {
     Created,
     /// Unblocked by this goroutine (0: the runtime, network poller or a timer).
     Woken(u64),
@@ -42,7 +42,7 @@ pub enum Cause {
 }
 
 impl Cause {
-    pub fn describe(self) -> String {
+    pub(crate) fn describe(self) -> String {
         match self {
             Cause::Created => "created".into(),
             Cause::Woken(0) => "woken by the runtime".into(),
@@ -57,36 +57,36 @@ impl Cause {
 /// One interval of a goroutine's life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct State {
-    pub start: Ns,
-    pub end: Ns,
-    pub kind: StateKind,
+    pub(crate) start: Ns,
+    pub(crate) end: Ns,
+    pub(crate) kind: StateKind,
     /// The OS thread (running, syscall, off_cpu); 0 when unknown.
-    pub tid: u32,
+    pub(crate) tid: u32,
     /// Blocked: Go's wait-reason number (None: blocked since before the capture).
-    pub reason: Option<u8>,
+    pub(crate) reason: Option<u8>,
     /// Blocked or syscall: the stack where it happened (0: none recorded).
-    pub stack: StackId,
+    pub(crate) stack: StackId,
     /// Runnable: why.
-    pub cause: Cause,
+    pub(crate) cause: Cause,
 }
 
 impl State {
-    pub fn duration(&self) -> u64 {
+    pub(crate) fn duration(&self) -> u64 {
         (self.end - self.start).max(0) as u64
     }
 }
 
 /// The blocked-time key for goroutines blocked since before the capture started.
-pub const UNKNOWN_REASON: &str = "unknown (blocked before the capture)";
+pub(crate) const UNKNOWN_REASON: &str = "unknown (blocked before the capture)";
 
 /// Go's name of a wait reason of a target ([`UNKNOWN_REASON`] for None: blocked since before
 /// the capture).
-pub fn reason_name(f: &LoadedCapture, target: u32, reason: Option<u8>) -> &str {
+pub(crate) fn reason_name(f: &LoadedCapture, target: u32, reason: Option<u8>) -> &str {
     reason.map_or(UNKNOWN_REASON, |r| f.wait_reason(target, r))
 }
 
 /// "blocked: chan receive at main.f (f.go:3)", "running on thread 12", ...
-pub fn describe_state(f: &LoadedCapture, key: GoroutineKey, s: &State) -> String {
+pub(crate) fn describe_state(f: &LoadedCapture, key: GoroutineKey, s: &State) -> String {
     match s.kind {
         StateKind::Blocked => format!(
             "blocked: {} at {}",

@@ -138,31 +138,31 @@ impl States {
 
     /// The state at `i`, if any.
     #[inline]
-    pub fn get(&self, i: usize) -> Option<State> {
+    pub(crate) fn get(&self, i: usize) -> Option<State> {
         self.v.get(i).map(|p| p.unpack(self.end_of(i)))
     }
 
     /// The state at `i` (panics past the end, like indexing a slice).
     #[inline]
-    pub fn at(&self, i: usize) -> State {
+    pub(crate) fn at(&self, i: usize) -> State {
         self.v[i].unpack(self.end_of(i))
     }
 
-    pub fn first(&self) -> Option<State> {
+    pub(crate) fn first(&self) -> Option<State> {
         self.get(0)
     }
 
-    pub fn last(&self) -> Option<State> {
+    pub(crate) fn last(&self) -> Option<State> {
         self.len().checked_sub(1).and_then(|i| self.get(i))
     }
 
     /// Every state, in time order.
-    pub fn iter(&self) -> StatesIter<'_> {
+    pub(crate) fn iter(&self) -> StatesIter<'_> {
         self.iter_from(0)
     }
 
     /// The states from index `i` on.
-    pub fn iter_from(&self, i: usize) -> StatesIter<'_> {
+    pub(crate) fn iter_from(&self, i: usize) -> StatesIter<'_> {
         StatesIter {
             s: self,
             i: i.min(self.len()),
@@ -172,7 +172,7 @@ impl States {
 
     /// The index of the first state for which `pred` is false, assuming it is true for a
     /// prefix and false after it (as [`slice::partition_point`]).
-    pub fn partition_point(&self, mut pred: impl FnMut(&State) -> bool) -> usize {
+    pub(crate) fn partition_point(&self, mut pred: impl FnMut(&State) -> bool) -> usize {
         let (mut lo, mut hi) = (0, self.len());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -186,16 +186,11 @@ impl States {
     }
 
     /// (start, end) of the states of this kind, in time order (without unpacking the rest).
-    pub fn intervals(&self, kind: StateKind) -> impl Iterator<Item = (Ns, Ns)> + '_ {
+    pub(crate) fn intervals(&self, kind: StateKind) -> impl Iterator<Item = (Ns, Ns)> + '_ {
         let k = kind as u8;
         (0..self.v.len())
             .filter(move |&i| self.v[i].kind == k)
             .map(|i| (self.v[i].start, self.end_of(i)))
-    }
-
-    /// The states as a vector.
-    pub fn to_vec(&self) -> Vec<State> {
-        self.iter().collect()
     }
 }
 

@@ -1,5 +1,7 @@
 //! Known-answer tests of goroutine reconstruction on hand-built captures.
 
+use super::record::Totals;
+use super::state::UNKNOWN_REASON;
 use super::states::Packed;
 use super::*;
 use crate::table::GoroutineRow;

@@ -12,33 +12,33 @@ use crate::goroutine::{describe_state, reason_name, Counts, EndedBy, Goroutine};
 /// listings are made of.
 #[derive(Clone, Debug, Serialize)]
 pub struct GoroutineRow<'a> {
-    pub pid: u32,
-    pub goid: u64,
-    pub parent_goid: Option<u64>,
-    pub start_function: &'a str,
-    pub creation_site: &'a str,
-    pub created_ns: Option<i64>,
-    pub exited_ns: Option<i64>,
-    pub running_ns: u64,
-    pub runnable_ns: u64,
-    pub syscall_ns: u64,
-    pub blocked_ns: BlockedNs<'a>,
+    pub(crate) pid: u32,
+    pub(crate) goid: u64,
+    pub(crate) parent_goid: Option<u64>,
+    pub(crate) start_function: &'a str,
+    pub(crate) creation_site: &'a str,
+    pub(crate) created_ns: Option<i64>,
+    pub(crate) exited_ns: Option<i64>,
+    pub(crate) running_ns: u64,
+    pub(crate) runnable_ns: u64,
+    pub(crate) syscall_ns: u64,
+    pub(crate) blocked_ns: BlockedNs<'a>,
     /// Wake-ups by waking goroutine id (0: the runtime or network poller).
-    pub wakeups_by: &'a Counts<u64>,
+    pub(crate) wakeups_by: &'a Counts<u64>,
     /// Running time during which the kernel had descheduled its thread (not in running_ns).
-    pub off_cpu_ns: u64,
-    pub blocked_total_ns: u64,
-    pub end_ns: i64,
-    pub ended_by: EndedBy,
+    pub(crate) off_cpu_ns: u64,
+    pub(crate) blocked_total_ns: u64,
+    pub(crate) end_ns: i64,
+    pub(crate) ended_by: EndedBy,
     /// For goroutines alive at the end: what they were doing.
-    pub state_at_end: Option<String>,
-    pub samples: u64,
-    pub anomalies: u32,
-    pub file: &'a str,
+    pub(crate) state_at_end: Option<String>,
+    pub(crate) samples: u64,
+    pub(crate) anomalies: u32,
+    pub(crate) file: &'a str,
 }
 
 impl<'a> GoroutineRow<'a> {
-    pub fn new(g: &'a Goroutine, set: &'a CaptureSet) -> GoroutineRow<'a> {
+    pub(crate) fn new(g: &'a Goroutine, set: &'a CaptureSet) -> GoroutineRow<'a> {
         let f = &set.files[g.key.file as usize];
         GoroutineRow {
             pid: g.pid,
@@ -136,11 +136,11 @@ impl<'a> BlockedNs<'a> {
     }
 
     /// (reason, ns) in name order; reasons with the same name are one entry.
-    pub fn entries(&self) -> Vec<(&'a str, u64)> {
+    pub(crate) fn entries(&self) -> Vec<(&'a str, u64)> {
         self.with_entries(<[_]>::to_vec)
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.counts.is_empty()
     }
 }

@@ -13,35 +13,35 @@ use crate::span::Span;
 /// are made of.
 #[derive(Clone, Debug, Serialize)]
 pub struct SpanRow<'a> {
-    pub pid: u32,
-    pub kind: &'static str,
-    pub name: &'a str,
-    pub start_ns: i64,
-    pub duration_ns: u64,
-    pub status: Option<u32>,
-    pub error: bool,
-    pub goroutine: u64,
-    pub parent_span: Option<&'a str>,
-    pub span_id: &'a str,
-    pub trace_id: Option<Hex>,
+    pub(crate) pid: u32,
+    pub(crate) kind: &'static str,
+    pub(crate) name: &'a str,
+    pub(crate) start_ns: i64,
+    pub(crate) duration_ns: u64,
+    pub(crate) status: Option<u32>,
+    pub(crate) error: bool,
+    pub(crate) goroutine: u64,
+    pub(crate) parent_span: Option<&'a str>,
+    pub(crate) span_id: &'a str,
+    pub(crate) trace_id: Option<Hex>,
     /// false: still open when the capture stopped (duration runs to the capture end).
-    pub complete: bool,
-    pub method: &'a str,
-    pub host: &'a str,
-    pub target: &'a str,
+    pub(crate) complete: bool,
+    pub(crate) method: &'a str,
+    pub(crate) host: &'a str,
+    pub(crate) target: &'a str,
     /// Server spans whose caller was not captured: the caller's span id (16 hex).
-    pub remote_parent_span: Option<Hex>,
+    pub(crate) remote_parent_span: Option<Hex>,
     /// Client spans: the span id sent in the outgoing traceparent (16 hex).
-    pub outgoing_span: Option<Hex>,
+    pub(crate) outgoing_span: Option<Hex>,
     /// How many goroutines belonged to it.
-    pub goroutines: u64,
-    pub children: SpanIds<'a>,
-    pub file: &'a str,
+    pub(crate) goroutines: u64,
+    pub(crate) children: SpanIds<'a>,
+    pub(crate) file: &'a str,
 }
 
 impl<'a> SpanRow<'a> {
     /// The row of a span, borrowed from it, the analysis' spans and the capture.
-    pub fn new(s: &'a Span, set: &'a CaptureSet, spans: &'a [Span]) -> SpanRow<'a> {
+    pub(crate) fn new(s: &'a Span, set: &'a CaptureSet, spans: &'a [Span]) -> SpanRow<'a> {
         let f = &set.files[s.key.file as usize];
         SpanRow {
             pid: s.pid,
@@ -89,7 +89,7 @@ pub fn span_rows<'a>(
 
 /// A trace or span id: lower-case hex of a number, zero-padded to a width (32, 16).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Hex(pub u128, pub usize);
+pub struct Hex(pub(crate) u128, pub(crate) usize);
 
 impl std::fmt::Display for Hex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -111,7 +111,7 @@ pub struct SpanIds<'a> {
 }
 
 impl<'a> SpanIds<'a> {
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
         let spans = self.spans;
         self.ids.iter().map(move |&i| spans[i].span_id.as_str())
     }
