@@ -372,7 +372,7 @@ pub(crate) fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::{Hex, SpanRow};
+    use crate::table::{span_rows, Hex, SpanRow};
     use crate::testkit::scenario;
     use crate::{Analysis, CaptureSet, LoadedCapture, Options};
 
@@ -410,11 +410,7 @@ mod tests {
     fn server_span_owns_its_goroutine_tree() {
         let set = CaptureSet::from_bytes("t.gcap", scenario::spans()).unwrap();
         let a = analyse(&set);
-        let rows: Vec<SpanRow> = a
-            .spans
-            .iter()
-            .map(|s| SpanRow::new(s, &set, &a.spans))
-            .collect();
+        let rows: Vec<SpanRow> = span_rows(&set, &a).collect();
         assert_eq!(rows.len(), 4);
         let server = by_id(&rows, "4242:1");
         assert_eq!(server.kind, "http_server");
@@ -513,13 +509,7 @@ mod tests {
             assert!(spans_only.goroutines.is_empty());
             assert_eq!(with.warnings, spans_only.warnings);
             let rows = |a: &Analysis| {
-                serde_json::to_string(
-                    &a.spans
-                        .iter()
-                        .map(|s| SpanRow::new(s, &set, &a.spans))
-                        .collect::<Vec<_>>(),
-                )
-                .unwrap()
+                serde_json::to_string(&span_rows(&set, a).collect::<Vec<_>>()).unwrap()
             };
             assert_eq!(rows(&with), rows(&spans_only));
         }
@@ -535,11 +525,7 @@ mod tests {
         ])
         .unwrap();
         let a = analyse(&set);
-        let rows: Vec<SpanRow> = a
-            .spans
-            .iter()
-            .map(|s| SpanRow::new(s, &set, &a.spans))
-            .collect();
+        let rows: Vec<SpanRow> = span_rows(&set, &a).collect();
         let down = by_id(&rows, "5151:9");
         assert_eq!(down.parent_span, Some("4242:2"));
         assert_eq!(down.remote_parent_span, None);

@@ -16,6 +16,7 @@ use std::path::Path;
 
 use gcap_format::{Event, EventData, Meta, StackId, Symbol, Target, Writer, WriterOptions};
 
+use crate::analysis::{Analysis, Options};
 use crate::capture_set::CaptureSet;
 
 /// Go 1.27's wait-reason strings, indexed by number.
@@ -225,6 +226,13 @@ impl CaptureBuilder {
     pub fn into_set(self) -> CaptureSet {
         CaptureSet::from_bytes("test.gcap", self.finish()).expect("a valid capture")
     }
+}
+
+/// One capture's bytes as a set (the file named `name`), analysed with the default options.
+pub fn analysed(name: &str, bytes: Vec<u8>) -> (CaptureSet, Analysis) {
+    let set = CaptureSet::from_bytes(name, bytes).unwrap();
+    let a = Analysis::run(&set, &Options::default());
+    (set, a)
 }
 
 /// Known-answer scenarios shared by the unit tests, the CLI tests and the docs.

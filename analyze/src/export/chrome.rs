@@ -201,18 +201,11 @@ pub(crate) fn chrome_to<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::scenario;
-    use crate::Options;
-
-    fn analysed(bytes: Vec<u8>) -> (CaptureSet, Analysis) {
-        let set = CaptureSet::from_bytes("orders-1.gcap", bytes).unwrap();
-        let a = Analysis::run(&set, &Options::default());
-        (set, a)
-    }
+    use crate::testkit::{analysed, scenario};
 
     #[test]
     fn chrome_trace_is_json_with_flows() {
-        let (set, a) = analysed(scenario::spans());
+        let (set, a) = analysed("orders-1.gcap", scenario::spans());
         let mut buf = Vec::new();
         chrome_to(&set, &a, &mut buf).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
@@ -220,7 +213,7 @@ mod tests {
         assert!(evs
             .iter()
             .any(|e| e["ph"] == "X" && e["name"] == "GET /api/orders"));
-        let (set, a) = analysed(scenario::lifecycle(false));
+        let (set, a) = analysed("orders-1.gcap", scenario::lifecycle(false));
         let mut buf = Vec::new();
         chrome_to(&set, &a, &mut buf).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();

@@ -88,18 +88,11 @@ pub fn folded(set: &CaptureSet, a: &Analysis, out: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::scenario;
-    use crate::Options;
-
-    fn analysed(bytes: Vec<u8>) -> (CaptureSet, Analysis) {
-        let set = CaptureSet::from_bytes("orders-1.gcap", bytes).unwrap();
-        let a = Analysis::run(&set, &Options::default());
-        (set, a)
-    }
+    use crate::testkit::{analysed, scenario};
 
     #[test]
     fn folded_stacks_sum_to_goroutine_time() {
-        let (set, a) = analysed(scenario::spans());
+        let (set, a) = analysed("orders-1.gcap", scenario::spans());
         let lines = folded_lines(&set, &a);
         assert!(
             lines

@@ -333,18 +333,11 @@ fn hive_value(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::scenario;
-    use crate::Options;
-
-    fn analysed(bytes: Vec<u8>) -> (CaptureSet, Analysis) {
-        let set = CaptureSet::from_bytes("orders-1.gcap", bytes).unwrap();
-        let a = Analysis::run(&set, &Options::default());
-        (set, a)
-    }
+    use crate::testkit::{analysed, scenario};
 
     #[test]
     fn parquet_tables_read_back() {
-        let (set, a) = analysed(scenario::lifecycle(false));
+        let (set, a) = analysed("orders-1.gcap", scenario::lifecycle(false));
         let dir = tempfile::tempdir().unwrap();
         let files = parquet(&set, &a, dir.path()).unwrap();
         let base = dir.path().join("service=orders").join("capture=orders-1");

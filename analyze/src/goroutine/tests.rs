@@ -6,7 +6,7 @@ use super::states::Packed;
 use super::*;
 use crate::table::GoroutineRow;
 use crate::testkit::{scenario, CaptureBuilder};
-use crate::{Analysis, CaptureSet, Options};
+use crate::{Analysis, CaptureSet};
 use gcap_format::EventData;
 
 #[test]
@@ -29,9 +29,7 @@ fn record_sizes() {
 }
 
 fn analyse(bytes: Vec<u8>) -> (CaptureSet, Analysis) {
-    let set = CaptureSet::from_bytes("t.gcap", bytes).unwrap();
-    let a = Analysis::run(&set, &Options::default());
-    (set, a)
+    crate::testkit::analysed("t.gcap", bytes)
 }
 
 fn get(a: &Analysis, goid: u64) -> &Goroutine {
