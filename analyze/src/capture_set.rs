@@ -3,7 +3,7 @@
 //! Each file's events are on its host's CLOCK_MONOTONIC; its metadata pairs that clock with
 //! the wall clock at capture start. Every event time is moved onto one axis ([`Ns`]: ns since
 //! the Unix epoch, via that pair), so captures of two services line up, and the contract's
-//! times are "ns since the start of the earliest capture" ([`CaptureSet::rel`]).
+//! times are "ns since the start of the earliest capture" (`CaptureSet::rel`).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

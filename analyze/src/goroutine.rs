@@ -1,6 +1,6 @@
 //! Goroutine lifecycles: from the events of one goroutine to the sequence of its states.
 //!
-//! A goroutine is, at any moment, in one of five states ([`StateKind`]): running on an OS
+//! A goroutine is, at any moment, in one of five states (`StateKind`): running on an OS
 //! thread, runnable (wanting a P), blocked (parked with one of Go's wait reasons), in a
 //! system call, or running but with its thread descheduled by the kernel (`off_cpu`, from the
 //! ThreadOff/ThreadOn events of the thread it runs on).
@@ -10,12 +10,13 @@
 //! | `record.rs` | [`Goroutine`]: everything reconstructed about one goroutine, and its key |
 //! | `state.rs` | [`State`]: one interval of its life, and how it reads in a sentence |
 //! | `states.rs` | [`States`]: its states stored compactly |
-//! | `counts.rs` | [`Counts`]: blocked time per wait reason, wake-ups per waker |
-//! | `name.rs` | [`Name`]: symbolized names shared by everything that has them |
+//! | `counts.rs` | `Counts`: blocked time per wait reason, wake-ups per waker |
+//! | `name.rs` | `Name`: symbolized names shared by everything that has them |
 //! | `event.rs` | goroutine events between decoding and reconstruction (their encoding) |
 //! | `off_cpu.rs` | when the kernel had descheduled the targets' threads |
 //! | `builder.rs` | the state machine: events to states |
 //! | `leak.rs` | [`LeakSuspect`]s: goroutines alive at the end and blocked for long |
+//! | `tests.rs` | known answers of all of it on hand-built captures |
 
 mod builder;
 mod counts;

@@ -8,7 +8,7 @@
 //!   -> export::{parquet, chrome, folded}, table::{goroutine rows, span rows}
 //! ```
 //! Times inside the library are nanoseconds on one axis for every file of a set
-//! ([`Ns`], Unix-epoch based); [`CaptureSet::rel`] turns them into the contract's
+//! ([`Ns`], Unix-epoch based); `CaptureSet::rel` turns them into the contract's
 //! "nanoseconds since the capture's start".
 
 pub mod analysis;

@@ -5,7 +5,7 @@
 //! * A server span belongs to the goroutine that started it (the handler). Goroutines the
 //!   handler creates during the span, and the goroutines those create, at any depth, belong
 //!   to the span too, from their creation until they exit or start serving a span of their
-//!   own ([`SpanIndex::owner_at`]).
+//!   own (`SpanIndex::owner_at`).
 //! * Client and SQL spans nest under the server span their goroutine belonged to when they
 //!   started (`parent`).
 //! * Across processes (and files), a server span whose incoming `traceparent` names span id
@@ -36,7 +36,7 @@ pub struct Span {
     pub(crate) pid: u32,
     /// The capture-local span id.
     pub(crate) local_id: u64,
-    /// The contract's stable id: "<pid>:<local span id>".
+    /// The contract's stable id: `"<pid>:<local span id>"`.
     pub(crate) span_id: String,
     pub(crate) kind: SpanKind,
     /// "GET /api/orders", "GET host/path", or the SQL verb.

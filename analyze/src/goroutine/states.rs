@@ -103,8 +103,8 @@ impl Packed {
     }
 }
 
-/// A goroutine's states in time order, stored compactly ([`Packed`]); read them as [`State`]
-/// values with [`States::get`], [`States::iter`] and friends.
+/// A goroutine's states in time order, stored compactly (`Packed`); read them as [`State`]
+/// values with `States::get`, `States::iter` and friends.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct States {
     /// Exactly as many as there are (built in a reused scratch vector, then copied into one

@@ -8,7 +8,7 @@ use crate::capture_set::{CaptureSet, LoadedCapture};
 use crate::goroutine::{describe_state, reason_name, Counts, EndedBy, Goroutine};
 
 /// The contract's `goroutines --format json` object (extra fields after the required ones),
-/// borrowed from the analysis ([`GoroutineRow::new`]): what the JSON, CSV, text and Parquet
+/// borrowed from the analysis (`GoroutineRow::new`): what the JSON, CSV, text and Parquet
 /// listings are made of.
 #[derive(Clone, Debug, Serialize)]
 pub struct GoroutineRow<'a> {

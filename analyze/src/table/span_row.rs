@@ -9,7 +9,7 @@ use crate::capture_set::CaptureSet;
 use crate::span::Span;
 
 /// The contract's `spans --format json` object (extra fields after the required ones),
-/// borrowed from the analysis ([`SpanRow::new`]): what the JSON, CSV, text and Parquet listings
+/// borrowed from the analysis (`SpanRow::new`): what the JSON, CSV, text and Parquet listings
 /// are made of.
 #[derive(Clone, Debug, Serialize)]
 pub struct SpanRow<'a> {
