@@ -8,9 +8,9 @@ mod pauses;
 
 use std::sync::Arc;
 
-use crate::fast_hash::FxHashMap;
 use gcap_format::EventKind;
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::capture_set::{CaptureSet, Ns};
 use crate::goroutine::event::{kind::CREATE, Events, GEv};

@@ -24,7 +24,7 @@
 //! verb and query) as blocker; when the called service's server span is in the set (joined
 //! by trace context) the walk descends into it for the activity.
 
-use crate::fast_hash::FxHashMap as HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
 
 use gcap_format::{SpanKind, StackId};
@@ -882,7 +882,7 @@ impl<'a> Walker<'a> {
             .running
             .get_or_init(|| RunningIndex::build(&self.a.goroutines));
         let mut per: HashMap<GoroutineKey, u64> = HashMap::default();
-        let mut seen: crate::fast_hash::FxHashSet<(u64, Ns)> = Default::default();
+        let mut seen: rustc_hash::FxHashSet<(u64, Ns)> = Default::default();
         for bk in a.div_euclid(BUCKET)..=b.div_euclid(BUCKET) {
             for &(goid, s, e) in idx.bucket(key.file, key.target, bk) {
                 if goid != key.goid && seen.insert((goid, s)) {

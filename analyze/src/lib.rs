@@ -16,7 +16,6 @@ pub mod capture_set;
 pub mod critical_path;
 pub mod error;
 pub mod export;
-mod fast_hash;
 pub mod goroutine;
 pub mod render;
 pub mod report;

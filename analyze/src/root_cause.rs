@@ -7,7 +7,7 @@
 //! sum of all excesses. A cause as present in fast requests as in slow ones (the handler's
 //! own CPU time, say) thus ranks low however large it is.
 
-use crate::fast_hash::FxHashMap as HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use serde::Serialize;
 

@@ -13,8 +13,8 @@
 
 use std::collections::HashMap;
 
-use crate::fast_hash::FxHashMap;
 use gcap_format::{EventData, SpanKind, TraceContext};
+use rustc_hash::FxHashMap;
 
 use crate::capture_set::{CaptureSet, Ns};
 use crate::goroutine::{GoroutineKey, Name};

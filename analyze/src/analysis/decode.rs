@@ -4,8 +4,8 @@
 
 use std::cell::RefCell;
 
-use crate::fast_hash::FxHashMap;
 use gcap_format::{EventData, EventKind, EventsPayload, RawEvent};
+use rustc_hash::FxHashMap;
 
 use crate::capture_set::Ns;
 use crate::goroutine::event::{is_goroutine_event, Events};

@@ -2,7 +2,7 @@
 
 use std::hash::BuildHasher;
 
-use crate::fast_hash::FxBuildHasher;
+use rustc_hash::FxBuildHasher;
 
 use crate::goroutine::{Goroutine, GoroutineKey};
 
@@ -10,16 +10,16 @@ use crate::goroutine::{Goroutine, GoroutineKey};
 /// (4 bytes a slot instead of a map's 24-byte entries); a probe compares the goroutine's own
 /// key, which the caller reads next anyway.
 pub(super) struct KeyIndex {
+    /// A power of two of them; a key's first slot is the low bits of its hash (where
+    /// `FxHasher` puts the bits that vary most).
     slots: Vec<u32>,
-    /// 64 - log2(slots.len()): a slot is the top bits of the key's hash.
-    shift: u32,
 }
 
 impl KeyIndex {
     const EMPTY: u32 = u32::MAX;
 
     fn first_slot(&self, key: &GoroutineKey) -> usize {
-        (FxBuildHasher::default().hash_one(key) >> self.shift) as usize
+        FxBuildHasher.hash_one(key) as usize & (self.slots.len() - 1)
     }
 
     pub(super) fn new(gs: &[Goroutine]) -> KeyIndex {
@@ -27,7 +27,6 @@ impl KeyIndex {
         let n = (gs.len() * 3 / 2 + 1).next_power_of_two().max(2);
         let mut ix = KeyIndex {
             slots: vec![Self::EMPTY; n],
-            shift: 64 - n.trailing_zeros(),
         };
         let mask = n - 1;
         for (i, g) in gs.iter().enumerate() {

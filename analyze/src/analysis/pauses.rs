@@ -1,8 +1,8 @@
 //! Garbage-collection cycles and stop-the-world pauses, paired from their start and end
 //! events.
 
-use crate::fast_hash::FxHashMap;
 use gcap_format::EventKind;
+use rustc_hash::FxHashMap;
 
 use crate::capture_set::Ns;
 

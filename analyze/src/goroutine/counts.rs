@@ -1,7 +1,7 @@
 //! Compact counts per key (a goroutine's blocked time per wait reason, its wake-ups per
 //! waker): inline while tiny, a vector while small, a hash map when large.
 
-use crate::fast_hash::FxHashMap;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 /// A map that is a vector while small: most goroutines have a handful of wait reasons and

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::fast_hash::FxHashMap;
 use gcap_format::StackId;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::Goroutine;

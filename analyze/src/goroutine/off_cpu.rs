@@ -2,8 +2,8 @@
 //! paired from ThreadOff/ThreadOn events, and the lookups the state machine makes in them to
 //! split a goroutine's running time.
 
-use crate::fast_hash::FxHashMap;
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::capture_set::{CaptureSet, Ns};
 
