@@ -28,101 +28,11 @@ use crate::analysis::FastMap as HashMap;
 use std::cell::RefCell;
 
 use gcap_format::{SpanKind, StackId};
-use serde::Serialize;
 
 use crate::analysis::Analysis;
 use crate::capture_set::{is_std_frame, CaptureSet, Ns};
+use crate::category::Category;
 use crate::goroutine::{Cause, Goroutine, GoroutineKey, State, StateKind};
-
-/// The contract's root-cause categories.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    OnCpu,
-    Runnable,
-    Mutex,
-    Chan,
-    Network,
-    Downstream,
-    Syscall,
-    Sleep,
-    Gc,
-    OffCpu,
-    Other,
-}
-
-impl Category {
-    pub const ALL: [Category; 11] = [
-        Category::OnCpu,
-        Category::Runnable,
-        Category::Mutex,
-        Category::Chan,
-        Category::Network,
-        Category::Downstream,
-        Category::Syscall,
-        Category::Sleep,
-        Category::Gc,
-        Category::OffCpu,
-        Category::Other,
-    ];
-
-    pub const fn name(self) -> &'static str {
-        match self {
-            Category::OnCpu => "on_cpu",
-            Category::Runnable => "runnable",
-            Category::Mutex => "mutex",
-            Category::Chan => "chan",
-            Category::Network => "network",
-            Category::Downstream => "downstream",
-            Category::Syscall => "syscall",
-            Category::Sleep => "sleep",
-            Category::Gc => "gc",
-            Category::OffCpu => "off_cpu",
-            Category::Other => "other",
-        }
-    }
-
-    /// A colour for charts (also used by the HTML report's legend).
-    pub const fn color(self) -> &'static str {
-        match self {
-            Category::OnCpu => "#4e79a7",
-            Category::Runnable => "#f28e2b",
-            Category::Mutex => "#e15759",
-            Category::Chan => "#76b7b2",
-            Category::Network => "#59a14f",
-            Category::Downstream => "#edc948",
-            Category::Syscall => "#b07aa1",
-            Category::Sleep => "#ff9da7",
-            Category::Gc => "#9c755f",
-            Category::OffCpu => "#bab0ac",
-            Category::Other => "#7f7f7f",
-        }
-    }
-}
-
-impl std::fmt::Display for Category {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The category of a wait reason (Go's own strings), before looking at the stack.
-pub fn reason_category(reason: &str) -> Category {
-    let r = reason;
-    if r.contains("GC") || r.contains("garbage collection") || r == "stopping the world" {
-        Category::Gc
-    } else if r.starts_with("sync.Mutex") || r.starts_with("sync.RWMutex") || r == "semacquire" {
-        Category::Mutex
-    } else if r.starts_with("chan ") || r.starts_with("select") {
-        Category::Chan
-    } else if r == "IO wait" {
-        Category::Network
-    } else if r == "sleep" || r.starts_with("timer") {
-        Category::Sleep
-    } else {
-        Category::Other
-    }
-}
 
 /// Where the program called into a client library: the first frame of the program's own
 /// code outside database/sql and the standard library.
@@ -603,7 +513,7 @@ impl<'a> Walker<'a> {
             StateKind::Blocked => {
                 let info = self.stack(key, s.stack);
                 let reason = s.reason.map_or("unknown", |r| f.wait_reason(key.target, r));
-                let mut cat = reason_category(reason);
+                let mut cat = Category::of_wait_reason(reason);
                 if info.gc && cat != Category::Chan && cat != Category::Network {
                     cat = Category::Gc;
                 }

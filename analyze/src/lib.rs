@@ -13,10 +13,12 @@
 
 pub mod analysis;
 pub mod capture_set;
+pub mod category;
 pub mod critical_path;
 pub mod error;
 pub mod export;
 pub mod goroutine;
+pub mod latency;
 pub mod render;
 pub mod report;
 pub mod root_cause;
@@ -25,6 +27,7 @@ pub mod span;
 pub mod table;
 #[doc(hidden)]
 pub mod testkit;
+pub mod units;
 
 pub use analysis::{Analysis, Options};
 pub use capture_set::{CaptureSet, LoadedCapture, Ns};

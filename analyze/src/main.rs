@@ -56,7 +56,7 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
         /// A goroutine alive at the end is a leak suspect when blocked at least this long ...
-        #[arg(long, default_value = "1s", value_parser = commands::analyze::parse_duration)]
+        #[arg(long, default_value = "1s", value_parser = ganalyze::units::parse_duration)]
         leak_min_blocked: u64,
         /// ... and for at least this fraction of the capture.
         #[arg(long, default_value_t = 0.5)]

@@ -78,29 +78,3 @@ pub fn progress(total: u64, what: &str) -> Option<Progress> {
         lock: Arc::new(Mutex::new(())),
     })
 }
-
-/// Parses "1s", "500ms", "2m", "750us", "100ns" (a bare number is seconds).
-pub fn parse_duration(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (examples: 1s, 500ms, 2m)"))?;
-    let mul = match unit.trim() {
-        "" | "s" => 1e9,
-        "ms" => 1e6,
-        "us" | "µs" => 1e3,
-        "ns" => 1.0,
-        "m" | "min" => 60e9,
-        "h" => 3600e9,
-        u => {
-            return Err(format!(
-                "unknown duration unit {u:?} (use ns, us, ms, s, m or h)"
-            ))
-        }
-    };
-    Ok((v * mul) as u64)
-}

@@ -5,9 +5,9 @@
 use std::fmt::Write;
 
 use super::{burn, pct};
-use crate::critical_path::Category;
+use crate::category::Category;
 use crate::report::{Example, Report, SloReport};
-use crate::table::fmt_ns;
+use crate::units::fmt_ns;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")

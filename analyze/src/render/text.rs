@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::{burn, pct};
 use crate::report::Report;
-use crate::table::fmt_ns;
+use crate::units::fmt_ns;
 
 struct Style {
     on: bool,

@@ -1,0 +1,16 @@
+//! Service-level objectives: what one is and its `--slo` syntax ([`spec`]), SLOs from
+//! OpenSLO v1 files ([`openslo`]), and their evaluation over a capture's server spans
+//! ([`eval`]).
+
+mod eval;
+mod openslo;
+mod spec;
+
+pub use eval::{evaluate, is_error, Evaluation};
+pub use openslo::parse_openslo;
+pub use spec::{parse, EndpointPattern, Latency, Slo, SloError};
+
+/// A percentage rounded to six decimals, as SLOs write them (`0.999 * 100` is 99.9).
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
