@@ -69,7 +69,7 @@ struct Top {
 
 /// One piece of a request's critical path.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Segment {
+pub(crate) struct Segment {
     pub start: Ns,
     pub end: Ns,
     /// The goroutine whose state this is (the handler, or one it waited for).
@@ -87,13 +87,13 @@ pub struct Segment {
 }
 
 impl Segment {
-    pub fn duration(&self) -> u64 {
+    pub(crate) fn duration(&self) -> u64 {
         (self.end - self.start).max(0) as u64
     }
 }
 
 /// Walks critical paths over one analysis (reuses symbolization across requests).
-pub struct Walker<'a> {
+pub(crate) struct Walker<'a> {
     pub set: &'a CaptureSet,
     pub a: &'a Analysis,
     /// Follow wake-ups and calls at most this deep.
@@ -197,12 +197,13 @@ impl RunningIndex {
 
 const BUCKET: i64 = 10_000_000;
 /// The location of stop-the-world pauses.
-pub const STW: &str = "runtime (stop-the-world pause)";
+pub(crate) const STW: &str = "runtime (stop-the-world pause)";
 /// The activity of on-CPU time inferred to be GC assists.
-pub const ASSIST: &str = "running while the GC was marking (assists; inferred, no CPU samples)";
+pub(crate) const ASSIST: &str =
+    "running while the GC was marking (assists; inferred, no CPU samples)";
 
 impl<'a> Walker<'a> {
-    pub fn new(set: &'a CaptureSet, a: &'a Analysis) -> Self {
+    pub(crate) fn new(set: &'a CaptureSet, a: &'a Analysis) -> Self {
         let mut clients: HashMap<GoroutineKey, Vec<usize>> = HashMap::default();
         for (i, s) in a.spans.iter().enumerate() {
             if s.kind != SpanKind::HttpServer {
@@ -282,7 +283,7 @@ impl<'a> Walker<'a> {
     /// "main.(*store).refresh created at main.main (main.go:93)": a goroutine's start
     /// function and creation site, from its creation event or, for goroutines created before
     /// the capture, from the bottom of its stacks.
-    pub fn describe(&self, key: GoroutineKey) -> String {
+    pub(crate) fn describe(&self, key: GoroutineKey) -> String {
         if let Some(s) = self.names.borrow().get(&key) {
             return s.clone();
         }
@@ -315,7 +316,7 @@ impl<'a> Walker<'a> {
     }
 
     /// The critical path of server span `req`, in time order.
-    pub fn path(&self, req: usize) -> Vec<Segment> {
+    pub(crate) fn path(&self, req: usize) -> Vec<Segment> {
         let s = &self.a.spans[req];
         let mut out = Vec::new();
         let mut chain = vec![s.key];
@@ -677,7 +678,7 @@ impl<'a> Walker<'a> {
 
     /// Where the program made the call of client span `c`: from the longest block of its
     /// goroutine inside the span.
-    pub fn call_site(&self, c: usize) -> String {
+    pub(crate) fn call_site(&self, c: usize) -> String {
         let span = &self.a.spans[c];
         let end = self.span_end(c);
         let Some(g) = self.a.goroutine(span.key) else {
@@ -787,7 +788,7 @@ impl<'a> Walker<'a> {
 
     /// Goroutines of the same process that were running during [a, b), with the time each
     /// ran in it, most first (who held the CPUs while a request was runnable).
-    pub fn cpu_holders(&self, key: GoroutineKey, a: Ns, b: Ns) -> Vec<(GoroutineKey, u64)> {
+    pub(crate) fn cpu_holders(&self, key: GoroutineKey, a: Ns, b: Ns) -> Vec<(GoroutineKey, u64)> {
         let idx = self
             .running
             .get_or_init(|| RunningIndex::build(&self.a.goroutines));
@@ -810,7 +811,7 @@ impl<'a> Walker<'a> {
 }
 
 /// The blocker name of a client span: "GET host/path", or `SELECT "query text"` for SQL.
-pub fn call_name(s: &crate::span::Span) -> String {
+pub(crate) fn call_name(s: &crate::span::Span) -> String {
     match s.kind {
         SpanKind::Sql if !s.target.is_empty() => format!("{} {:?}", s.name, s.target),
         _ => s.name.to_string(),

@@ -14,11 +14,11 @@
 pub mod analysis;
 pub mod capture_set;
 pub mod category;
-pub mod critical_path;
+pub(crate) mod critical_path;
 pub mod error;
 pub mod export;
 pub mod goroutine;
-pub mod latency;
+pub(crate) mod latency;
 pub mod render;
 pub mod report;
 pub mod root_cause;

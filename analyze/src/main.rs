@@ -1,7 +1,8 @@
 //! `ganalyze`: reads `.gcap` captures and explains what the Go programs in them did.
 //!
-//! The command line is the contract in CONTRACT.md; each subcommand lives in
-//! `commands/<name>.rs` and the analyses it uses in the library (`ganalyze::...`).
+//! The command line is the project contract (kept with the issues, not in this repository;
+//! README.md shows every command); each subcommand lives in `commands/<name>.rs` and the
+//! analyses it uses in the library (`ganalyze::...`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,7 +25,7 @@ struct Cli {
 
 /// Output formats of the listing commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
     Csv,

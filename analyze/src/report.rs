@@ -163,7 +163,7 @@ pub struct Report {
 /// long-lived goroutines such as a worker or an accept loop, and the runtime's and standard
 /// library's own, such as idle keep-alive connections, are left out; `ganalyze goroutines`
 /// lists every suspect).
-pub fn report_leak_params() -> LeakParams {
+pub(crate) fn report_leak_params() -> LeakParams {
     LeakParams {
         min_blocked_ns: 1_000_000_000,
         min_fraction: 0.2,

@@ -16,7 +16,7 @@ use crate::critical_path::{Segment, Walker};
 use crate::units::fmt_ns;
 
 /// At most this many breaching and baseline requests are walked (evenly spaced).
-pub const MAX_REQUESTS: usize = 2000;
+pub(crate) const MAX_REQUESTS: usize = 2000;
 
 /// One piece of evidence: a request and how long the cause held it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -114,7 +114,7 @@ fn aggregate(w: &Walker, reqs: &[usize], keep: bool) -> HashMap<Key, Acc> {
 }
 
 /// The ranked causes of the `breaching` requests against the `baseline` ones.
-pub fn explain(
+pub(crate) fn explain(
     w: &Walker,
     breaching: &[usize],
     baseline: &[usize],

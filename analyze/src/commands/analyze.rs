@@ -11,7 +11,10 @@ use ganalyze::{Analysis, CaptureSet, Options};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Opens the files as one incident and analyses them. Warnings go to stderr.
-pub fn analyze(files: &[PathBuf], mut opts: Options) -> anyhow::Result<(CaptureSet, Analysis)> {
+pub(crate) fn analyze(
+    files: &[PathBuf],
+    mut opts: Options,
+) -> anyhow::Result<(CaptureSet, Analysis)> {
     let set = CaptureSet::open(files)?;
     for w in &set.warnings {
         eprintln!("ganalyze: warning: {w}");
@@ -34,7 +37,7 @@ pub fn analyze(files: &[PathBuf], mut opts: Options) -> anyhow::Result<(CaptureS
 /// A progress bar on stderr that shows itself only when stderr is a terminal and the work
 /// has taken more than a second.
 #[derive(Clone)]
-pub struct Progress {
+pub(crate) struct Progress {
     bar: ProgressBar,
     started: Instant,
     shown: Arc<AtomicBool>,
@@ -42,7 +45,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn inc(&self, n: u64) {
+    pub(crate) fn inc(&self, n: u64) {
         self.bar.inc(n);
         if !self.shown.load(Ordering::Relaxed) && self.started.elapsed() > Duration::from_secs(1) {
             let _g = self.lock.lock();
@@ -52,13 +55,13 @@ impl Progress {
         }
     }
 
-    pub fn finish_and_clear(&self) {
+    pub(crate) fn finish_and_clear(&self) {
         self.bar.finish_and_clear();
     }
 }
 
 /// A progress bar over `total` units, or None when stderr is not a terminal.
-pub fn progress(total: u64, what: &str) -> Option<Progress> {
+pub(crate) fn progress(total: u64, what: &str) -> Option<Progress> {
     if !std::io::stderr().is_terminal() || total == 0 {
         return None;
     }

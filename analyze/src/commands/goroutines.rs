@@ -8,7 +8,7 @@ use ganalyze::{table, LeakParams, Options};
 
 use crate::Format;
 
-pub fn run(
+pub(crate) fn run(
     files: &[PathBuf],
     format: Format,
     limit: usize,

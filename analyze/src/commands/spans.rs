@@ -8,7 +8,7 @@ use ganalyze::{table, Options};
 
 use crate::Format;
 
-pub fn run(files: &[PathBuf], format: Format, limit: usize) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(files: &[PathBuf], format: Format, limit: usize) -> anyhow::Result<ExitCode> {
     let opts = Options {
         keep_states: false,
         // The spans' goroutine trees are all this needs of the goroutines.

@@ -10,7 +10,7 @@ use crate::units::{fmt_dur, fmt_ns, short_decimal};
 
 /// An SLO evaluated over the server spans of a capture set.
 #[derive(Clone, Debug)]
-pub struct Evaluation {
+pub(crate) struct Evaluation {
     /// Indices (into the analysis' spans) of the complete server spans it covers.
     pub requests: Vec<usize>,
     /// Of those, the ones slower than the threshold (at or above it).
@@ -29,18 +29,18 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    pub fn breached(&self) -> bool {
+    pub(crate) fn breached(&self) -> bool {
         self.latency_breached || self.errors_breached
     }
 }
 
 /// Is this span a failed request?
-pub fn is_error(s: &Span) -> bool {
+pub(crate) fn is_error(s: &Span) -> bool {
     s.error || s.status.is_some_and(|c| c >= 500)
 }
 
 /// Evaluates `slo` over the complete server spans (`dur` gives a span's duration).
-pub fn evaluate(slo: &Slo, spans: &[Span], dur: impl Fn(&Span) -> u64) -> Evaluation {
+pub(crate) fn evaluate(slo: &Slo, spans: &[Span], dur: impl Fn(&Span) -> u64) -> Evaluation {
     let requests: Vec<usize> = spans
         .iter()
         .enumerate()

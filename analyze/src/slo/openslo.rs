@@ -499,7 +499,7 @@ mod tests {
         );
     }
 
-    pub const MALFORMED_YAML: &[(&str, &str)] = &[
+    const MALFORMED_YAML: &[(&str, &str)] = &[
         ("not yaml", "kind: [SLO"),
         ("empty", ""),
         ("no SLO", "apiVersion: openslo/v1\nkind: Service\nmetadata: {name: x}\n"),

@@ -25,7 +25,7 @@ pub struct EndpointPattern {
 
 impl EndpointPattern {
     /// Every endpoint.
-    pub fn any() -> Self {
+    pub(crate) fn any() -> Self {
         EndpointPattern {
             method: None,
             path: String::new(),
@@ -34,7 +34,7 @@ impl EndpointPattern {
     }
 
     /// Does a server span named `name` ("GET /api/orders") match?
-    pub fn matches(&self, name: &str) -> bool {
+    pub(crate) fn matches(&self, name: &str) -> bool {
         let (method, path) = name.split_once(' ').unwrap_or(("", name));
         if let Some(m) = &self.method {
             if m != method {
@@ -73,7 +73,7 @@ pub enum Latency {
 }
 
 impl Latency {
-    pub fn threshold_ns(&self) -> u64 {
+    pub(crate) fn threshold_ns(&self) -> u64 {
         match *self {
             Latency::Percentile { threshold_ns, .. } | Latency::Ratio { threshold_ns, .. } => {
                 threshold_ns
@@ -82,7 +82,7 @@ impl Latency {
     }
 
     /// The fraction of requests allowed to be slower than the threshold.
-    pub fn allowed_bad(&self) -> f64 {
+    pub(crate) fn allowed_bad(&self) -> f64 {
         match *self {
             Latency::Percentile { percentile: p, .. } | Latency::Ratio { percent: p, .. } => {
                 1.0 - p / 100.0
@@ -406,7 +406,7 @@ mod tests {
 
     /// Every malformed input gives one line naming the problem and showing the right form.
     /// (This table is quoted in docs/RELIABILITY.md.)
-    pub const MALFORMED: &[&str] = &[
+    const MALFORMED: &[&str] = &[
         "",
         "   ",
         "GET /api/orders p99 < 200ms",
