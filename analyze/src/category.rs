@@ -125,52 +125,75 @@ impl Category {
     /// A root cause of this category in one sentence a person can act on: what happens,
     /// what it costs, and what to do about it.
     pub(crate) fn sentence(self, w: &CauseWords) -> String {
+        let mut s = format!("{}: {}; {}.", w.share, self.situation(w), w.per);
+        if let Some(advice) = self.advice() {
+            s.push(' ');
+            s.push_str(advice);
+        }
+        s
+    }
+
+    /// What happens to the requests: "GET /x handlers wait on a lock in main.f, held by ...".
+    fn situation(self, w: &CauseWords) -> String {
         let CauseWords {
-            share: pct,
             endpoint,
             at,
             blocker,
             doing,
-            per,
+            ..
         } = *w;
         let by = blocker.unwrap_or("another goroutine");
         match self {
-            Category::Mutex => format!(
-                "{pct}: {endpoint} handlers wait on a lock{at}, held by {by}{doing}; {per}. Do not hold the lock across slow work."
-            ),
-            Category::Chan => format!(
-                "{pct}: {endpoint} handlers wait on a channel{at} for {by}{doing}; {per}. Add capacity where the work is done, or bound the queue."
-            ),
-            Category::Downstream => format!(
-                "{pct}: {endpoint} waits for the call {by}{at}{doing}; {per}. Look at the called service, add a timeout or cache the result."
-            ),
+            Category::Mutex => {
+                format!("{endpoint} handlers wait on a lock{at}, held by {by}{doing}")
+            }
+            Category::Chan => format!("{endpoint} handlers wait on a channel{at} for {by}{doing}"),
+            Category::Downstream => format!("{endpoint} waits for the call {by}{at}{doing}"),
             Category::Gc => format!(
-                "{pct}: {endpoint} is held up by garbage collection (assists, waits and stop-the-world pauses){at}; {per}. Allocate less there, or raise GOGC/GOMEMLIMIT."
+                "{endpoint} is held up by garbage collection (assists, waits and stop-the-world pauses){at}"
             ),
             Category::Runnable => format!(
-                "{pct}: {endpoint} handlers were runnable but waited for a CPU{}; {per}. The process is CPU-starved: check GOMAXPROCS, CPU limits and busy goroutines.",
+                "{endpoint} handlers were runnable but waited for a CPU{}",
                 blocker.map(|b| format!(" ({b})")).unwrap_or_default()
             ),
             Category::OnCpu => format!(
-                "{pct}: {endpoint} handlers run longer on CPU{at}{}; {per}. Profile the handler (capture with CPU samples).",
+                "{endpoint} handlers run longer on CPU{at}{}",
                 blocker.map(|b| format!(" (in {b})")).unwrap_or_default()
             ),
             Category::OffCpu => format!(
-                "{pct}: the OS threads running {endpoint} handlers were descheduled by the kernel; {per}. Look for CPU limits (cgroup throttling) or noisy neighbours."
+                "the OS threads running {endpoint} handlers were descheduled by the kernel"
             ),
-            Category::Network => format!(
-                "{pct}: {endpoint} handlers wait on the network{at} outside any client call; {per}. Check the peer and the connection."
-            ),
-            Category::Sleep => format!(
-                "{pct}: {endpoint} handlers sleep{at} (time.Sleep or a timer); {per}."
-            ),
-            Category::Syscall => format!(
-                "{pct}: {endpoint} handlers are in system calls{at}; {per}. Check file and disk I/O there."
-            ),
+            Category::Network => {
+                format!("{endpoint} handlers wait on the network{at} outside any client call")
+            }
+            Category::Sleep => format!("{endpoint} handlers sleep{at} (time.Sleep or a timer)"),
+            Category::Syscall => format!("{endpoint} handlers are in system calls{at}"),
             Category::Other => format!(
-                "{pct}: {endpoint} handlers wait{at}{}{doing}; {per}.",
+                "{endpoint} handlers wait{at}{}{doing}",
                 blocker.map(|b| format!(" for {b}")).unwrap_or_default()
             ),
+        }
+    }
+
+    /// What to do about a root cause of this category, when there is a general answer.
+    const fn advice(self) -> Option<&'static str> {
+        match self {
+            Category::Mutex => Some("Do not hold the lock across slow work."),
+            Category::Chan => Some("Add capacity where the work is done, or bound the queue."),
+            Category::Downstream => {
+                Some("Look at the called service, add a timeout or cache the result.")
+            }
+            Category::Gc => Some("Allocate less there, or raise GOGC/GOMEMLIMIT."),
+            Category::Runnable => Some(
+                "The process is CPU-starved: check GOMAXPROCS, CPU limits and busy goroutines.",
+            ),
+            Category::OnCpu => Some("Profile the handler (capture with CPU samples)."),
+            Category::OffCpu => {
+                Some("Look for CPU limits (cgroup throttling) or noisy neighbours.")
+            }
+            Category::Network => Some("Check the peer and the connection."),
+            Category::Syscall => Some("Check file and disk I/O there."),
+            Category::Sleep | Category::Other => None,
         }
     }
 }

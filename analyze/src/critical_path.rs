@@ -434,32 +434,26 @@ impl<'a> Walker<'a> {
                 return;
             }
         }
-        let Some(g) = self.a.goroutine(key) else {
+        // Time no state of the goroutine covers: `other`, saying why.
+        let uncovered = |out: &mut Vec<Segment>, a: Ns, b: Ns, why: &str| {
             self.emit(
                 out,
                 key,
-                from,
-                to,
+                a,
+                b,
                 top,
                 depth,
                 Category::Other,
-                "unknown".into(),
+                why.into(),
                 None,
-            );
+            )
+        };
+        let Some(g) = self.a.goroutine(key) else {
+            uncovered(out, from, to, "unknown");
             return;
         };
         if from < g.first_seen {
-            self.emit(
-                out,
-                key,
-                from,
-                g.first_seen.min(to),
-                top,
-                depth,
-                Category::Other,
-                "goroutine not yet seen".into(),
-                None,
-            );
+            uncovered(out, from, g.first_seen.min(to), "goroutine not yet seen");
         }
         let i0 = g.states.partition_point(|s| s.end <= from);
         for i in i0..g.states.len() {
@@ -475,17 +469,7 @@ impl<'a> Walker<'a> {
         }
         if let Some(last) = g.states.last() {
             if last.end < to {
-                self.emit(
-                    out,
-                    key,
-                    last.end.max(from),
-                    to,
-                    top,
-                    depth,
-                    Category::Other,
-                    "goroutine gone".into(),
-                    None,
-                );
+                uncovered(out, last.end.max(from), to, "goroutine gone");
             }
         }
     }
@@ -593,6 +577,21 @@ impl<'a> Walker<'a> {
             self.walk(key, a, b, req, Some(t), depth, chain, out, false);
             return;
         }
+        // The call's time outside the called service's span.
+        let between = |out: &mut Vec<Segment>, x: Ns, y: Ns| {
+            let what = "between the services".into();
+            self.emit(
+                out,
+                key,
+                x,
+                y,
+                Some(t),
+                depth + 1,
+                Category::Network,
+                what,
+                None,
+            )
+        };
         let mut at = a;
         for r in remote {
             let rs = &self.a.spans[r];
@@ -601,34 +600,14 @@ impl<'a> Walker<'a> {
                 continue;
             }
             if x > at {
-                self.emit(
-                    out,
-                    key,
-                    at,
-                    x,
-                    Some(t),
-                    depth + 1,
-                    Category::Network,
-                    "between the services".into(),
-                    None,
-                );
+                between(out, at, x);
             }
             let mut ch = vec![rs.key];
             self.walk(rs.key, x, y, r, Some(t), depth + 1, &mut ch, out, true);
             at = y;
         }
         if at < b {
-            self.emit(
-                out,
-                key,
-                at,
-                b,
-                Some(t),
-                depth + 1,
-                Category::Network,
-                "between the services".into(),
-                None,
-            );
+            between(out, at, b);
         }
     }
 

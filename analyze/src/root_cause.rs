@@ -190,13 +190,7 @@ pub(crate) fn explain(
                 },
             })
             .collect();
-        acts.sort_by(|a, b| {
-            b.share
-                .total_cmp(&a.share)
-                .then(a.category.cmp(&b.category))
-                .then(a.where_.cmp(&b.where_))
-        });
-        acts.truncate(5);
+        keep_largest_shares(&mut acts, 5, |a| (a.share, a.category, a.where_.as_str()));
         let mut blocker = k.2.clone();
         if k.0 == Category::Runnable && blocker.is_none() {
             blocker = cpu_holders(w, &acc.segments);
@@ -216,14 +210,17 @@ pub(crate) fn explain(
         rc.summary = summary(&rc, endpoint);
         out.push(rc);
     }
-    out.sort_by(|a, b| {
-        b.share
-            .total_cmp(&a.share)
-            .then(a.category.cmp(&b.category))
-            .then(a.where_.cmp(&b.where_))
-    });
-    out.truncate(8);
+    keep_largest_shares(&mut out, 8, |c| (c.share, c.category, c.where_.as_str()));
     out
+}
+
+/// Keeps the `n` largest shares, largest first; ties by category, then place.
+fn keep_largest_shares<T>(v: &mut Vec<T>, n: usize, key: impl Fn(&T) -> (f64, Category, &str)) {
+    v.sort_by(|a, b| {
+        let ((sa, ca, wa), (sb, cb, wb)) = (key(a), key(b));
+        sb.total_cmp(&sa).then(ca.cmp(&cb)).then(wa.cmp(wb))
+    });
+    v.truncate(n);
 }
 
 /// Who ran while the requests were runnable: the goroutines with most CPU time then.
