@@ -223,7 +223,7 @@ fn histogram(d: &[u64], threshold: Option<u64>) -> Vec<Bucket> {
     b
 }
 
-/// Builds the report. `endpoint_label` names an SLO's endpoint in summaries.
+/// Builds the report: every endpoint, each SLO evaluated and its breach explained.
 pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
     let end_of = |s: &crate::span::Span| s.duration(set.files[s.key.file as usize].end);
     // Endpoints.

@@ -1,6 +1,6 @@
-//! Service-level objectives: what one is and its `--slo` syntax ([`spec`]), SLOs from
-//! OpenSLO v1 files ([`openslo`]), and their evaluation over a capture's server spans
-//! ([`eval`]).
+//! Service-level objectives: what one is and its `--slo` syntax (`spec.rs`: [`Slo`],
+//! [`parse`]), SLOs from OpenSLO v1 files (`openslo.rs`: [`parse_openslo`]), and their
+//! evaluation over a capture's server spans (`eval.rs`).
 
 mod eval;
 mod openslo;
