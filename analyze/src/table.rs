@@ -10,31 +10,14 @@ use serde::Serialize;
 
 use crate::error::{AnalyzeError, Result};
 use crate::goroutine::LeakSuspect;
+use crate::latency::percentile;
+use crate::units::{fmt_at, fmt_ns};
 
 mod goroutine_row;
 mod span_row;
 
 pub use goroutine_row::{goroutine_rows, BlockedNs, GoroutineRow};
 pub use span_row::{span_rows, Hex, SpanIds, SpanRow};
-
-/// A duration for people: "850ns", "12.3µs", "4.56ms", "1.234s".
-pub fn fmt_ns(ns: u64) -> String {
-    let f = ns as f64;
-    if ns < 1_000 {
-        format!("{ns}ns")
-    } else if ns < 1_000_000 {
-        format!("{:.1}µs", f / 1e3)
-    } else if ns < 1_000_000_000 {
-        format!("{:.2}ms", f / 1e6)
-    } else {
-        format!("{:.3}s", f / 1e9)
-    }
-}
-
-/// A time since the capture start, in seconds: "+1.234567s".
-pub fn fmt_at(ns: i64) -> String {
-    format!("{:+.6}s", ns as f64 / 1e9)
-}
 
 fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -294,15 +277,6 @@ pub fn goroutines_csv<'a, W: Write>(
         .map_err(csv_error)?;
     }
     c.flush().map_err(|e| AnalyzeError::io("writing CSV", e))
-}
-
-/// A nearest-rank percentile of sorted values.
-pub fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// The `spans` text report: per-name latency summary, then one row per span.
