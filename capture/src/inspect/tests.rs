@@ -621,3 +621,53 @@ fn target_info_summary() {
     let back: TargetInfo = serde_json::from_str(&json).unwrap();
     assert_eq!(back, info);
 }
+
+/// The pclntab marks compiler-generated wrappers with `FuncIDWrapper`, whose value moves
+/// between versions (`internal/abi/symtab.go`); gcap reads it off `runtime.deferreturn`.
+#[test]
+fn wrapper_func_id_is_gos() {
+    for &ver in &gcap_testenv::go_versions() {
+        let want = match minor(ver) {
+            0..=21 => 21,
+            22..=24 => 22,
+            _ => 23,
+        };
+        assert_eq!(
+            open(ver, Flavor::Normal).wrapper_func_id,
+            Some(want),
+            "{ver}"
+        );
+    }
+}
+
+/// The go wrappers of `go http.Serve(ln, nil)` and `go worker(...)` start the functions Go's
+/// traceback names, whether the wrapper calls them or has them inlined (Go 1.22+ inlines
+/// http.Serve), in every flavor; main.main and real closures are not wrappers.
+#[test]
+fn go_wrappers_start_their_target() {
+    for &ver in &gcap_testenv::go_versions() {
+        let flavors: &[Flavor] = if MATRIX.contains(&ver) {
+            &[Flavor::Normal, Flavor::Stripped, Flavor::Pie]
+        } else {
+            &[Flavor::Normal]
+        };
+        for &flavor in flavors {
+            let b = open(ver, flavor);
+            let mut started: Vec<String> = b
+                .functions()
+                .iter()
+                .filter(|f| f.name.starts_with("main.main."))
+                .filter_map(|f| b.start_function(f.entry))
+                .map(|f| f.function)
+                .collect();
+            started.sort();
+            assert_eq!(
+                started,
+                ["main.worker", "net/http.Serve"],
+                "{ver} {flavor:?}"
+            );
+            let main = b.function("main.main").unwrap();
+            assert_eq!(b.start_function(main.entry), None, "{ver} {flavor:?}");
+        }
+    }
+}
