@@ -17,7 +17,8 @@ pub(crate) enum Role {
     Exact,
     /// A return address (stack frames, `g.gopc`): the call is the byte before it.
     Return,
-    /// A goroutine's start function: see through `go f(x)` wrappers to `f`.
+    /// A goroutine's start function: named as Go's traceback names it (`go f(x)` wrappers
+    /// seen through to `f`, inlined or called).
     Start,
 }
 
@@ -81,9 +82,7 @@ impl PcQueue {
                     .wrapping_sub(u64::from(role == Role::Return));
                 let mut frames = Vec::new();
                 if role == Role::Start {
-                    if let Some(callee) = binary.go_wrapper_callee(link_pc) {
-                        frames.extend(sym.symbolize(callee.entry).unwrap_or_default().to_vec());
-                    }
+                    frames.extend(binary.start_function(link_pc));
                 }
                 frames.extend(sym.symbolize(link_pc).unwrap_or_default().to_vec());
                 let syms: Vec<Symbol> = frames
