@@ -9,5 +9,6 @@
 pub mod inspect;
 pub mod probes;
 pub mod session;
+pub mod snapshot;
 pub mod target;
 pub mod translate;

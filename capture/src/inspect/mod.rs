@@ -6,6 +6,7 @@
 //! on request decodes prologues (probe sites, RETs), reads struct offsets and symbolizes
 //! PCs. `TargetInfo` is the summary recorded in the capture file.
 
+pub(crate) mod allgs;
 pub(crate) mod buildinfo;
 pub(crate) mod elf;
 pub(crate) mod offsets;
@@ -24,7 +25,7 @@ pub(crate) use buildinfo::{BuildInfo, GoVersion};
 pub(crate) use elf::ElfImage;
 pub(crate) use offsets::{GoOffsets, OffsetsSource};
 pub(crate) use prologue::Prologue;
-pub use symbols::Func;
+pub use symbols::{Frame, Func};
 pub(crate) use symbols::{FuncTable, PclnLayout, Pclntab, Symbolizer};
 
 /// Why a target could not be inspected. Messages say what is wrong and what to do.

@@ -301,14 +301,14 @@ fn find_moduledata(elf: &ElfImage, pcln: u64, funcname_off: u64) -> Option<u64> 
 /// One frame of a symbolized PC. For an inlined call, several frames share one PC:
 /// the innermost (inlined) first, the physical function last.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Frame {
-    pub(crate) function: String,
-    pub(crate) file: String,
-    pub(crate) line: u32,
+pub struct Frame {
+    pub function: String,
+    pub file: String,
+    pub line: u32,
     /// Entry of the physical function containing the PC.
-    pub(crate) entry: u64,
-    pub(crate) inlined: bool,
-    /// The function's `funcID` (see [`Pclntab::func_id`]).
+    pub entry: u64,
+    pub inlined: bool,
+    /// The function's `funcID` (see `Pclntab::func_id`).
     pub(crate) func_id: u8,
 }
 
@@ -515,6 +515,19 @@ impl<'a> Pclntab<'a> {
             return None;
         }
         self.l.gofunc?.checked_add(u64::from(off))
+    }
+
+    /// The function's SP delta at `pc` (its pcsp table): how many bytes it has pushed below
+    /// its return address there, so the return address is at `SP + delta`. Go's own
+    /// traceback unwinds with it (at a caller's return address itself, not `ret - 1`);
+    /// frame pointers alone miss a frame at `g.sched`, where `mcall` saves its caller's BP
+    /// on 1.19 but the caller's caller's BP from 1.21.
+    pub(crate) fn sp_delta(&self, pc: u64) -> Option<u32> {
+        let i = self.find(pc)?;
+        let (entry, _) = self.func_range(i)?;
+        let f = self.func_struct(i)?;
+        let delta = self.pcvalue(self.u32_at(f + 16)?, entry, pc)?;
+        u32::try_from(delta).ok()
     }
 
     /// Frames for `pc`, innermost first. Pass exactly the PC of the instruction you mean:

@@ -669,3 +669,25 @@ fn go_wrappers_start_their_target() {
         assert_eq!(b.start_function(main.entry), None, "{ver} {flavor:?}");
     }
 }
+
+/// `runtime.allgadd`'s code names the same variables as `.symtab`, in every build that has
+/// one (PIE too); stripped builds find them from that code alone.
+#[test]
+fn allgs_from_code_equal_symtab() {
+    for (ver, flavor) in every_build() {
+        let b = open(ver, flavor);
+        let found = allgs::locate(&b).unwrap_or_else(|e| panic!("go{ver} {flavor:?}: {e}"));
+        let Some(sym) = allgs::from_symtab(&b) else {
+            assert_eq!(flavor, Flavor::Stripped);
+            assert_eq!(found.source, allgs::AllgSource::Code);
+            continue;
+        };
+        assert_eq!(found, sym);
+        let code = allgs::from_code(&b).unwrap_or_else(|e| panic!("go{ver} {flavor:?}: {e}"));
+        assert_eq!(
+            (code.allgs, code.allglen, code.allgptr),
+            (sym.allgs, sym.allglen, sym.allgptr),
+            "go{ver} {flavor:?}"
+        );
+    }
+}

@@ -18,6 +18,7 @@ use super::launch::Launched;
 use super::process::{first_target, Proc};
 use super::Options;
 use crate::probes::{Record, DRAIN_INTERVAL};
+use crate::snapshot;
 use crate::translate::symbols::Placement;
 use crate::translate::Translator;
 
@@ -127,6 +128,19 @@ impl Capture {
                 }
             }
         }
+    }
+
+    /// Writes snapshot `number` of the goroutines of process `pi` ([`crate::snapshot`]);
+    /// nothing while its executable is not mapped yet.
+    pub(crate) fn snapshot(&mut self, pi: usize, number: u32) -> Result<()> {
+        let p = &self.procs[pi];
+        let Some(bias) = p.bias else {
+            return Ok(());
+        };
+        let prepared = &self.groups[p.group].prepared;
+        let layout = snapshot::Layout::new(&prepared.binary, &prepared.offsets)?;
+        let snap = snapshot::take(p.pid, bias, &prepared.binary, &layout)?;
+        self.translator.snapshot(&mut self.w, pi, number, &snap)
     }
 
     /// Translates every record waiting in the ring buffers, and writes the records lost

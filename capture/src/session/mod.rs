@@ -10,9 +10,9 @@
 
 mod attach;
 mod drain;
-mod host;
+pub(crate) mod host;
 mod launch;
-mod process;
+pub(crate) mod process;
 mod stats;
 
 use std::path::PathBuf;
@@ -92,6 +92,14 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
     warnings.extend(targets.missing_probe_warnings());
 
     let mut cap = Capture::new(w, targets.groups, targets.procs, opts.spans.keep_query);
+    // Snapshot 0 of each process attached to (they come first): its goroutines, including
+    // those parked since before the capture, which no probe would show.
+    for pi in 0..opts.pids.len() {
+        if let Err(e) = cap.snapshot(pi, 0) {
+            let pid = cap.procs[pi].pid;
+            warnings.push(format!("no goroutine snapshot of pid {pid}: {e:#}"));
+        }
+    }
     let began = Instant::now();
     let (stop_reason, mut failure) =
         cap.run_until_stop(opts, &stop, began, &mut program, &mut warnings);
