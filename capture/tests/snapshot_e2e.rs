@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gcap::snapshot::{Description, Limits, Process, Truncation};
+use gcap::snapshot::{Description, Limits, Process, Truncation, LIVE_STATUSES};
 use gcap_format::{Capture, EventData};
 
 mod support;
@@ -351,15 +351,6 @@ fn capture_starts_with_a_snapshot() {
 /// torn reads are counted, and every goroutine returned is possible.
 fn busy_case(version: &str) {
     const ROUNDS: usize = 200;
-    const LIVE: &[&str] = &[
-        "runnable",
-        "running",
-        "syscall",
-        "waiting",
-        "copystack",
-        "preempted",
-        "leaked",
-    ];
     let bin = build(version, &[]);
     let mut target = Target::start(&bin, &["busy"], "");
     // Let it get going.
@@ -381,7 +372,7 @@ fn busy_case(version: &str) {
             let d = process.describe(g);
             let what = format!("go{version} snapshot {round}: {g:?} {d:?}");
             assert!(g.goid > 0 && goids.insert(g.goid), "{what}");
-            assert!(LIVE.contains(&d.status.as_str()), "{what}");
+            assert!(LIVE_STATUSES.contains(&d.status.as_str()), "{what}");
             assert!(d.start.is_some() && d.creation.is_some(), "{what}");
             if d.status == "waiting" {
                 assert!(!d.wait_reason.is_empty(), "{what}");

@@ -9,7 +9,22 @@ use crate::inspect::{GoBinary, GoOffsets};
 
 use super::{Limits, SnapshotError};
 
-/// What [`take`] needs to know about one target binary.
+/// Statuses of a goroutine that exists (by their `runtime._G*` names): the ones a snapshot
+/// records. `_Gleaked` is Go 1.26+.
+pub const LIVE_STATUSES: &[&str] = &[
+    "runnable",
+    "running",
+    "syscall",
+    "waiting",
+    "copystack",
+    "preempted",
+    "leaked",
+];
+
+/// Statuses of a `g` that holds no goroutine (skipped). `_Gdeadextra` is Go 1.26+.
+pub(crate) const FREE_STATUSES: &[&str] = &["idle", "dead", "deadextra"];
+
+/// What `take` needs to know about one target binary.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
     pub(crate) allgs: AllgAddrs,
@@ -38,24 +53,17 @@ impl Layout {
                 ))
             })
         };
-        let optional = |names: &[&str]| -> BTreeSet<u32> {
+        // Versions that lack a status (leaked, deadextra before 1.26) never show it.
+        let known = |names: &[&str]| -> BTreeSet<u32> {
             names
                 .iter()
                 .filter_map(|n| offsets.g_status_value(n))
                 .collect()
         };
-        let mut live = optional(&[
-            "_Grunnable",
-            "_Grunning",
-            "_Gsyscall",
-            "_Gcopystack",
-            "_Gpreempted",
-            "_Gleaked",
-        ]);
         let waiting = status("_Gwaiting")?;
-        live.insert(waiting);
-        let mut free = optional(&["_Gidle", "_Gdeadextra"]);
-        free.insert(status("_Gdead")?);
+        status("_Gdead")?;
+        let live = known(LIVE_STATUSES);
+        let free = known(FREE_STATUSES);
         let goexit = binary.function("runtime.goexit")?;
         let o = offsets.g;
         let fields = [

@@ -40,6 +40,7 @@ use std::time::Duration;
 use crate::inspect::InspectError;
 
 pub(crate) use layout::Layout;
+pub use layout::LIVE_STATUSES;
 pub use memory::MemoryError;
 pub use process::{Description, Process};
 pub(crate) use read::take;

@@ -7,20 +7,8 @@ use crate::session::process::load_bias;
 use crate::target::pid_exe;
 use crate::translate::symbols::{frames_of, Role};
 
-use super::{take, Goroutine, Layout, Limits, Snapshot, SnapshotError};
-
-/// Status constants, by the name `runtime.Stack` prints for them.
-const STATUS_NAMES: &[&str] = &[
-    "idle",
-    "runnable",
-    "running",
-    "syscall",
-    "waiting",
-    "copystack",
-    "preempted",
-    "leaked",
-    "dead",
-];
+use super::layout::FREE_STATUSES;
+use super::{take, Goroutine, Layout, Limits, Snapshot, SnapshotError, LIVE_STATUSES};
 
 /// One Go process, ready to be snapshotted.
 pub struct Process {
@@ -34,7 +22,7 @@ pub struct Process {
 /// A goroutine by name: what `runtime.Stack` says of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Description {
-    /// "runnable", "running", "syscall", "waiting", ...
+    /// Its status by name, as `runtime.Stack` prints it: one of [`LIVE_STATUSES`].
     pub status: String,
     /// Go's text for its wait reason ("chan receive"); empty when not waiting.
     pub wait_reason: String,
@@ -103,8 +91,9 @@ impl Process {
                 frames_of(&self.binary, &mut sym, pc, self.bias, role)
             })
             .collect();
-        let status = STATUS_NAMES
+        let status = LIVE_STATUSES
             .iter()
+            .chain(FREE_STATUSES)
             .find(|n| self.offsets.g_status_value(n) == Some(u32::from(g.status)))
             .map_or_else(|| format!("status {}", g.status), |n| n.to_string());
         let wait_reason = if u32::from(g.status) == self.layout.waiting {
