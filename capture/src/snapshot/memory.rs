@@ -39,20 +39,20 @@ pub enum MemoryError {
 
 /// One range to read: `len` bytes at the target's address `addr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Range {
-    pub addr: u64,
-    pub len: usize,
+pub(crate) struct Range {
+    pub(crate) addr: u64,
+    pub(crate) len: usize,
 }
 
 /// A target process's address space, read-only, with a byte budget.
-pub struct Remote {
+pub(crate) struct Remote {
     pid: u32,
     read: u64,
     limit: u64,
 }
 
 impl Remote {
-    pub fn new(pid: u32, limit: u64) -> Remote {
+    pub(crate) fn new(pid: u32, limit: u64) -> Remote {
         Remote {
             pid,
             read: 0,
@@ -61,7 +61,7 @@ impl Remote {
     }
 
     /// Bytes requested so far.
-    pub fn bytes_read(&self) -> u64 {
+    pub(crate) fn bytes_read(&self) -> u64 {
         self.read
     }
 
@@ -74,7 +74,7 @@ impl Remote {
     /// every byte between two readable ranges under a page apart is on one of their pages.
     /// A merged read that fails anyway (the target unmapped memory meanwhile) is retried
     /// range by range.
-    pub fn read(
+    pub(crate) fn read(
         &mut self,
         ranges: &[Range],
         buf: &mut Vec<u8>,
@@ -239,7 +239,7 @@ impl Remote {
     }
 
     /// One little-endian word at `addr`, or None when unmapped.
-    pub fn word(&mut self, addr: u64) -> Result<Option<u64>, MemoryError> {
+    pub(crate) fn word(&mut self, addr: u64) -> Result<Option<u64>, MemoryError> {
         let mut buf = Vec::with_capacity(8);
         let mut ok = Vec::with_capacity(1);
         self.read(&[Range { addr, len: 8 }], &mut buf, &mut ok)?;
@@ -248,7 +248,7 @@ impl Remote {
 }
 
 /// The little-endian u64 at `buf[at..at + 8]` (0 past the end).
-pub fn le_u64(buf: &[u8], at: usize) -> u64 {
+pub(crate) fn le_u64(buf: &[u8], at: usize) -> u64 {
     buf.get(at..at + 8)
         .and_then(|b| b.try_into().ok())
         .map_or(0, u64::from_le_bytes)

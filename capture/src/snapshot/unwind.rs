@@ -20,19 +20,19 @@ use crate::inspect::GoBinary;
 use super::memory::{le_u64, MemoryError, Range, Remote};
 
 /// Stack bytes read at a time per goroutine.
-pub const WINDOW: u64 = 512;
+pub(crate) const WINDOW: u64 = 512;
 
 /// Where one goroutine's walk starts.
 #[derive(Debug, Clone, Copy)]
-pub struct Start {
+pub(crate) struct Start {
     /// `g.sched.pc`: where the goroutine resumes (in `gopark` after `CALL mcall`, or a
     /// `systemstack_switch` PC for a goroutine on the system stack).
-    pub pc: u64,
+    pub(crate) pc: u64,
     /// `g.sched.sp`.
-    pub sp: u64,
+    pub(crate) sp: u64,
     /// The goroutine's stack bounds.
-    pub lo: u64,
-    pub hi: u64,
+    pub(crate) lo: u64,
+    pub(crate) hi: u64,
 }
 
 struct Walk {
@@ -59,7 +59,7 @@ impl Walk {
 /// Unwinds the stacks of `starts`; PCs are runtime addresses, `bias` the load bias. Each
 /// stack starts with `sched.pc` and has at most `max_depth` frames; `frames_left` bounds the
 /// total and is decremented.
-pub fn unwind(
+pub(crate) fn unwind(
     mem: &mut Remote,
     binary: &GoBinary,
     bias: u64,
