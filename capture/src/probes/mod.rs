@@ -307,10 +307,15 @@ impl Probes {
         v
     }
 
-    /// Decodes every record now in the ring buffer into `sink`, in ring order (per-CPU
-    /// producers interleave, so timestamps are only nearly sorted). Returns how many.
-    pub fn drain(&mut self, mut sink: impl FnMut(Record)) -> Result<usize> {
-        self.ring.consume().map_err(map_err("events"))?;
+    /// Decodes up to `max` records now in the ring buffer into `sink`, in ring order (per-CPU
+    /// producers interleave, so timestamps are only nearly sorted). Returns how many. The
+    /// bound keeps gcap's memory independent of how fast the targets produce: a caller that
+    /// wants the ring empty calls again while it gets `max`.
+    pub fn drain(&mut self, max: usize, mut sink: impl FnMut(Record)) -> Result<usize> {
+        let got = self.ring.consume_raw_n(max);
+        if got < 0 {
+            return Err(map_err("events")(libbpf_rs::Error::from_raw_os_error(-got)));
+        }
         let buf = std::mem::take(&mut *self.staged.lock().unwrap_or_else(|p| p.into_inner()));
         let mut n = 0;
         let mut rest = &buf[..];

@@ -146,19 +146,27 @@ impl Capture {
     /// Translates every record waiting in the ring buffers, and writes the records lost
     /// since the last drain as events, so the analysis knows when the gaps were.
     fn drain_all(&mut self) -> Result<()> {
+        /// Records read and translated at a time: ~2 MB of records at most.
+        const DRAIN_BATCH: usize = 32 * 1024;
         let mut recs: Vec<Record> = Vec::new();
         for (gi, g) in self.groups.iter_mut().enumerate() {
-            recs.clear();
-            g.probes.drain(|r| recs.push(r))?;
-            for r in &recs {
-                let procs = &mut self.procs;
-                self.translator.translate(
-                    &mut self.w,
-                    &mut g.probes,
-                    &g.prepared.offsets.g,
-                    r,
-                    |pi| procs[pi].exited = true,
-                )?;
+            // Batches bound gcap's memory when the targets produce as fast as it reads.
+            loop {
+                recs.clear();
+                let got = g.probes.drain(DRAIN_BATCH, |r| recs.push(r))?;
+                for r in &recs {
+                    let procs = &mut self.procs;
+                    self.translator.translate(
+                        &mut self.w,
+                        &mut g.probes,
+                        &g.prepared.offsets.g,
+                        r,
+                        |pi| procs[pi].exited = true,
+                    )?;
+                }
+                if got < DRAIN_BATCH {
+                    break;
+                }
             }
             if let Ok(lost) = g.probes.lost_per_cpu() {
                 for (cpu, n) in lost.into_iter().enumerate() {
