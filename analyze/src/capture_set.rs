@@ -3,7 +3,7 @@
 //! Each file's events are on its host's CLOCK_MONOTONIC; its metadata pairs that clock with
 //! the wall clock at capture start. Every event time is moved onto one axis ([`Ns`]: ns since
 //! the Unix epoch, via that pair), so captures of two services line up, and the contract's
-//! times are "ns since the start of the earliest capture" ([`CaptureSet::rel`]).
+//! times are "ns since the start of the earliest capture" (`CaptureSet::rel`).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -17,17 +17,17 @@ pub type Ns = i64;
 
 /// One opened capture file.
 pub struct LoadedCapture {
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// The path as listings print it.
-    pub name: String,
+    pub(crate) name: String,
     /// The file name without directories and extension (used to name exports).
-    pub stem: String,
-    pub cap: Capture,
+    pub(crate) stem: String,
+    pub(crate) cap: Capture,
     /// Add to an event's monotonic timestamp to get [`Ns`].
-    pub delta: i64,
+    pub(crate) delta: i64,
     /// When the capture started and stopped, on the common axis.
-    pub start: Ns,
-    pub end: Ns,
+    pub(crate) start: Ns,
+    pub(crate) end: Ns,
     /// Per target of `cap` (in its order): Go's name of each wait-reason number.
     reasons: Vec<Vec<String>>,
 }
@@ -78,14 +78,8 @@ impl LoadedCapture {
         }
     }
 
-    /// An event's monotonic timestamp on the common axis.
-    #[inline]
-    pub fn at(&self, ts: u64) -> Ns {
-        ts as i64 + self.delta
-    }
-
     /// The pid of a target id (0 when the target block was lost).
-    pub fn pid(&self, target: u32) -> u32 {
+    pub(crate) fn pid(&self, target: u32) -> u32 {
         self.cap
             .targets()
             .iter()
@@ -94,7 +88,7 @@ impl LoadedCapture {
     }
 
     /// The service name of a target: its executable's base name.
-    pub fn service(&self, target: u32) -> String {
+    pub(crate) fn service(&self, target: u32) -> String {
         let exe = self
             .cap
             .targets()
@@ -110,7 +104,7 @@ impl LoadedCapture {
     }
 
     /// Go's wait-reason string for a reason number of a target ("reason N" when unknown).
-    pub fn wait_reason(&self, target: u32, reason: u8) -> &str {
+    pub(crate) fn wait_reason(&self, target: u32, reason: u8) -> &str {
         static UNLISTED: OnceLock<Vec<String>> = OnceLock::new();
         let names = match self.cap.targets().iter().position(|t| t.id == target) {
             Some(i) => &self.reasons[i],
@@ -120,7 +114,7 @@ impl LoadedCapture {
     }
 
     /// The frames of a stack, innermost first, inlined frames expanded.
-    pub fn frames(&self, target: u32, stack: StackId) -> Vec<Frame> {
+    pub(crate) fn frames(&self, target: u32, stack: StackId) -> Vec<Frame> {
         let mut out = Vec::new();
         for &pc in self.cap.stack(target, stack) {
             let syms = self.cap.symbolize(target, pc);
@@ -144,14 +138,14 @@ impl LoadedCapture {
 
     /// "pkg.Func (file.go:LINE)" of a stack's first frame, "0x…" without a symbol, "unknown"
     /// for the empty stack.
-    pub fn site(&self, target: u32, stack: StackId) -> String {
+    pub(crate) fn site(&self, target: u32, stack: StackId) -> String {
         self.frames(target, stack)
             .first()
             .map_or_else(|| "unknown".into(), Frame::site)
     }
 
     /// The function of a stack's first frame ("0x…" without a symbol, "unknown" when empty).
-    pub fn function(&self, target: u32, stack: StackId) -> String {
+    pub(crate) fn function(&self, target: u32, stack: StackId) -> String {
         self.frames(target, stack)
             .into_iter()
             .next()
@@ -161,7 +155,7 @@ impl LoadedCapture {
     /// Where a goroutine blocked: the first frame of the stack in the program's own code
     /// (outside the runtime and the standard library), else the first frame outside the
     /// runtime, else the first frame.
-    pub fn where_(&self, target: u32, stack: StackId) -> String {
+    pub(crate) fn where_(&self, target: u32, stack: StackId) -> String {
         let frames = self.frames(target, stack);
         frames
             .iter()
@@ -174,15 +168,15 @@ impl LoadedCapture {
 
 /// One source frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Frame {
-    pub function: String,
-    pub file: String,
-    pub line: u32,
+pub(crate) struct Frame {
+    pub(crate) function: String,
+    pub(crate) file: String,
+    pub(crate) line: u32,
 }
 
 impl Frame {
     /// "pkg.Func (file.go:LINE)", or just the function when the file is unknown.
-    pub fn site(&self) -> String {
+    pub(crate) fn site(&self) -> String {
         if self.file.is_empty() {
             self.function.clone()
         } else {
@@ -193,7 +187,7 @@ impl Frame {
 }
 
 /// The Go runtime and its internals: never "where" a program blocked.
-pub fn is_runtime_frame(function: &str) -> bool {
+pub(crate) fn is_runtime_frame(function: &str) -> bool {
     function.starts_with("runtime.")
         || function.starts_with("runtime/")
         || function.starts_with("internal/")
@@ -204,7 +198,7 @@ pub fn is_runtime_frame(function: &str) -> bool {
 
 /// The runtime plus the standard-library packages that wrap blocking (channels, locks,
 /// sleeps, the network): skipped when looking for the program's own frame.
-pub fn is_std_frame(function: &str) -> bool {
+pub(crate) fn is_std_frame(function: &str) -> bool {
     const STD: [&str; 16] = [
         "time.",
         "net.",
@@ -228,9 +222,9 @@ pub fn is_std_frame(function: &str) -> bool {
 
 /// The files of one incident.
 pub struct CaptureSet {
-    pub files: Vec<LoadedCapture>,
+    pub(crate) files: Vec<LoadedCapture>,
     /// The earliest capture start: time 0 of every time the contract prints.
-    pub start: Ns,
+    pub(crate) start: Ns,
     /// What the reader noticed (damaged or cut-off files), one sentence each.
     pub warnings: Vec<String>,
 }
@@ -281,12 +275,12 @@ impl CaptureSet {
 
     /// A time on the common axis as the contract's "ns since the capture's start".
     #[inline]
-    pub fn rel(&self, t: Ns) -> i64 {
+    pub(crate) fn rel(&self, t: Ns) -> i64 {
         t - self.start
     }
 
     /// The latest capture end.
-    pub fn end(&self) -> Ns {
+    pub(crate) fn end(&self) -> Ns {
         self.files.iter().map(|f| f.end).max().unwrap_or(self.start)
     }
 

@@ -24,105 +24,15 @@
 //! verb and query) as blocker; when the called service's server span is in the set (joined
 //! by trace context) the walk descends into it for the activity.
 
-use crate::analysis::FastMap as HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
 
 use gcap_format::{SpanKind, StackId};
-use serde::Serialize;
 
 use crate::analysis::Analysis;
 use crate::capture_set::{is_std_frame, CaptureSet, Ns};
+use crate::category::Category;
 use crate::goroutine::{Cause, Goroutine, GoroutineKey, State, StateKind};
-
-/// The contract's root-cause categories.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    OnCpu,
-    Runnable,
-    Mutex,
-    Chan,
-    Network,
-    Downstream,
-    Syscall,
-    Sleep,
-    Gc,
-    OffCpu,
-    Other,
-}
-
-impl Category {
-    pub const ALL: [Category; 11] = [
-        Category::OnCpu,
-        Category::Runnable,
-        Category::Mutex,
-        Category::Chan,
-        Category::Network,
-        Category::Downstream,
-        Category::Syscall,
-        Category::Sleep,
-        Category::Gc,
-        Category::OffCpu,
-        Category::Other,
-    ];
-
-    pub const fn name(self) -> &'static str {
-        match self {
-            Category::OnCpu => "on_cpu",
-            Category::Runnable => "runnable",
-            Category::Mutex => "mutex",
-            Category::Chan => "chan",
-            Category::Network => "network",
-            Category::Downstream => "downstream",
-            Category::Syscall => "syscall",
-            Category::Sleep => "sleep",
-            Category::Gc => "gc",
-            Category::OffCpu => "off_cpu",
-            Category::Other => "other",
-        }
-    }
-
-    /// A colour for charts (also used by the HTML report's legend).
-    pub const fn color(self) -> &'static str {
-        match self {
-            Category::OnCpu => "#4e79a7",
-            Category::Runnable => "#f28e2b",
-            Category::Mutex => "#e15759",
-            Category::Chan => "#76b7b2",
-            Category::Network => "#59a14f",
-            Category::Downstream => "#edc948",
-            Category::Syscall => "#b07aa1",
-            Category::Sleep => "#ff9da7",
-            Category::Gc => "#9c755f",
-            Category::OffCpu => "#bab0ac",
-            Category::Other => "#7f7f7f",
-        }
-    }
-}
-
-impl std::fmt::Display for Category {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The category of a wait reason (Go's own strings), before looking at the stack.
-pub fn reason_category(reason: &str) -> Category {
-    let r = reason;
-    if r.contains("GC") || r.contains("garbage collection") || r == "stopping the world" {
-        Category::Gc
-    } else if r.starts_with("sync.Mutex") || r.starts_with("sync.RWMutex") || r == "semacquire" {
-        Category::Mutex
-    } else if r.starts_with("chan ") || r.starts_with("select") {
-        Category::Chan
-    } else if r == "IO wait" {
-        Category::Network
-    } else if r == "sleep" || r.starts_with("timer") {
-        Category::Sleep
-    } else {
-        Category::Other
-    }
-}
 
 /// Where the program called into a client library: the first frame of the program's own
 /// code outside database/sql and the standard library.
@@ -159,7 +69,7 @@ struct Top {
 
 /// One piece of a request's critical path.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Segment {
+pub(crate) struct Segment {
     pub start: Ns,
     pub end: Ns,
     /// The goroutine whose state this is (the handler, or one it waited for).
@@ -177,13 +87,13 @@ pub struct Segment {
 }
 
 impl Segment {
-    pub fn duration(&self) -> u64 {
+    pub(crate) fn duration(&self) -> u64 {
         (self.end - self.start).max(0) as u64
     }
 }
 
 /// Walks critical paths over one analysis (reuses symbolization across requests).
-pub struct Walker<'a> {
+pub(crate) struct Walker<'a> {
     pub set: &'a CaptureSet,
     pub a: &'a Analysis,
     /// Follow wake-ups and calls at most this deep.
@@ -287,12 +197,13 @@ impl RunningIndex {
 
 const BUCKET: i64 = 10_000_000;
 /// The location of stop-the-world pauses.
-pub const STW: &str = "runtime (stop-the-world pause)";
+pub(crate) const STW: &str = "runtime (stop-the-world pause)";
 /// The activity of on-CPU time inferred to be GC assists.
-pub const ASSIST: &str = "running while the GC was marking (assists; inferred, no CPU samples)";
+pub(crate) const ASSIST: &str =
+    "running while the GC was marking (assists; inferred, no CPU samples)";
 
 impl<'a> Walker<'a> {
-    pub fn new(set: &'a CaptureSet, a: &'a Analysis) -> Self {
+    pub(crate) fn new(set: &'a CaptureSet, a: &'a Analysis) -> Self {
         let mut clients: HashMap<GoroutineKey, Vec<usize>> = HashMap::default();
         for (i, s) in a.spans.iter().enumerate() {
             if s.kind != SpanKind::HttpServer {
@@ -372,7 +283,7 @@ impl<'a> Walker<'a> {
     /// "main.(*store).refresh created at main.main (main.go:93)": a goroutine's start
     /// function and creation site, from its creation event or, for goroutines created before
     /// the capture, from the bottom of its stacks.
-    pub fn describe(&self, key: GoroutineKey) -> String {
+    pub(crate) fn describe(&self, key: GoroutineKey) -> String {
         if let Some(s) = self.names.borrow().get(&key) {
             return s.clone();
         }
@@ -405,7 +316,7 @@ impl<'a> Walker<'a> {
     }
 
     /// The critical path of server span `req`, in time order.
-    pub fn path(&self, req: usize) -> Vec<Segment> {
+    pub(crate) fn path(&self, req: usize) -> Vec<Segment> {
         let s = &self.a.spans[req];
         let mut out = Vec::new();
         let mut chain = vec![s.key];
@@ -523,32 +434,26 @@ impl<'a> Walker<'a> {
                 return;
             }
         }
-        let Some(g) = self.a.goroutine(key) else {
+        // Time no state of the goroutine covers: `other`, saying why.
+        let uncovered = |out: &mut Vec<Segment>, a: Ns, b: Ns, why: &str| {
             self.emit(
                 out,
                 key,
-                from,
-                to,
+                a,
+                b,
                 top,
                 depth,
                 Category::Other,
-                "unknown".into(),
+                why.into(),
                 None,
-            );
+            )
+        };
+        let Some(g) = self.a.goroutine(key) else {
+            uncovered(out, from, to, "unknown");
             return;
         };
         if from < g.first_seen {
-            self.emit(
-                out,
-                key,
-                from,
-                g.first_seen.min(to),
-                top,
-                depth,
-                Category::Other,
-                "goroutine not yet seen".into(),
-                None,
-            );
+            uncovered(out, from, g.first_seen.min(to), "goroutine not yet seen");
         }
         let i0 = g.states.partition_point(|s| s.end <= from);
         for i in i0..g.states.len() {
@@ -564,17 +469,7 @@ impl<'a> Walker<'a> {
         }
         if let Some(last) = g.states.last() {
             if last.end < to {
-                self.emit(
-                    out,
-                    key,
-                    last.end.max(from),
-                    to,
-                    top,
-                    depth,
-                    Category::Other,
-                    "goroutine gone".into(),
-                    None,
-                );
+                uncovered(out, last.end.max(from), to, "goroutine gone");
             }
         }
     }
@@ -603,7 +498,7 @@ impl<'a> Walker<'a> {
             StateKind::Blocked => {
                 let info = self.stack(key, s.stack);
                 let reason = s.reason.map_or("unknown", |r| f.wait_reason(key.target, r));
-                let mut cat = reason_category(reason);
+                let mut cat = Category::of_wait_reason(reason);
                 if info.gc && cat != Category::Chan && cat != Category::Network {
                     cat = Category::Gc;
                 }
@@ -682,6 +577,21 @@ impl<'a> Walker<'a> {
             self.walk(key, a, b, req, Some(t), depth, chain, out, false);
             return;
         }
+        // The call's time outside the called service's span.
+        let between = |out: &mut Vec<Segment>, x: Ns, y: Ns| {
+            let what = "between the services".into();
+            self.emit(
+                out,
+                key,
+                x,
+                y,
+                Some(t),
+                depth + 1,
+                Category::Network,
+                what,
+                None,
+            )
+        };
         let mut at = a;
         for r in remote {
             let rs = &self.a.spans[r];
@@ -690,34 +600,14 @@ impl<'a> Walker<'a> {
                 continue;
             }
             if x > at {
-                self.emit(
-                    out,
-                    key,
-                    at,
-                    x,
-                    Some(t),
-                    depth + 1,
-                    Category::Network,
-                    "between the services".into(),
-                    None,
-                );
+                between(out, at, x);
             }
             let mut ch = vec![rs.key];
             self.walk(rs.key, x, y, r, Some(t), depth + 1, &mut ch, out, true);
             at = y;
         }
         if at < b {
-            self.emit(
-                out,
-                key,
-                at,
-                b,
-                Some(t),
-                depth + 1,
-                Category::Network,
-                "between the services".into(),
-                None,
-            );
+            between(out, at, b);
         }
     }
 
@@ -767,7 +657,7 @@ impl<'a> Walker<'a> {
 
     /// Where the program made the call of client span `c`: from the longest block of its
     /// goroutine inside the span.
-    pub fn call_site(&self, c: usize) -> String {
+    pub(crate) fn call_site(&self, c: usize) -> String {
         let span = &self.a.spans[c];
         let end = self.span_end(c);
         let Some(g) = self.a.goroutine(span.key) else {
@@ -877,12 +767,12 @@ impl<'a> Walker<'a> {
 
     /// Goroutines of the same process that were running during [a, b), with the time each
     /// ran in it, most first (who held the CPUs while a request was runnable).
-    pub fn cpu_holders(&self, key: GoroutineKey, a: Ns, b: Ns) -> Vec<(GoroutineKey, u64)> {
+    pub(crate) fn cpu_holders(&self, key: GoroutineKey, a: Ns, b: Ns) -> Vec<(GoroutineKey, u64)> {
         let idx = self
             .running
             .get_or_init(|| RunningIndex::build(&self.a.goroutines));
         let mut per: HashMap<GoroutineKey, u64> = HashMap::default();
-        let mut seen: crate::analysis::FastSet<(u64, Ns)> = Default::default();
+        let mut seen: rustc_hash::FxHashSet<(u64, Ns)> = Default::default();
         for bk in a.div_euclid(BUCKET)..=b.div_euclid(BUCKET) {
             for &(goid, s, e) in idx.bucket(key.file, key.target, bk) {
                 if goid != key.goid && seen.insert((goid, s)) {
@@ -900,7 +790,7 @@ impl<'a> Walker<'a> {
 }
 
 /// The blocker name of a client span: "GET host/path", or `SELECT "query text"` for SQL.
-pub fn call_name(s: &crate::span::Span) -> String {
+pub(crate) fn call_name(s: &crate::span::Span) -> String {
     match s.kind {
         SpanKind::Sql if !s.target.is_empty() => format!("{} {:?}", s.name, s.target),
         _ => s.name.to_string(),

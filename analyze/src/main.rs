@@ -1,12 +1,13 @@
 //! `ganalyze`: reads `.gcap` captures and explains what the Go programs in them did.
 //!
-//! The command line is the contract in CONTRACT.md; each subcommand lives in
-//! `commands/<name>.rs` and the analyses it uses in the library (`ganalyze::...`).
+//! The command line is the project contract (kept with the issues, not in this repository;
+//! README.md shows every command); each subcommand lives in `commands/<name>.rs` and the
+//! analyses it uses in the library (`ganalyze::...`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod commands;
 
@@ -24,10 +25,22 @@ struct Cli {
 
 /// Output formats of the listing commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
     Csv,
+}
+
+/// What the listing commands (goroutines, spans) share.
+#[derive(Args)]
+struct Listing {
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Rows shown in text tables (0: all). JSON and CSV always list everything.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
 }
 
 #[derive(Subcommand)]
@@ -48,15 +61,10 @@ enum Command {
     /// Every goroutine: parent, creation site, start function, time running, runnable, in
     /// syscalls, blocked (by Go wait reason), who woke it; leak suspects.
     Goroutines {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-        /// Rows shown in text tables (0: all). JSON and CSV always list everything.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
+        #[command(flatten)]
+        listing: Listing,
         /// A goroutine alive at the end is a leak suspect when blocked at least this long ...
-        #[arg(long, default_value = "1s", value_parser = commands::analyze::parse_duration)]
+        #[arg(long, default_value = "1s", value_parser = ganalyze::units::parse_duration)]
         leak_min_blocked: u64,
         /// ... and for at least this fraction of the capture.
         #[arg(long, default_value_t = 0.5)]
@@ -64,13 +72,8 @@ enum Command {
     },
     /// Every HTTP server, HTTP client and SQL span, with its goroutine, parent span and trace.
     Spans {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-        /// Rows shown in text tables (0: all). JSON and CSV always list everything.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
+        #[command(flatten)]
+        listing: Listing,
     },
     /// SLOs over the captured requests and the root causes of their breaches: for each slow
     /// request, its critical path (what it waited for, following wake-ups into the
@@ -113,25 +116,19 @@ fn main() -> ExitCode {
         Command::Info { files, format } => commands::info::run(&files, format),
         Command::Verify { files } => commands::verify::run(&files),
         Command::Goroutines {
-            files,
-            format,
-            limit,
+            listing: l,
             leak_min_blocked,
             leak_min_fraction,
         } => commands::goroutines::run(
-            &files,
-            format,
-            limit,
+            &l.files,
+            l.format,
+            l.limit,
             ganalyze::LeakParams {
                 min_blocked_ns: leak_min_blocked,
                 min_fraction: leak_min_fraction,
             },
         ),
-        Command::Spans {
-            files,
-            format,
-            limit,
-        } => commands::spans::run(&files, format, limit),
+        Command::Spans { listing: l } => commands::spans::run(&l.files, l.format, l.limit),
         Command::Report {
             files,
             slo,

@@ -9,11 +9,12 @@ use serde::Serialize;
 
 use crate::analysis::Analysis;
 use crate::capture_set::CaptureSet;
-use crate::critical_path::{Category, Walker};
+use crate::category::Category;
+use crate::critical_path::Walker;
 use crate::goroutine::{LeakParams, LeakSuspect};
+use crate::latency::{self, percentile};
 use crate::root_cause::{self, RootCause};
 use crate::slo::{self, Slo};
-use crate::table::percentile;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TargetInfo {
@@ -162,21 +163,11 @@ pub struct Report {
 /// long-lived goroutines such as a worker or an accept loop, and the runtime's and standard
 /// library's own, such as idle keep-alive connections, are left out; `ganalyze goroutines`
 /// lists every suspect).
-pub fn report_leak_params() -> LeakParams {
+pub(crate) fn report_leak_params() -> LeakParams {
     LeakParams {
         min_blocked_ns: 1_000_000_000,
         min_fraction: 0.2,
     }
-}
-
-/// The summary of request time a spans-level capture cannot attribute.
-fn unattributed_at_spans_level(c: &RootCause, endpoint: &str) -> String {
-    format!(
-        "{:.0}% of the excess: {endpoint} handlers spend it outside any captured client call ({} per slow request vs {} in requests that met the SLO), and a --level spans capture has no goroutine lifecycle to say where; capture a few seconds with --level lifecycle to explain it.",
-        c.share * 100.0,
-        crate::table::fmt_ns(c.breaching_mean_ns),
-        crate::table::fmt_ns(c.baseline_mean_ns)
-    )
 }
 
 fn captures(set: &CaptureSet) -> Vec<CaptureInfo> {
@@ -232,7 +223,7 @@ fn histogram(d: &[u64], threshold: Option<u64>) -> Vec<Bucket> {
     b
 }
 
-/// Builds the report. `endpoint_label` names an SLO's endpoint in summaries.
+/// Builds the report: every endpoint, each SLO evaluated and its breach explained.
 pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
     let end_of = |s: &crate::span::Span| s.duration(set.files[s.key.file as usize].end);
     // Endpoints.
@@ -258,8 +249,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
                 p90_ns: percentile(&d, 90.0),
                 p99_ns: percentile(&d, 99.0),
                 max_ns: d.last().copied().unwrap_or(0),
-                mean_ns: (d.iter().map(|&x| x as u128).sum::<u128>() / d.len().max(1) as u128)
-                    as u64,
+                mean_ns: latency::mean(d.iter().copied()),
                 pids,
                 slowest: false,
             }
@@ -269,7 +259,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
         e.slowest = true;
     }
 
-    crate::analysis::phase_mark("report: endpoints");
+    crate::timing::phase_mark("report: endpoints");
     let caps = captures(set);
     // `--level spans` records requests but no goroutine lifecycle: a critical path then
     // knows client calls and nothing else, and the report says so instead of guessing.
@@ -286,7 +276,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
             .filter(|i| !breaching.contains(i))
             .collect();
         let label = s.endpoint.to_string();
-        crate::analysis::phase_mark("report: SLO evaluated");
+        crate::timing::phase_mark("report: SLO evaluated");
         let mut causes = if ev.latency_breached {
             root_cause::explain(&walker, &ev.breaching, &baseline, &label)
         } else {
@@ -297,18 +287,11 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
                 .iter_mut()
                 .filter(|c| c.category == Category::Other && c.where_ == "unknown")
             {
-                c.summary = unattributed_at_spans_level(c, &label);
+                c.summary = root_cause::unattributed_at_spans_level(c, &label);
             }
         }
-        crate::analysis::phase_mark("report: root causes");
-        let mean = |v: &[usize]| {
-            if v.is_empty() {
-                0
-            } else {
-                (v.iter().map(|&i| end_of(&a.spans[i]) as u128).sum::<u128>() / v.len() as u128)
-                    as u64
-            }
-        };
+        crate::timing::phase_mark("report: root causes");
+        let mean = |v: &[usize]| latency::mean(v.iter().map(|&i| end_of(&a.spans[i])));
         let mut d: Vec<u64> = ev.requests.iter().map(|&i| end_of(&a.spans[i])).collect();
         d.sort_unstable();
         let example = if ev.latency_breached {
@@ -339,7 +322,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
         });
     }
 
-    crate::analysis::phase_mark("report: SLOs");
+    crate::timing::phase_mark("report: SLOs");
     // Every goroutine blocked at the end, grouped; a group is a suspect when its oldest
     // member has been blocked long enough (so the youngest leaks count too).
     let params = report_leak_params();
@@ -385,7 +368,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
             Some(e) => format!(
                 "no SLO given: add one to explain the slow requests, e.g. --slo \"{}: p99 < {}\" (or --slo-file with OpenSLO YAML)",
                 e.name,
-                crate::slo::fmt_dur(suggest(e.p50_ns.max(e.p99_ns / 4)))
+                crate::units::fmt_dur(suggest(e.p50_ns.max(e.p99_ns / 4)))
             ),
             None => "no SLO given, and no HTTP server requests were captured".into(),
         }

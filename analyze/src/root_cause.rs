@@ -7,15 +7,16 @@
 //! sum of all excesses. A cause as present in fast requests as in slow ones (the handler's
 //! own CPU time, say) thus ranks low however large it is.
 
-use crate::analysis::FastMap as HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use serde::Serialize;
 
-use crate::critical_path::{Category, Segment, Walker};
-use crate::table::fmt_ns;
+use crate::category::{Category, CauseWords};
+use crate::critical_path::{Segment, Walker};
+use crate::units::fmt_ns;
 
 /// At most this many breaching and baseline requests are walked (evenly spaced).
-pub const MAX_REQUESTS: usize = 2000;
+pub(crate) const MAX_REQUESTS: usize = 2000;
 
 /// One piece of evidence: a request and how long the cause held it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -113,7 +114,7 @@ fn aggregate(w: &Walker, reqs: &[usize], keep: bool) -> HashMap<Key, Acc> {
 }
 
 /// The ranked causes of the `breaching` requests against the `baseline` ones.
-pub fn explain(
+pub(crate) fn explain(
     w: &Walker,
     breaching: &[usize],
     baseline: &[usize],
@@ -189,13 +190,7 @@ pub fn explain(
                 },
             })
             .collect();
-        acts.sort_by(|a, b| {
-            b.share
-                .total_cmp(&a.share)
-                .then(a.category.cmp(&b.category))
-                .then(a.where_.cmp(&b.where_))
-        });
-        acts.truncate(5);
+        keep_largest_shares(&mut acts, 5, |a| (a.share, a.category, a.where_.as_str()));
         let mut blocker = k.2.clone();
         if k.0 == Category::Runnable && blocker.is_none() {
             blocker = cpu_holders(w, &acc.segments);
@@ -215,14 +210,17 @@ pub fn explain(
         rc.summary = summary(&rc, endpoint);
         out.push(rc);
     }
-    out.sort_by(|a, b| {
-        b.share
-            .total_cmp(&a.share)
-            .then(a.category.cmp(&b.category))
-            .then(a.where_.cmp(&b.where_))
-    });
-    out.truncate(8);
+    keep_largest_shares(&mut out, 8, |c| (c.share, c.category, c.where_.as_str()));
     out
+}
+
+/// Keeps the `n` largest shares, largest first; ties by category, then place.
+fn keep_largest_shares<T>(v: &mut Vec<T>, n: usize, key: impl Fn(&T) -> (f64, Category, &str)) {
+    v.sort_by(|a, b| {
+        let ((sa, ca, wa), (sb, cb, wb)) = (key(a), key(b));
+        sb.total_cmp(&sa).then(ca.cmp(&cb)).then(wa.cmp(wb))
+    });
+    v.truncate(n);
 }
 
 /// Who ran while the requests were runnable: the goroutines with most CPU time then.
@@ -264,88 +262,60 @@ fn cpu_holders(w: &Walker, segs: &[Segment]) -> Option<String> {
     (!names.is_empty()).then(|| format!("CPU held by {}", names.join(" and ")))
 }
 
-fn act_phrase(a: &Activity) -> String {
-    let at = if a.where_ == "unknown" || a.where_.is_empty() {
-        String::new()
-    } else {
-        format!(" at {}", a.where_)
-    };
-    match a.category {
-        Category::Sleep => format!("sleeps{at}"),
-        Category::OnCpu => format!("is running on CPU{at}"),
-        Category::Runnable => "waits for a CPU".to_string(),
-        Category::Mutex => format!("waits on a lock{at}"),
-        Category::Chan => format!("waits on a channel{at}"),
-        Category::Network => format!("waits on the network{at}"),
-        Category::Downstream => format!("waits on a downstream call{at}"),
-        Category::Syscall => format!("is in a system call{at}"),
-        Category::Gc => format!("is held up by the garbage collector{at}"),
-        Category::OffCpu => "is descheduled by the kernel".to_string(),
-        Category::Other => format!("waits{at}"),
-    }
+/// "62% of the excess".
+fn share_of_excess(c: &RootCause) -> String {
+    format!("{:.0}% of the excess", c.share * 100.0)
+}
+
+/// "3.00ms per slow request vs 1.00ms in requests that met the SLO".
+fn per_request(c: &RootCause) -> String {
+    format!(
+        "{} per slow request vs {} in requests that met the SLO",
+        fmt_ns(c.breaching_mean_ns),
+        fmt_ns(c.baseline_mean_ns)
+    )
 }
 
 /// One sentence a person can act on.
-pub fn summary(c: &RootCause, endpoint: &str) -> String {
-    let pct = format!("{:.0}% of the excess", c.share * 100.0);
-    let top = c.activities.first();
-    let doing = top
+pub(crate) fn summary(c: &RootCause, endpoint: &str) -> String {
+    let doing = c
+        .activities
+        .first()
         .filter(|a| a.share >= 0.3)
         .map(|a| {
+            let at = if a.where_ == "unknown" || a.where_.is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", a.where_)
+            };
             format!(
                 ", which {} ({:.0}% of that time)",
-                act_phrase(a),
+                a.category.doing(&at),
                 a.share * 100.0
             )
         })
         .unwrap_or_default();
-    let per = format!(
-        "{} per slow request vs {} in requests that met the SLO",
-        fmt_ns(c.breaching_mean_ns),
-        fmt_ns(c.baseline_mean_ns)
-    );
     let at = if c.where_ == "unknown" {
         String::new()
     } else {
         format!(" in {}", c.where_)
     };
-    let by = c.blocker.as_deref().unwrap_or("another goroutine");
-    match c.category {
-        Category::Mutex => format!(
-            "{pct}: {endpoint} handlers wait on a lock{at}, held by {by}{doing}; {per}. Do not hold the lock across slow work."
-        ),
-        Category::Chan => format!(
-            "{pct}: {endpoint} handlers wait on a channel{at} for {by}{doing}; {per}. Add capacity where the work is done, or bound the queue."
-        ),
-        Category::Downstream => format!(
-            "{pct}: {endpoint} waits for the call {by}{at}{doing}; {per}. Look at the called service, add a timeout or cache the result."
-        ),
-        Category::Gc => format!(
-            "{pct}: {endpoint} is held up by garbage collection (assists, waits and stop-the-world pauses){at}; {per}. Allocate less there, or raise GOGC/GOMEMLIMIT."
-        ),
-        Category::Runnable => format!(
-            "{pct}: {endpoint} handlers were runnable but waited for a CPU{}; {per}. The process is CPU-starved: check GOMAXPROCS, CPU limits and busy goroutines.",
-            c.blocker.as_deref().map(|b| format!(" ({b})")).unwrap_or_default()
-        ),
-        Category::OnCpu => format!(
-            "{pct}: {endpoint} handlers run longer on CPU{at}{}; {per}. Profile the handler (capture with CPU samples).",
-            c.blocker.as_deref().map(|b| format!(" (in {b})")).unwrap_or_default()
-        ),
-        Category::OffCpu => format!(
-            "{pct}: the OS threads running {endpoint} handlers were descheduled by the kernel; {per}. Look for CPU limits (cgroup throttling) or noisy neighbours."
-        ),
-        Category::Network => format!(
-            "{pct}: {endpoint} handlers wait on the network{at} outside any client call; {per}. Check the peer and the connection."
-        ),
-        Category::Sleep => format!(
-            "{pct}: {endpoint} handlers sleep{at} (time.Sleep or a timer); {per}."
-        ),
-        Category::Syscall => format!(
-            "{pct}: {endpoint} handlers are in system calls{at}; {per}. Check file and disk I/O there."
-        ),
-        Category::Other => format!(
-            "{pct}: {endpoint} handlers wait{at}{}{doing}; {per}.",
-            c.blocker.as_deref().map(|b| format!(" for {b}")).unwrap_or_default()
-        ),
-    }
+    c.category.sentence(&CauseWords {
+        share: &share_of_excess(c),
+        endpoint,
+        at: &at,
+        blocker: c.blocker.as_deref(),
+        doing: &doing,
+        per: &per_request(c),
+    })
+}
+
+/// The sentence of time a spans-level capture cannot attribute (it has no goroutine
+/// lifecycle to say where the handlers spent it).
+pub(crate) fn unattributed_at_spans_level(c: &RootCause, endpoint: &str) -> String {
+    format!(
+        "{}: {endpoint} handlers spend it outside any captured client call ({}), and a --level spans capture has no goroutine lifecycle to say where; capture a few seconds with --level lifecycle to explain it.",
+        share_of_excess(c),
+        per_request(c)
+    )
 }

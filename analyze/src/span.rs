@@ -5,7 +5,7 @@
 //! * A server span belongs to the goroutine that started it (the handler). Goroutines the
 //!   handler creates during the span, and the goroutines those create, at any depth, belong
 //!   to the span too, from their creation until they exit or start serving a span of their
-//!   own ([`SpanIndex::owner_at`]).
+//!   own (`SpanIndex::owner_at`).
 //! * Client and SQL spans nest under the server span their goroutine belonged to when they
 //!   started (`parent`).
 //! * Across processes (and files), a server span whose incoming `traceparent` names span id
@@ -14,188 +14,77 @@
 use std::collections::HashMap;
 
 use gcap_format::{EventData, SpanKind, TraceContext};
-use serde::Serialize;
+use rustc_hash::FxHashMap;
 
-use crate::analysis::FastMap;
 use crate::capture_set::{CaptureSet, Ns};
 use crate::goroutine::{GoroutineKey, Name};
+use crate::timing::phase_mark;
 
 /// A span event as decoded from a block.
 #[derive(Clone, Debug)]
 pub(crate) struct SpanEv {
-    pub key: GoroutineKey,
-    pub t: Ns,
-    pub data: EventData,
+    pub(crate) key: GoroutineKey,
+    pub(crate) t: Ns,
+    pub(crate) data: EventData,
 }
 
 /// One span.
 #[derive(Clone, Debug)]
 pub struct Span {
     /// The goroutine that started it (its handler, for server spans).
-    pub key: GoroutineKey,
-    pub pid: u32,
+    pub(crate) key: GoroutineKey,
+    pub(crate) pid: u32,
     /// The capture-local span id.
-    pub local_id: u64,
-    /// The contract's stable id: "<pid>:<local span id>".
-    pub span_id: String,
-    pub kind: SpanKind,
+    pub(crate) local_id: u64,
+    /// The contract's stable id: `"<pid>:<local span id>"`.
+    pub(crate) span_id: String,
+    pub(crate) kind: SpanKind,
     /// "GET /api/orders", "GET host/path", or the SQL verb.
-    pub name: Name,
-    pub method: Name,
-    pub host: Name,
+    pub(crate) name: Name,
+    pub(crate) method: Name,
+    pub(crate) host: Name,
     /// The path (HTTP) or the normalised query text (SQL).
-    pub target: Name,
+    pub(crate) target: Name,
     pub content_length: Option<u64>,
-    pub start: Ns,
+    pub(crate) start: Ns,
     /// None: still open when the capture stopped.
-    pub end: Option<Ns>,
-    pub status: Option<u32>,
-    pub error: bool,
+    pub(crate) end: Option<Ns>,
+    pub(crate) status: Option<u32>,
+    pub(crate) error: bool,
     /// The trace context the span carried.
-    pub trace: Option<TraceContext>,
+    pub(crate) trace: Option<TraceContext>,
     /// Its own trace id, else its parent's.
-    pub trace_id: Option<u128>,
+    pub(crate) trace_id: Option<u128>,
     /// The enclosing span (index into the analysis' spans).
-    pub parent: Option<usize>,
-    pub children: Vec<usize>,
+    pub(crate) parent: Option<usize>,
+    pub(crate) children: Vec<usize>,
     /// Goroutines that belonged to it (server spans: handler first, then by creation).
-    pub goroutines: Vec<u64>,
+    pub(crate) goroutines: Vec<u64>,
 }
 
 impl Span {
     /// The end, or when the capture stopped for spans that never ended.
-    pub fn end_or(&self, capture_end: Ns) -> Ns {
+    pub(crate) fn end_or(&self, capture_end: Ns) -> Ns {
         self.end.unwrap_or(capture_end.max(self.start))
     }
 
-    pub fn duration(&self, capture_end: Ns) -> u64 {
+    pub(crate) fn duration(&self, capture_end: Ns) -> u64 {
         (self.end_or(capture_end) - self.start).max(0) as u64
-    }
-
-    /// The contract's row, borrowed from the span, the analysis' spans and the capture.
-    pub fn row<'a>(&'a self, set: &'a CaptureSet, spans: &'a [Span]) -> SpanRow<'a> {
-        let f = &set.files[self.key.file as usize];
-        SpanRow {
-            pid: self.pid,
-            kind: self.kind.name(),
-            name: self.name.as_str(),
-            start_ns: set.rel(self.start),
-            duration_ns: self.duration(f.end),
-            status: self.status,
-            error: self.error,
-            goroutine: self.key.goid,
-            parent_span: self.parent.map(|p| spans[p].span_id.as_str()),
-            span_id: &self.span_id,
-            trace_id: self.trace_id.map(|t| Hex(t, 32)),
-            complete: self.end.is_some(),
-            method: self.method.as_str(),
-            host: self.host.as_str(),
-            target: self.target.as_str(),
-            remote_parent_span: match (self.kind, self.trace, self.parent) {
-                (SpanKind::HttpServer, Some(t), None) if t.span_id != 0 => {
-                    Some(Hex(t.span_id.into(), 16))
-                }
-                _ => None,
-            },
-            outgoing_span: match (self.kind, self.trace) {
-                (SpanKind::HttpClient, Some(t)) => Some(Hex(t.span_id.into(), 16)),
-                _ => None,
-            },
-            goroutines: self.goroutines.len() as u64,
-            children: SpanIds {
-                ids: &self.children,
-                spans,
-            },
-            file: &f.name,
-        }
-    }
-}
-
-/// The contract's `spans --format json` object (extra fields after the required ones),
-/// borrowed from the analysis ([`Span::row`]): what the JSON, CSV, text and Parquet listings
-/// are made of.
-#[derive(Clone, Debug, Serialize)]
-pub struct SpanRow<'a> {
-    pub pid: u32,
-    pub kind: &'static str,
-    pub name: &'a str,
-    pub start_ns: i64,
-    pub duration_ns: u64,
-    pub status: Option<u32>,
-    pub error: bool,
-    pub goroutine: u64,
-    pub parent_span: Option<&'a str>,
-    pub span_id: &'a str,
-    pub trace_id: Option<Hex>,
-    /// false: still open when the capture stopped (duration runs to the capture end).
-    pub complete: bool,
-    pub method: &'a str,
-    pub host: &'a str,
-    pub target: &'a str,
-    /// Server spans whose caller was not captured: the caller's span id (16 hex).
-    pub remote_parent_span: Option<Hex>,
-    /// Client spans: the span id sent in the outgoing traceparent (16 hex).
-    pub outgoing_span: Option<Hex>,
-    /// How many goroutines belonged to it.
-    pub goroutines: u64,
-    pub children: SpanIds<'a>,
-    pub file: &'a str,
-}
-
-/// A trace or span id: lower-case hex of a number, zero-padded to a width (32, 16).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Hex(pub u128, pub usize);
-
-impl std::fmt::Display for Hex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:0w$x}", self.0, w = self.1)
-    }
-}
-
-impl Serialize for Hex {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-/// The ids of some of the analysis' spans (a span's children).
-#[derive(Clone, Copy)]
-pub struct SpanIds<'a> {
-    ids: &'a [usize],
-    spans: &'a [Span],
-}
-
-impl<'a> SpanIds<'a> {
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
-        let spans = self.spans;
-        self.ids.iter().map(move |&i| spans[i].span_id.as_str())
-    }
-}
-
-impl Serialize for SpanIds<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.iter())
-    }
-}
-
-impl std::fmt::Debug for SpanIds<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
     }
 }
 
 /// Which span a goroutine belongs to at a given time.
 #[derive(Clone, Debug, Default)]
-pub struct SpanIndex {
+pub(crate) struct SpanIndex {
     /// Server spans each goroutine served: (start, end, span), sorted.
-    own: FastMap<GoroutineKey, Vec<(Ns, Ns, usize)>>,
+    own: FxHashMap<GoroutineKey, Vec<(Ns, Ns, usize)>>,
     /// The span a goroutine was created into: (from, span).
-    inherited: FastMap<GoroutineKey, (Ns, usize)>,
+    inherited: FxHashMap<GoroutineKey, (Ns, usize)>,
 }
 
 impl SpanIndex {
     /// The server span goroutine `key` belongs to at time `t`, if any.
-    pub fn owner_at(&self, key: GoroutineKey, t: Ns) -> Option<usize> {
+    pub(crate) fn owner_at(&self, key: GoroutineKey, t: Ns) -> Option<usize> {
         if let Some(v) = self.own.get(&key) {
             let i = v.partition_point(|s| s.0 <= t);
             if i > 0 {
@@ -210,7 +99,7 @@ impl SpanIndex {
     }
 
     /// Times at which goroutine `key` starts or stops serving a span of its own.
-    pub fn boundaries(&self, key: GoroutineKey) -> Vec<Ns> {
+    pub(crate) fn boundaries(&self, key: GoroutineKey) -> Vec<Ns> {
         self.own.get(&key).map_or_else(Vec::new, |v| {
             v.iter().flat_map(|&(a, b, _)| [a, b]).collect()
         })
@@ -218,7 +107,7 @@ impl SpanIndex {
 }
 
 /// The name of a span, per the contract.
-pub fn span_name(kind: SpanKind, method: &str, host: &str, target: &str) -> String {
+pub(crate) fn span_name(kind: SpanKind, method: &str, host: &str, target: &str) -> String {
     match kind {
         SpanKind::HttpServer => join(method, target),
         SpanKind::HttpClient => {
@@ -255,7 +144,7 @@ fn join(a: &str, b: &str) -> String {
 /// The spans' warnings without the spans: ends without a recorded start.
 pub(crate) fn unpaired(evs: Vec<SpanEv>) -> Vec<String> {
     let order = time_order(&evs);
-    let mut open: FastMap<(u32, u32, u64), ()> = FastMap::default();
+    let mut open: FxHashMap<(u32, u32, u64), ()> = FxHashMap::default();
     let mut orphan_ends = 0u64;
     for &(_, i) in &order {
         let e = &evs[i as usize];
@@ -303,13 +192,13 @@ pub(crate) fn build(
 ) -> (Vec<Span>, SpanIndex, Vec<String>) {
     let mut warnings = Vec::new();
     let order = time_order(&evs);
-    let mut open: FastMap<(u32, u32, u64), usize> = FastMap::default();
+    let mut open: FxHashMap<(u32, u32, u64), usize> = FxHashMap::default();
     let mut spans: Vec<Span> = Vec::with_capacity(evs.len() / 2 + 1);
     let mut orphan_ends = 0u64;
     // Strings and names are shared by the spans that have the same ones.
-    let mut strings: FastMap<(u32, u32), Name> = FastMap::default();
-    let mut names: FastMap<(u32, u8, u32, u32, u32), Name> = FastMap::default();
-    let mut pids: FastMap<(u32, u32), u32> = FastMap::default();
+    let mut strings: FxHashMap<(u32, u32), Name> = FxHashMap::default();
+    let mut names: FxHashMap<(u32, u8, u32, u32, u32), Name> = FxHashMap::default();
+    let mut pids: FxHashMap<(u32, u32), u32> = FxHashMap::default();
     for &(_, i) in &order {
         let e = &evs[i as usize];
         let f = &set.files[e.key.file as usize];
@@ -379,7 +268,7 @@ pub(crate) fn build(
     }
     drop(order);
     drop(evs);
-    crate::analysis::phase_mark("spans: paired");
+    phase_mark("spans: paired");
     warnings.extend(orphan_warning(orphan_ends));
     // Time order (stable: ties keep file order). Spans were made in start order already,
     // so this only reorders spans that started at the same instant.
@@ -401,7 +290,7 @@ pub(crate) fn build(
         }
     }
 
-    crate::analysis::phase_mark("spans: sorted");
+    phase_mark("spans: sorted");
     // Server spans owned by their handler goroutine.
     let mut index = SpanIndex::default();
     for (i, s) in spans.iter().enumerate() {
@@ -432,7 +321,7 @@ pub(crate) fn build(
             }
         }
     }
-    crate::analysis::phase_mark("spans: goroutine trees");
+    phase_mark("spans: goroutine trees");
     // Client and SQL spans under the server span of their goroutine tree.
     for s in spans.iter_mut() {
         if s.kind != SpanKind::HttpServer {
@@ -483,6 +372,7 @@ pub(crate) fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::{span_rows, Hex, SpanRow};
     use crate::testkit::scenario;
     use crate::{Analysis, CaptureSet, LoadedCapture, Options};
 
@@ -520,7 +410,7 @@ mod tests {
     fn server_span_owns_its_goroutine_tree() {
         let set = CaptureSet::from_bytes("t.gcap", scenario::spans()).unwrap();
         let a = analyse(&set);
-        let rows: Vec<SpanRow> = a.spans.iter().map(|s| s.row(&set, &a.spans)).collect();
+        let rows: Vec<SpanRow> = span_rows(&set, &a).collect();
         assert_eq!(rows.len(), 4);
         let server = by_id(&rows, "4242:1");
         assert_eq!(server.kind, "http_server");
@@ -619,13 +509,7 @@ mod tests {
             assert!(spans_only.goroutines.is_empty());
             assert_eq!(with.warnings, spans_only.warnings);
             let rows = |a: &Analysis| {
-                serde_json::to_string(
-                    &a.spans
-                        .iter()
-                        .map(|s| s.row(&set, &a.spans))
-                        .collect::<Vec<_>>(),
-                )
-                .unwrap()
+                serde_json::to_string(&span_rows(&set, a).collect::<Vec<_>>()).unwrap()
             };
             assert_eq!(rows(&with), rows(&spans_only));
         }
@@ -641,7 +525,7 @@ mod tests {
         ])
         .unwrap();
         let a = analyse(&set);
-        let rows: Vec<SpanRow> = a.spans.iter().map(|s| s.row(&set, &a.spans)).collect();
+        let rows: Vec<SpanRow> = span_rows(&set, &a).collect();
         let down = by_id(&rows, "5151:9");
         assert_eq!(down.parent_span, Some("4242:2"));
         assert_eq!(down.remote_parent_span, None);

@@ -8,30 +8,16 @@ use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use serde::Serialize;
 
-use crate::analysis::Analysis;
-use crate::capture_set::CaptureSet;
 use crate::error::{AnalyzeError, Result};
-use crate::goroutine::{GoroutineRow, LeakSuspect};
-use crate::span::{Hex, SpanRow};
+use crate::goroutine::LeakSuspect;
+use crate::latency::percentile;
+use crate::units::{fmt_at, fmt_ns};
 
-/// A duration for people: "850ns", "12.3µs", "4.56ms", "1.234s".
-pub fn fmt_ns(ns: u64) -> String {
-    let f = ns as f64;
-    if ns < 1_000 {
-        format!("{ns}ns")
-    } else if ns < 1_000_000 {
-        format!("{:.1}µs", f / 1e3)
-    } else if ns < 1_000_000_000 {
-        format!("{:.2}ms", f / 1e6)
-    } else {
-        format!("{:.3}s", f / 1e9)
-    }
-}
+mod goroutine_row;
+mod span_row;
 
-/// A time since the capture start, in seconds: "+1.234567s".
-pub fn fmt_at(ns: i64) -> String {
-    format!("{:+.6}s", ns as f64 / 1e9)
-}
+pub use goroutine_row::{goroutine_rows, BlockedNs, GoroutineRow};
+pub use span_row::{span_rows, Hex, SpanIds, SpanRow};
 
 fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -87,38 +73,6 @@ fn top<K: std::fmt::Display>(
         s.push(format!("+{}", v.len() - n));
     }
     s.join(", ")
-}
-
-/// Every goroutine's row, sorted by (pid, goid, file name), ties in analysis order.
-pub fn goroutine_rows<'a>(
-    set: &'a CaptureSet,
-    a: &'a Analysis,
-) -> impl ExactSizeIterator<Item = GoroutineRow<'a>> + 'a {
-    // Each file's rank among the files' names (equal names, equal ranks).
-    let rank: Vec<usize> = set
-        .files
-        .iter()
-        .map(|f| set.files.iter().filter(|g| g.name < f.name).count())
-        .collect();
-    let key = |i: u32| {
-        let g = &a.goroutines[i as usize];
-        (g.pid, g.key.goid, rank[g.key.file as usize])
-    };
-    let mut order: Vec<u32> = (0..a.goroutines.len() as u32).collect();
-    if !order.windows(2).all(|w| key(w[0]) <= key(w[1])) {
-        order.sort_by_key(|&i| key(i));
-    }
-    order
-        .into_iter()
-        .map(move |i| a.goroutines[i as usize].row(set))
-}
-
-/// Every span's row, in start order.
-pub fn span_rows<'a>(
-    set: &'a CaptureSet,
-    a: &'a Analysis,
-) -> impl ExactSizeIterator<Item = SpanRow<'a>> + 'a {
-    a.spans.iter().map(move |s| s.row(set, &a.spans))
 }
 
 /// Writes rows as the contract's pretty-printed JSON array and a newline, one row at a time
@@ -325,15 +279,6 @@ pub fn goroutines_csv<'a, W: Write>(
     c.flush().map_err(|e| AnalyzeError::io("writing CSV", e))
 }
 
-/// A nearest-rank percentile of sorted values.
-pub fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 /// The `spans` text report: per-name latency summary, then one row per span.
 pub fn spans_text(rows: &[SpanRow], limit: usize) -> String {
     let mut out = String::new();
@@ -489,7 +434,7 @@ pub fn spans_csv<'a, W: Write>(rows: impl IntoIterator<Item = SpanRow<'a>>, w: W
 mod tests {
     use super::*;
     use crate::testkit::{scenario, CaptureBuilder};
-    use crate::{CaptureSet, LoadedCapture, Options};
+    use crate::{Analysis, CaptureSet, LoadedCapture, Options};
     use gcap_format::EventData;
 
     /// Scenarios with every kind of row: named (for the snapshots' names).

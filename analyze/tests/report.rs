@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ganalyze::critical_path::Category;
+use ganalyze::category::Category;
 use ganalyze::report::{self, Report, SloReport};
 use ganalyze::testkit::scenario;
 use ganalyze::{render, slo, Analysis, CaptureSet, LoadedCapture, Options};

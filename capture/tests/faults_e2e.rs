@@ -4,13 +4,13 @@
 //! target is unharmed, and the file keeps every complete block with its loss reported.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gcap_format::{Capture, EventData};
 
 mod support;
-use support::{go_build, lost_in_events, manifest, require_root};
+use support::{gcap_attached, go_build, lost_in_events, manifest, require_root};
 
 fn tmp(name: &str) -> PathBuf {
     support::tmp_capture(name)
@@ -30,30 +30,6 @@ fn probebench() -> PathBuf {
 /// binaries).
 fn stress(name: &str) -> PathBuf {
     build(&manifest("tests/programs/stress/main.go"), name)
-}
-
-/// Starts gcap and waits until it reports its probes attached.
-/// `gcap --budget off ARGS` (every transition, as the checks below expect), once attached.
-fn gcap_attached(args: &[&str]) -> Child {
-    let mut g = Command::new(env!("CARGO_BIN_EXE_gcap"))
-        .args(["--budget", "off"])
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(g.stderr.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = std::io::BufRead::read_line(&mut err, &mut line).unwrap();
-        assert!(n > 0, "gcap exited before attaching");
-        if line.contains("capturing") {
-            break;
-        }
-    }
-    // Keep draining stderr so gcap never blocks on it.
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-    g
 }
 
 fn run_gcap(args: &[&str]) -> (i32, String) {

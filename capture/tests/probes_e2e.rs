@@ -129,7 +129,7 @@ fn capture(bin: &Path, plan: ProbePlan) -> Capture {
     let mut events = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
-        probes.drain(|e| events.push(e)).unwrap();
+        probes.drain(usize::MAX, |e| events.push(e)).unwrap();
         if let Some(st) = child.try_wait().unwrap() {
             break st;
         }
@@ -139,7 +139,7 @@ fn capture(bin: &Path, plan: ProbePlan) -> Capture {
         );
         std::thread::sleep(gcap::probes::DRAIN_INTERVAL);
     };
-    probes.drain(|e| events.push(e)).unwrap();
+    probes.drain(usize::MAX, |e| events.push(e)).unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     assert!(status.success(), "Go program failed: {status:?}");
@@ -509,7 +509,7 @@ fn run_gosched(
         .unwrap_or_else(|_| panic!("gosched printed {line:?}"));
     let (mut hits, mut events) = (BTreeMap::new(), 0);
     if let Some(pr) = probes.as_mut() {
-        pr.drain(|_| events += 1).unwrap();
+        pr.drain(usize::MAX, |_| events += 1).unwrap();
         assert_eq!(
             pr.lost_per_cpu().unwrap().iter().sum::<u64>(),
             0,
@@ -589,7 +589,7 @@ fn spans_level_and_wrong_binary() {
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     assert!(child.wait().unwrap().success());
     let mut events = Vec::new();
-    probes.drain(|e| events.push(e)).unwrap();
+    probes.drain(usize::MAX, |e| events.push(e)).unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].tgid, pid as u32);
     assert_eq!(events[0].kind, RecordKind::ProcessExit { exit_code: 0 });

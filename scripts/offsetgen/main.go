@@ -24,15 +24,20 @@ import (
 )
 
 type gOffsets struct {
+	StackLo      int64  `json:"stack_lo"`
+	StackHi      int64  `json:"stack_hi"`
 	Goid         int64  `json:"goid"`
 	Atomicstatus int64  `json:"atomicstatus"`
 	Waitreason   int64  `json:"waitreason"`
+	Waitsince    int64  `json:"waitsince"`
+	TrackingSeq  int64  `json:"tracking_seq"`
 	ParentGoid   *int64 `json:"parent_goid"`
 	Gopc         int64  `json:"gopc"`
 	Startpc      int64  `json:"startpc"`
 	M            int64  `json:"m"`
 	SchedSP      int64  `json:"sched_sp"`
 	SchedPC      int64  `json:"sched_pc"`
+	SchedBP      int64  `json:"sched_bp"`
 	Syscallsp    int64  `json:"syscallsp"`
 	Syscallpc    int64  `json:"syscallpc"`
 }
@@ -85,7 +90,7 @@ type table struct {
 }
 
 var wanted = map[string]bool{
-	"runtime.g": true, "runtime.m": true, "runtime.gobuf": true, "runtime.hchan": true,
+	"runtime.g": true, "runtime.m": true, "runtime.gobuf": true, "runtime.stack": true, "runtime.hchan": true,
 	"net/http.Request": true, "net/http.Response": true, "net/http.response": true,
 	"net/url.URL": true,
 }
@@ -182,10 +187,14 @@ func dump(path string) *entry {
 		return &v
 	}
 	sched := req("runtime.g", "sched")
+	stack := req("runtime.g", "stack")
 	e := &entry{
 		GoVersion: strings.Fields(bi.GoVersion)[0],
 		G: gOffsets{
-			Goid: req("runtime.g", "goid"), Atomicstatus: req("runtime.g", "atomicstatus"),
+			StackLo: stack + req("runtime.stack", "lo"), StackHi: stack + req("runtime.stack", "hi"),
+			Waitsince: req("runtime.g", "waitsince"), TrackingSeq: req("runtime.g", "trackingSeq"),
+			SchedBP: sched + req("runtime.gobuf", "bp"),
+			Goid:    req("runtime.g", "goid"), Atomicstatus: req("runtime.g", "atomicstatus"),
 			Waitreason: req("runtime.g", "waitreason"), ParentGoid: opt("runtime.g", "parentGoid"),
 			Gopc: req("runtime.g", "gopc"), Startpc: req("runtime.g", "startpc"), M: req("runtime.g", "m"),
 			SchedSP: sched + req("runtime.gobuf", "sp"), SchedPC: sched + req("runtime.gobuf", "pc"),

@@ -11,7 +11,10 @@ use ganalyze::{Analysis, CaptureSet, Options};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Opens the files as one incident and analyses them. Warnings go to stderr.
-pub fn analyze(files: &[PathBuf], mut opts: Options) -> anyhow::Result<(CaptureSet, Analysis)> {
+pub(crate) fn analyze(
+    files: &[PathBuf],
+    mut opts: Options,
+) -> anyhow::Result<(CaptureSet, Analysis)> {
     let set = CaptureSet::open(files)?;
     for w in &set.warnings {
         eprintln!("ganalyze: warning: {w}");
@@ -34,7 +37,7 @@ pub fn analyze(files: &[PathBuf], mut opts: Options) -> anyhow::Result<(CaptureS
 /// A progress bar on stderr that shows itself only when stderr is a terminal and the work
 /// has taken more than a second.
 #[derive(Clone)]
-pub struct Progress {
+pub(crate) struct Progress {
     bar: ProgressBar,
     started: Instant,
     shown: Arc<AtomicBool>,
@@ -42,7 +45,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn inc(&self, n: u64) {
+    pub(crate) fn inc(&self, n: u64) {
         self.bar.inc(n);
         if !self.shown.load(Ordering::Relaxed) && self.started.elapsed() > Duration::from_secs(1) {
             let _g = self.lock.lock();
@@ -52,13 +55,13 @@ impl Progress {
         }
     }
 
-    pub fn finish_and_clear(&self) {
+    pub(crate) fn finish_and_clear(&self) {
         self.bar.finish_and_clear();
     }
 }
 
 /// A progress bar over `total` units, or None when stderr is not a terminal.
-pub fn progress(total: u64, what: &str) -> Option<Progress> {
+pub(crate) fn progress(total: u64, what: &str) -> Option<Progress> {
     if !std::io::stderr().is_terminal() || total == 0 {
         return None;
     }
@@ -77,30 +80,4 @@ pub fn progress(total: u64, what: &str) -> Option<Progress> {
         shown: Arc::new(AtomicBool::new(false)),
         lock: Arc::new(Mutex::new(())),
     })
-}
-
-/// Parses "1s", "500ms", "2m", "750us", "100ns" (a bare number is seconds).
-pub fn parse_duration(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (examples: 1s, 500ms, 2m)"))?;
-    let mul = match unit.trim() {
-        "" | "s" => 1e9,
-        "ms" => 1e6,
-        "us" | "µs" => 1e3,
-        "ns" => 1.0,
-        "m" | "min" => 60e9,
-        "h" => 3600e9,
-        u => {
-            return Err(format!(
-                "unknown duration unit {u:?} (use ns, us, ms, s, m or h)"
-            ))
-        }
-    };
-    Ok((v * mul) as u64)
 }

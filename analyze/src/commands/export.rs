@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use ganalyze::{export, Options};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ExportFormat {
+pub(crate) enum ExportFormat {
     /// Hive-partitioned tables: OUT/service=NAME/capture=STEM/{goroutines,states,spans}.parquet
     Parquet,
     /// A Chrome trace JSON file (open it in Perfetto UI or chrome://tracing).
@@ -17,7 +17,7 @@ pub enum ExportFormat {
     Folded,
 }
 
-pub fn run(files: &[PathBuf], format: ExportFormat, out: &Path) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(files: &[PathBuf], format: ExportFormat, out: &Path) -> anyhow::Result<ExitCode> {
     let (set, a) = super::analyze::analyze(files, Options::default())?;
     match format {
         ExportFormat::Parquet => {

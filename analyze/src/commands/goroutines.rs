@@ -8,7 +8,7 @@ use ganalyze::{table, LeakParams, Options};
 
 use crate::Format;
 
-pub fn run(
+pub(crate) fn run(
     files: &[PathBuf],
     format: Format,
     limit: usize,
@@ -22,22 +22,17 @@ pub fn run(
         ..Options::default()
     };
     let (set, a) = super::analyze::analyze(files, opts)?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-    let written = (|| -> anyhow::Result<()> {
-        let rows = table::goroutine_rows(&set, &a);
+    super::list(set, a, |set, a, out| {
+        let rows = table::goroutine_rows(set, a);
         match format {
-            Format::Json => table::write_json(rows, &mut out)?,
-            Format::Csv => table::goroutines_csv(rows, &mut out)?,
+            Format::Json => table::write_json(rows, out)?,
+            Format::Csv => table::goroutines_csv(rows, out)?,
             Format::Text => {
                 let rows: Vec<_> = rows.collect();
-                let leaks = a.leak_suspects(&set, &leak);
+                let leaks = a.leak_suspects(set, &leak);
                 write!(out, "{}", table::goroutines_text(&rows, &leaks, limit))?;
             }
         }
-        Ok(out.flush()?)
-    })();
-    super::exit_without_freeing(set, a);
-    // A closed pipe (`| head`) is an error here and a quiet success in `main`.
-    written?;
-    Ok(ExitCode::SUCCESS)
+        Ok(())
+    })
 }

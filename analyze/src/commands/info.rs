@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::Format;
 
 /// The contract's JSON object for one capture.
-pub fn info_json(file: &str, cap: &Capture) -> Value {
+pub(crate) fn info_json(file: &str, cap: &Capture) -> Value {
     let meta = cap.meta().cloned().unwrap_or_default();
     let (t0, t1) = cap
         .time_range()
@@ -54,7 +54,7 @@ pub fn info_json(file: &str, cap: &Capture) -> Value {
     })
 }
 
-pub fn run(files: &[PathBuf], format: Format) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(files: &[PathBuf], format: Format) -> anyhow::Result<ExitCode> {
     let mut out = Vec::new();
     for f in files {
         let cap = super::open(f)?;

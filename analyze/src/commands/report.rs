@@ -9,7 +9,7 @@ use clap::ValueEnum;
 use ganalyze::{render, report, slo, Options};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
+pub(crate) enum ReportFormat {
     Text,
     Json,
     Markdown,
@@ -17,7 +17,7 @@ pub enum ReportFormat {
 }
 
 /// Parses every `--slo` and the `--slo-file`; the first problem is the error.
-pub fn slos(specs: &[String], file: Option<&Path>) -> anyhow::Result<Vec<slo::Slo>> {
+pub(crate) fn slos(specs: &[String], file: Option<&Path>) -> anyhow::Result<Vec<slo::Slo>> {
     let mut out = Vec::new();
     for s in specs {
         out.push(slo::parse(s)?);
@@ -30,7 +30,7 @@ pub fn slos(specs: &[String], file: Option<&Path>) -> anyhow::Result<Vec<slo::Sl
     Ok(out)
 }
 
-pub fn run(
+pub(crate) fn run(
     files: &[PathBuf],
     specs: &[String],
     slo_file: Option<&Path>,

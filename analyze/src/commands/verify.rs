@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub fn run(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let mut all_ok = true;
     for f in files {
         let cap = match gcap_format::Capture::open(f) {

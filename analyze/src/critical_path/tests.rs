@@ -254,24 +254,3 @@ fn downstream_descends_into_the_captured_backend() {
         ]
     );
 }
-
-#[test]
-fn wait_reasons_map_to_categories() {
-    for (r, c) in [
-        ("sync.Mutex.Lock", Category::Mutex),
-        ("sync.RWMutex.RLock", Category::Mutex),
-        ("semacquire", Category::Mutex),
-        ("chan receive", Category::Chan),
-        ("chan send (nil chan)", Category::Chan),
-        ("select", Category::Chan),
-        ("IO wait", Category::Network),
-        ("sleep", Category::Sleep),
-        ("GC assist wait", Category::Gc),
-        ("GC assist marking", Category::Gc),
-        ("garbage collection scan", Category::Gc),
-        ("sync.WaitGroup.Wait", Category::Other),
-        ("sync.Cond.Wait", Category::Other),
-    ] {
-        assert_eq!(reason_category(r), c, "{r}");
-    }
-}

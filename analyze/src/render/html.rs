@@ -4,10 +4,10 @@
 
 use std::fmt::Write;
 
-use super::{burn, pct};
-use crate::critical_path::Category;
+use super::{burn, endpoint_numbers, pct, runtime, targets};
+use crate::category::Category;
 use crate::report::{Example, Report, SloReport};
-use crate::table::fmt_ns;
+use crate::units::fmt_ns;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -31,16 +31,11 @@ pub fn render(r: &Report) -> String {
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ganalyze report</title><style>{CSS}</style></head><body><h1>ganalyze report</h1>"
     );
     for c in &r.captures {
-        let t: Vec<String> = c
-            .targets
-            .iter()
-            .map(|t| format!("{} (pid {}, {})", esc(&t.exe), t.pid, esc(&t.go_version)))
-            .collect();
         let _ = write!(
             o,
             "<p class=\"muted\">Capture <code>{}</code>: {}; {:.1}s, {} events, {} lost.</p>",
             esc(&c.file),
-            t.join(", "),
+            esc(&targets(c, |exe| exe)),
             c.duration_ns as f64 / 1e9,
             c.events,
             c.events_lost
@@ -53,15 +48,17 @@ pub fn render(r: &Report) -> String {
     for e in &r.endpoints {
         let _ = write!(
             o,
-            "<tr><td><code>{}</code>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+            "<tr><td><code>{}</code>{}</td>{}</tr>",
             esc(&e.name),
-            if e.slowest && r.endpoints.len() > 1 { " <span class=bad>slowest</span>" } else { "" },
-            e.count,
-            e.errors,
-            fmt_ns(e.p50_ns),
-            fmt_ns(e.p90_ns),
-            fmt_ns(e.p99_ns),
-            fmt_ns(e.max_ns)
+            if e.slowest && r.endpoints.len() > 1 {
+                " <span class=bad>slowest</span>"
+            } else {
+                ""
+            },
+            endpoint_numbers(e)
+                .iter()
+                .map(|n| format!("<td class=n>{n}</td>"))
+                .collect::<String>()
         );
     }
     o.push_str("</table>");
@@ -80,17 +77,7 @@ pub fn render(r: &Report) -> String {
         }
         o.push_str("</table>");
     }
-    let g = &r.goroutines;
-    let _ = write!(
-        o,
-        "<p class=muted>{} goroutines created, {} exited, {} alive at the end. {} GC cycles, {} stop-the-world pauses ({} in total).</p>",
-        g.created,
-        g.exited,
-        g.alive_at_end,
-        r.runtime.gc_cycles,
-        r.runtime.stw_pauses,
-        fmt_ns(r.runtime.stw_total_ns)
-    );
+    let _ = write!(o, "<p class=muted>{}</p>", runtime(r, false));
     if let Some(h) = &r.hint {
         let _ = write!(o, "<p>{}</p>", esc(h));
     }

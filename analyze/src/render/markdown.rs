@@ -2,9 +2,9 @@
 
 use std::fmt::Write;
 
-use super::{burn, pct};
+use super::{burn, endpoint_numbers, pct, runtime, targets};
 use crate::report::Report;
-use crate::table::fmt_ns;
+use crate::units::fmt_ns;
 
 fn esc(s: &str) -> String {
     s.replace('|', "\\|")
@@ -40,16 +40,11 @@ pub fn render(r: &Report) -> String {
         "| file | targets | duration | events | lost |\n|---|---|---|---|---|"
     );
     for c in &r.captures {
-        let t: Vec<String> = c
-            .targets
-            .iter()
-            .map(|t| format!("{} (pid {}, {})", t.exe, t.pid, t.go_version))
-            .collect();
         let _ = writeln!(
             o,
             "| `{}` | {} | {:.1}s | {} | {} |",
             c.file,
-            esc(&t.join(", ")),
+            esc(&targets(c, |exe| exe)),
             c.duration_ns as f64 / 1e9,
             c.events,
             c.events_lost
@@ -60,19 +55,14 @@ pub fn render(r: &Report) -> String {
     for e in &r.endpoints {
         let _ = writeln!(
             o,
-            "| `{}`{} | {} | {} | {} | {} | {} | {} |",
+            "| `{}`{} | {} |",
             esc(&e.name),
             if e.slowest && r.endpoints.len() > 1 {
                 " (slowest)"
             } else {
                 ""
             },
-            e.count,
-            e.errors,
-            fmt_ns(e.p50_ns),
-            fmt_ns(e.p90_ns),
-            fmt_ns(e.p99_ns),
-            fmt_ns(e.max_ns)
+            endpoint_numbers(e).join(" | ")
         );
     }
     for s in &r.slos {
@@ -151,18 +141,7 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
-    let g = &r.goroutines;
-    let _ = writeln!(
-        o,
-        "\n## Runtime\n\n{} goroutines created, {} exited, {} alive at the end. {} GC cycles, {} stop-the-world pauses ({} in total, longest {}).",
-        g.created,
-        g.exited,
-        g.alive_at_end,
-        r.runtime.gc_cycles,
-        r.runtime.stw_pauses,
-        fmt_ns(r.runtime.stw_total_ns),
-        fmt_ns(r.runtime.stw_max_ns)
-    );
+    let _ = writeln!(o, "\n## Runtime\n\n{}", runtime(r, true));
     if let Some(h) = &r.hint {
         let _ = writeln!(o, "\n> {h}");
     }

@@ -5,13 +5,56 @@ pub mod html;
 pub mod markdown;
 pub mod text;
 
-use crate::report::Report;
+use crate::report::{CaptureInfo, Endpoint, Report};
+use crate::units::fmt_ns;
 
 /// The contract's JSON object, pretty-printed.
 pub fn json(r: &Report) -> String {
     let mut s = serde_json::to_string_pretty(r).expect("a report always serialises");
     s.push('\n');
     s
+}
+
+/// A capture's targets: "EXE (pid N, goVERSION), ...", each executable as `exe` writes it.
+pub(crate) fn targets(c: &CaptureInfo, exe: impl Fn(&str) -> &str) -> String {
+    let t: Vec<String> = c
+        .targets
+        .iter()
+        .map(|t| format!("{} (pid {}, {})", exe(&t.exe), t.pid, t.go_version))
+        .collect();
+    t.join(", ")
+}
+
+/// The goroutines' and the runtime's summary: "N goroutines created, N exited, N alive at
+/// the end. N GC cycles, N stop-the-world pauses (X in total[, longest Y])."
+pub(crate) fn runtime(r: &Report, longest: bool) -> String {
+    let (g, rt) = (&r.goroutines, &r.runtime);
+    format!(
+        "{} goroutines created, {} exited, {} alive at the end. {} GC cycles, {} stop-the-world pauses ({} in total{}).",
+        g.created,
+        g.exited,
+        g.alive_at_end,
+        rt.gc_cycles,
+        rt.stw_pauses,
+        fmt_ns(rt.stw_total_ns),
+        if longest {
+            format!(", longest {}", fmt_ns(rt.stw_max_ns))
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// An endpoint's numbers as every report shows them: count, errors, p50, p90, p99, max.
+pub(crate) fn endpoint_numbers(e: &Endpoint) -> [String; 6] {
+    [
+        e.count.to_string(),
+        e.errors.to_string(),
+        fmt_ns(e.p50_ns),
+        fmt_ns(e.p90_ns),
+        fmt_ns(e.p99_ns),
+        fmt_ns(e.max_ns),
+    ]
 }
 
 pub(crate) fn pct(x: f64) -> String {

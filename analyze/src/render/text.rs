@@ -2,9 +2,9 @@
 
 use std::fmt::Write;
 
-use super::{burn, pct};
+use super::{burn, endpoint_numbers, pct, targets};
 use crate::report::Report;
-use crate::table::fmt_ns;
+use crate::units::fmt_ns;
 
 struct Style {
     on: bool,
@@ -37,20 +37,13 @@ pub fn render(r: &Report, color: bool) -> String {
     let st = Style { on: color };
     let mut o = String::new();
     for c in &r.captures {
-        let t: Vec<String> = c
-            .targets
-            .iter()
-            .map(|t| {
-                let exe = t.exe.rsplit('/').next().unwrap_or(&t.exe);
-                format!("{exe} (pid {}, {})", t.pid, t.go_version)
-            })
-            .collect();
         let _ = writeln!(
             o,
             "{} {}: {}, {:.1}s, {} events{}",
             st.bold("capture"),
             c.file,
-            t.join(", "),
+            // The executable's base name: the path is in `info`.
+            targets(c, |exe| exe.rsplit('/').next().unwrap_or(exe)),
             c.duration_ns as f64 / 1e9,
             c.events,
             if c.events_lost > 0 {
@@ -89,15 +82,10 @@ pub fn render(r: &Report, color: bool) -> String {
         ))
     );
     for e in &r.endpoints {
+        let [count, errors, p50, p90, p99, max] = endpoint_numbers(e);
         let line = format!(
-            "{:<w$}  {:>7} {:>6} {:>9} {:>9} {:>9} {:>9}",
-            e.name,
-            e.count,
-            e.errors,
-            fmt_ns(e.p50_ns),
-            fmt_ns(e.p90_ns),
-            fmt_ns(e.p99_ns),
-            fmt_ns(e.max_ns)
+            "{:<w$}  {count:>7} {errors:>6} {p50:>9} {p90:>9} {p99:>9} {max:>9}",
+            e.name
         );
         let _ = writeln!(
             o,

@@ -36,6 +36,8 @@ pub(crate) struct Segment {
     pub(crate) vaddr: u64,
     pub(crate) offset: u64,
     pub(crate) filesz: u64,
+    /// Size in memory: `filesz` plus the zero-filled tail (`.bss`, `.noptrbss`).
+    pub(crate) memsz: u64,
     pub(crate) executable: bool,
 }
 
@@ -155,6 +157,7 @@ impl ElfImage {
                 vaddr: ph.p_vaddr(endian),
                 offset: ph.p_offset(endian),
                 filesz: ph.p_filesz(endian),
+                memsz: ph.p_memsz(endian),
                 executable: ph.p_flags(endian).0 & elf::PF_X.0 != 0,
             })
             .collect();

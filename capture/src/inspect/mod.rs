@@ -6,10 +6,12 @@
 //! on request decodes prologues (probe sites, RETs), reads struct offsets and symbolizes
 //! PCs. `TargetInfo` is the summary recorded in the capture file.
 
+pub(crate) mod allgs;
 pub(crate) mod buildinfo;
 pub(crate) mod elf;
 pub(crate) mod offsets;
 pub(crate) mod prologue;
+mod start;
 pub(crate) mod symbols;
 
 #[cfg(test)]
@@ -23,7 +25,7 @@ pub(crate) use buildinfo::{BuildInfo, GoVersion};
 pub(crate) use elf::ElfImage;
 pub(crate) use offsets::{GoOffsets, OffsetsSource};
 pub(crate) use prologue::Prologue;
-pub use symbols::Func;
+pub use symbols::{Frame, Func};
 pub(crate) use symbols::{FuncTable, PclnLayout, Pclntab, Symbolizer};
 
 /// Why a target could not be inspected. Messages say what is wrong and what to do.
@@ -68,6 +70,8 @@ pub struct GoBinary {
     pub(crate) build_info: BuildInfo,
     pcln: PclnLayout,
     funcs: FuncTable,
+    /// The pclntab `funcID` of compiler-generated wrappers (see `start.rs`).
+    wrapper_func_id: Option<u8>,
 }
 
 impl GoBinary {
@@ -100,12 +104,15 @@ impl GoBinary {
             });
         }
         let pcln = PclnLayout::parse(&elf, v.minor).map_err(in_path)?;
-        let funcs = FuncTable::build(&elf, &Pclntab::new(&elf, pcln));
+        let tab = Pclntab::new(&elf, pcln);
+        let funcs = FuncTable::build(&elf, &tab);
+        let wrapper_func_id = start::wrapper_func_id(&funcs, &tab);
         Ok(GoBinary {
             elf,
             build_info,
             pcln,
             funcs,
+            wrapper_func_id,
         })
     }
 
@@ -186,32 +193,6 @@ impl GoBinary {
             ),
         })?;
         Ok(prologue::analyze(code, f.entry))
-    }
-
-    /// The function a `go f(x)` statement really starts. The compiler wraps such calls in a
-    /// small closure (`main.main.gowrap1` from Go 1.22, `main.main.func1` before), which is
-    /// what `g.startpc` points at; this returns the user function the wrapper calls, or
-    /// `None` when `entry` is not such a wrapper (a real `go func() {...}()` closure calls
-    /// more than one non-runtime function, or is larger than any wrapper).
-    pub(crate) fn go_wrapper_callee(&self, entry: u64) -> Option<&Func> {
-        let f = self.funcs.containing(entry)?;
-        let last = f.name.rsplit('.').next()?;
-        let is_wrapper_name = last.starts_with("gowrap")
-            || (last.starts_with("func") && last[4..].chars().all(|c| c.is_ascii_digit()));
-        if !is_wrapper_name || f.end - f.entry > 256 {
-            return None;
-        }
-        let code = self.code(f)?;
-        let calls: Vec<&Func> = prologue::analyze(code, f.entry)
-            .calls
-            .iter()
-            .filter_map(|&(_, t)| self.funcs.containing(t))
-            .filter(|c| !c.name.starts_with("runtime."))
-            .collect();
-        match calls.as_slice() {
-            [only] => Some(only),
-            _ => None,
-        }
     }
 
     pub(crate) fn pclntab(&self) -> Pclntab<'_> {

@@ -35,17 +35,26 @@ pub(crate) enum OffsetsSource {
 /// `runtime.g` fields (byte offsets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct GOffsets {
+    /// `g.stack.lo` / `g.stack.hi`: the goroutine stack's bounds.
+    pub(crate) stack_lo: u64,
+    pub(crate) stack_hi: u64,
     pub(crate) goid: u64,
     pub(crate) atomicstatus: u64,
     pub(crate) waitreason: u64,
+    /// `g.waitsince`: nanotime when the wait began (set by the GC, so often 0).
+    pub(crate) waitsince: u64,
+    /// `g.trackingSeq` (u8): incremented by every `casgstatus` out of running, so it tells
+    /// a goroutine that parked again at the same place from one that never woke.
+    pub(crate) tracking_seq: u64,
     /// None on Go 1.19 (the field was added in 1.20).
     pub(crate) parent_goid: Option<u64>,
     pub(crate) gopc: u64,
     pub(crate) startpc: u64,
     pub(crate) m: u64,
-    /// `g.sched.sp` / `g.sched.pc` (sched is a `gobuf`).
+    /// `g.sched.sp` / `g.sched.pc` / `g.sched.bp` (sched is a `gobuf`).
     pub(crate) sched_sp: u64,
     pub(crate) sched_pc: u64,
+    pub(crate) sched_bp: u64,
     pub(crate) syscallsp: u64,
     pub(crate) syscallpc: u64,
 }
@@ -114,7 +123,6 @@ pub(crate) struct GoOffsets {
 }
 
 impl GoOffsets {
-    #[cfg(test)]
     /// Go's string for wait reason number `n` (what gopark's reason argument holds).
     pub(crate) fn wait_reason_text(&self, n: u8) -> Option<&str> {
         self.wait_reasons
@@ -132,7 +140,6 @@ impl GoOffsets {
             .map(|w| w.value)
     }
 
-    #[cfg(test)]
     /// Value of a goroutine status constant, e.g. "_Gwaiting" or "waiting".
     pub(crate) fn g_status_value(&self, name: &str) -> Option<u32> {
         self.g_status
@@ -174,16 +181,22 @@ impl GoOffsets {
         let get = |ty: &str, field: &str| facts.member(ty, field);
         let req = |ty: &str, field: &str| get(ty, field).ok_or_else(|| missing(ty, field));
         let sched = req("runtime.g", "sched")?;
+        let stack = req("runtime.g", "stack")?;
         let g = GOffsets {
+            stack_lo: stack + req("runtime.stack", "lo")?,
+            stack_hi: stack + req("runtime.stack", "hi")?,
             goid: req("runtime.g", "goid")?,
             atomicstatus: req("runtime.g", "atomicstatus")?,
             waitreason: req("runtime.g", "waitreason")?,
+            waitsince: req("runtime.g", "waitsince")?,
+            tracking_seq: req("runtime.g", "trackingSeq")?,
             parent_goid: get("runtime.g", "parentGoid"),
             gopc: req("runtime.g", "gopc")?,
             startpc: req("runtime.g", "startpc")?,
             m: req("runtime.g", "m")?,
             sched_sp: sched + req("runtime.gobuf", "sp")?,
             sched_pc: sched + req("runtime.gobuf", "pc")?,
+            sched_bp: sched + req("runtime.gobuf", "bp")?,
             syscallsp: req("runtime.g", "syscallsp")?,
             syscallpc: req("runtime.g", "syscallpc")?,
         };
@@ -308,6 +321,7 @@ const WANTED_STRUCTS: &[&str] = &[
     "runtime.g",
     "runtime.m",
     "runtime.gobuf",
+    "runtime.stack",
     "runtime.hchan",
     "net/http.Request",
     "net/http.Response",

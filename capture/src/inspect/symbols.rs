@@ -301,13 +301,15 @@ fn find_moduledata(elf: &ElfImage, pcln: u64, funcname_off: u64) -> Option<u64> 
 /// One frame of a symbolized PC. For an inlined call, several frames share one PC:
 /// the innermost (inlined) first, the physical function last.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Frame {
-    pub(crate) function: String,
-    pub(crate) file: String,
-    pub(crate) line: u32,
+pub struct Frame {
+    pub function: String,
+    pub file: String,
+    pub line: u32,
     /// Entry of the physical function containing the PC.
-    pub(crate) entry: u64,
-    pub(crate) inlined: bool,
+    pub entry: u64,
+    pub inlined: bool,
+    /// The function's `funcID` (see `Pclntab::func_id`).
+    pub(crate) func_id: u8,
 }
 
 impl Frame {
@@ -411,16 +413,27 @@ impl<'a> Pclntab<'a> {
 
     /// Evaluates the pc-value table at `table_off` (relative to pctab) for `target`.
     fn pcvalue(&self, table_off: u32, entry: u64, target: u64) -> Option<i32> {
-        if table_off == 0 {
-            return None;
-        }
-        let mut p = self.l.pctab.checked_add(table_off as usize)?;
+        self.pcvalue_runs(table_off, entry)
+            .find(|&(_, end)| target < end)
+            .map(|(v, _)| v)
+    }
+
+    /// The runs of the pc-value table at `table_off` (relative to pctab) of a function
+    /// starting at `entry`: `(value, end)`, each value holding from the previous run's end
+    /// (`entry` for the first) up to `end`.
+    fn pcvalue_runs(&self, table_off: u32, entry: u64) -> impl Iterator<Item = (i32, u64)> + 'a {
+        let data = self.data;
+        let mut p = (table_off != 0)
+            .then(|| self.l.pctab.checked_add(table_off as usize))
+            .flatten();
         let mut val: i32 = -1;
         let mut pc = entry;
         let mut first = true;
-        loop {
-            let uvdelta = read_uvarint(self.data, &mut p)?;
+        std::iter::from_fn(move || {
+            let at = p.as_mut()?;
+            let uvdelta = read_uvarint(data, at)?;
             if uvdelta == 0 && !first {
+                p = None;
                 return None;
             }
             first = false;
@@ -430,12 +443,10 @@ impl<'a> Pclntab<'a> {
                 (uvdelta >> 1) as u32 as i32
             };
             val = val.wrapping_add(delta);
-            let pcdelta = read_uvarint(self.data, &mut p)?; // minLC is 1 on amd64
+            let pcdelta = read_uvarint(data, at)?; // minLC is 1 on amd64
             pc = pc.checked_add(pcdelta)?;
-            if target < pc {
-                return Some(val);
-            }
-        }
+            Some((val, pc))
+        })
     }
 
     fn file_line(&self, f: usize, entry: u64, pc: u64) -> (String, u32) {
@@ -457,13 +468,39 @@ impl<'a> Pclntab<'a> {
         (file.unwrap_or_else(|| "?".into()), line)
     }
 
-    fn pcdata(&self, f: usize, table: usize, entry: u64, pc: u64) -> Option<i32> {
+    /// Offset (relative to pctab) of pc-value table `table` of function struct `f`.
+    fn pcdata_table(&self, f: usize, table: usize) -> Option<u32> {
         let npcdata = self.u32_at(f + 28)? as usize;
         if table >= npcdata {
             return None;
         }
-        let off = self.u32_at(f + self.func_struct_size() + table * 4)?;
-        self.pcvalue(off, entry, pc)
+        self.u32_at(f + self.func_struct_size() + table * 4)
+    }
+
+    fn pcdata(&self, f: usize, table: usize, entry: u64, pc: u64) -> Option<i32> {
+        self.pcvalue(self.pcdata_table(f, table)?, entry, pc)
+    }
+
+    /// `_func.funcID` of function `i`: what Go's traceback decides by (wrappers are hidden).
+    /// Its numbering changes between Go versions.
+    pub(crate) fn func_id(&self, i: usize) -> Option<u8> {
+        let f = self.func_struct(i)?;
+        self.data.get(f + self.func_struct_size() - 4).copied()
+    }
+
+    /// The first PC (in address order) of function `i` that is inside an inlined call.
+    pub(crate) fn first_inlined_pc(&self, i: usize) -> Option<u64> {
+        let (entry, _) = self.func_range(i)?;
+        let f = self.func_struct(i)?;
+        let table = self.pcdata_table(f, PCDATA_INL_TREE_INDEX)?;
+        let mut start = entry;
+        for (ix, end) in self.pcvalue_runs(table, entry) {
+            if ix >= 0 {
+                return Some(start);
+            }
+            start = end;
+        }
+        None
     }
 
     /// Address of funcdata `idx` of function `f`, when the gofunc base is known.
@@ -480,6 +517,19 @@ impl<'a> Pclntab<'a> {
         self.l.gofunc?.checked_add(u64::from(off))
     }
 
+    /// The function's SP delta at `pc` (its pcsp table): how many bytes it has pushed below
+    /// its return address there, so the return address is at `SP + delta`. Go's own
+    /// traceback unwinds with it (at a caller's return address itself, not `ret - 1`);
+    /// frame pointers alone miss a frame at `g.sched`, where `mcall` saves its caller's BP
+    /// on 1.19 but the caller's caller's BP from 1.21.
+    pub(crate) fn sp_delta(&self, pc: u64) -> Option<u32> {
+        let i = self.find(pc)?;
+        let (entry, _) = self.func_range(i)?;
+        let f = self.func_struct(i)?;
+        let delta = self.pcvalue(self.u32_at(f + 16)?, entry, pc)?;
+        u32::try_from(delta).ok()
+    }
+
     /// Frames for `pc`, innermost first. Pass exactly the PC of the instruction you mean:
     /// for return addresses from a stack, pass `ret - 1` to get the call's line.
     pub(crate) fn frames(&self, pc: u64) -> Option<Vec<Frame>> {
@@ -492,10 +542,10 @@ impl<'a> Pclntab<'a> {
         if let Some(tree) = self.funcdata(f, FUNCDATA_INL_TREE) {
             // 1.18/1.19: {parent i16, funcID u8, _, file i32, line i32, func_ i32, parentPc i32}
             // 1.20+:     {funcID u8, _ [3]u8, nameOff i32, parentPc i32, startLine i32}
-            let (size, name_at, parent_at) = if self.l.magic == MAGIC_118 {
-                (20u64, 12u64, 16u64)
+            let (size, id_at, name_at, parent_at) = if self.l.magic == MAGIC_118 {
+                (20u64, 2usize, 12u64, 16u64)
             } else {
-                (16, 4, 8)
+                (16, 0, 4, 8)
             };
             let mut guard = 0;
             while let Some(ix) = self.pcdata(f, PCDATA_INL_TREE_INDEX, entry, cur) {
@@ -527,6 +577,7 @@ impl<'a> Pclntab<'a> {
                     line,
                     entry,
                     inlined: true,
+                    func_id: raw[id_at],
                 });
                 let Ok(parent_pc) = u64::try_from(rd(parent_at)) else {
                     break;
@@ -544,6 +595,7 @@ impl<'a> Pclntab<'a> {
             line,
             entry,
             inlined: false,
+            func_id: self.func_id(i).unwrap_or(0),
         });
         Some(frames)
     }

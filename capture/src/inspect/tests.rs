@@ -94,6 +94,18 @@ fn open(ver: &str, flavor: Flavor) -> GoBinary {
     GoBinary::open(&p).unwrap_or_else(|e| panic!("open {}: {e}", p.display()))
 }
 
+/// Every toolchain's normal build, and the stripped and PIE builds of the [`MATRIX`] ones.
+fn every_build() -> Vec<(&'static str, Flavor)> {
+    let mut out = Vec::new();
+    for ver in gcap_testenv::go_versions() {
+        out.push((ver, Flavor::Normal));
+        if MATRIX.contains(&ver) {
+            out.extend([(ver, Flavor::Stripped), (ver, Flavor::Pie)]);
+        }
+    }
+    out
+}
+
 fn minor(ver: &str) -> u32 {
     ver.split('.').nth(1).unwrap().parse().unwrap()
 }
@@ -292,54 +304,47 @@ fn server_span_end_sites() {
             .map(|s| off - s.offset + s.vaddr)
             .unwrap()
     };
-    for &ver in &gcap_testenv::go_versions() {
-        let flavors: &[Flavor] = if MATRIX.contains(&ver) {
-            &[Flavor::Normal, Flavor::Stripped, Flavor::Pie]
-        } else {
-            &[Flavor::Normal]
+    for (ver, flavor) in every_build() {
+        let b = open(ver, flavor);
+        let sites = crate::target::sites::server_done_sites(&b)
+            .unwrap_or_else(|e| panic!("{ver} {flavor:?}: {e}"));
+        assert_eq!(sites.len(), 2, "{ver} {flavor:?}: {sites:?}");
+        let (h1, h2) = (&sites[0], &sites[1]);
+        assert_eq!(h1.probe, ProbeId::HttpServeDone);
+        assert_eq!(h1.cookie(), 0);
+        let [off] = h1.file_offsets[..] else {
+            panic!("{ver} {flavor:?}: {h1:?}")
         };
-        for &flavor in flavors {
-            let b = open(ver, flavor);
-            let sites = crate::target::sites::server_done_sites(&b)
-                .unwrap_or_else(|e| panic!("{ver} {flavor:?}: {e}"));
-            assert_eq!(sites.len(), 2, "{ver} {flavor:?}: {sites:?}");
-            let (h1, h2) = (&sites[0], &sites[1]);
-            assert_eq!(h1.probe, ProbeId::HttpServeDone);
-            assert_eq!(h1.cookie(), 0);
-            let [off] = h1.file_offsets[..] else {
-                panic!("{ver} {flavor:?}: {h1:?}")
-            };
-            let bytes = &b.elf().bytes()[off as usize..off as usize + 5];
-            assert_eq!(bytes[0], 0xe8, "{ver} {flavor:?}: not a CALL rel32");
-            let rel = i32::from_le_bytes(bytes[1..5].try_into().unwrap());
-            let target = (vaddr(&b, off) + 5).wrapping_add_signed(i64::from(rel));
-            assert_eq!(
-                b.functions().containing(target).map(|f| f.name.as_str()),
-                Some("net/http.(*conn).hijacked"),
-                "{ver} {flavor:?}"
-            );
-            let serve = b.functions().containing(vaddr(&b, off)).unwrap();
-            assert_eq!(serve.name, "net/http.(*conn).serve");
+        let bytes = &b.elf().bytes()[off as usize..off as usize + 5];
+        assert_eq!(bytes[0], 0xe8, "{ver} {flavor:?}: not a CALL rel32");
+        let rel = i32::from_le_bytes(bytes[1..5].try_into().unwrap());
+        let target = (vaddr(&b, off) + 5).wrapping_add_signed(i64::from(rel));
+        assert_eq!(
+            b.functions().containing(target).map(|f| f.name.as_str()),
+            Some("net/http.(*conn).hijacked"),
+            "{ver} {flavor:?}"
+        );
+        let serve = b.functions().containing(vaddr(&b, off)).unwrap();
+        assert_eq!(serve.name, "net/http.(*conn).serve");
 
-            assert_eq!(h2.probe, ProbeId::Http2HandlerDone);
-            assert!(!h2.panic_check, "{ver} {flavor:?}: handlerDone inlined?");
-            let f = b
-                .functions()
-                .containing(vaddr(&b, h2.file_offsets[0]))
-                .unwrap();
-            let want = if minor(ver) >= 27 {
-                "net/http/internal/http2.(*responseWriter).handlerDone"
-            } else {
-                "net/http.(*http2responseWriter).handlerDone"
-            };
-            assert_eq!(f.name, want, "{ver} {flavor:?}");
-            let pro = b.prologue(want).unwrap();
-            let at = h2.file_offsets[0] - f.file_offset;
-            if minor(ver) >= 21 {
-                assert_eq!((Some(at), h2.at_jbe), (pro.push_rbp, false), "{ver}");
-            } else {
-                assert_eq!((Some(at), h2.at_jbe), (pro.stack_check_jump, true), "{ver}");
-            }
+        assert_eq!(h2.probe, ProbeId::Http2HandlerDone);
+        assert!(!h2.panic_check, "{ver} {flavor:?}: handlerDone inlined?");
+        let f = b
+            .functions()
+            .containing(vaddr(&b, h2.file_offsets[0]))
+            .unwrap();
+        let want = if minor(ver) >= 27 {
+            "net/http/internal/http2.(*responseWriter).handlerDone"
+        } else {
+            "net/http.(*http2responseWriter).handlerDone"
+        };
+        assert_eq!(f.name, want, "{ver} {flavor:?}");
+        let pro = b.prologue(want).unwrap();
+        let at = h2.file_offsets[0] - f.file_offset;
+        if minor(ver) >= 21 {
+            assert_eq!((Some(at), h2.at_jbe), (pro.push_rbp, false), "{ver}");
+        } else {
+            assert_eq!((Some(at), h2.at_jbe), (pro.stack_check_jump, true), "{ver}");
         }
     }
 }
@@ -620,4 +625,69 @@ fn target_info_summary() {
     let json = serde_json::to_string(&info).unwrap();
     let back: TargetInfo = serde_json::from_str(&json).unwrap();
     assert_eq!(back, info);
+}
+
+/// The pclntab marks compiler-generated wrappers with `FuncIDWrapper`, whose value moves
+/// between versions (`internal/abi/symtab.go`); gcap reads it off `runtime.deferreturn`.
+#[test]
+fn wrapper_func_id_is_gos() {
+    for &ver in &gcap_testenv::go_versions() {
+        let want = match minor(ver) {
+            0..=21 => 21,
+            22..=24 => 22,
+            _ => 23,
+        };
+        assert_eq!(
+            open(ver, Flavor::Normal).wrapper_func_id,
+            Some(want),
+            "{ver}"
+        );
+    }
+}
+
+/// The go wrappers of `go http.Serve(ln, nil)` and `go worker(...)` start the functions Go's
+/// traceback names, whether the wrapper calls them or has them inlined (Go 1.22+ inlines
+/// http.Serve), in every flavor; main.main and real closures are not wrappers.
+#[test]
+fn go_wrappers_start_their_target() {
+    for (ver, flavor) in every_build() {
+        let b = open(ver, flavor);
+        let mut started: Vec<String> = b
+            .functions()
+            .iter()
+            .filter(|f| f.name.starts_with("main.main."))
+            .filter_map(|f| b.start_function(f.entry))
+            .map(|f| f.function)
+            .collect();
+        started.sort();
+        assert_eq!(
+            started,
+            ["main.worker", "net/http.Serve"],
+            "{ver} {flavor:?}"
+        );
+        let main = b.function("main.main").unwrap();
+        assert_eq!(b.start_function(main.entry), None, "{ver} {flavor:?}");
+    }
+}
+
+/// `runtime.allgadd`'s code names the same variables as `.symtab`, in every build that has
+/// one (PIE too); stripped builds find them from that code alone.
+#[test]
+fn allgs_from_code_equal_symtab() {
+    for (ver, flavor) in every_build() {
+        let b = open(ver, flavor);
+        let found = allgs::locate(&b).unwrap_or_else(|e| panic!("go{ver} {flavor:?}: {e}"));
+        let Some(sym) = allgs::from_symtab(&b) else {
+            assert_eq!(flavor, Flavor::Stripped);
+            assert_eq!(found.source, allgs::AllgSource::Code);
+            continue;
+        };
+        assert_eq!(found, sym);
+        let code = allgs::from_code(&b).unwrap_or_else(|e| panic!("go{ver} {flavor:?}: {e}"));
+        assert_eq!(
+            (code.allgs, code.allglen, code.allgptr),
+            (sym.allgs, sym.allglen, sym.allgptr),
+            "go{ver} {flavor:?}"
+        );
+    }
 }

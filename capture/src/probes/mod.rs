@@ -89,8 +89,14 @@ fn map_err(map: &'static str) -> impl FnOnce(libbpf_rs::Error) -> ProbeError {
 
 impl Probes {
     /// Opens, configures and loads the BPF object for `plan` (verifier included) and attaches
-    /// the kernel tracepoints. No uprobe is attached until [`Probes::attach`].
+    /// the kernel tracepoints. No uprobe is attached until [`Probes::attach`]. Uprobes are
+    /// attached with the cheapest links the kernel has ([`LinkKind::detect`]).
     pub fn load(plan: ProbePlan) -> Result<Probes> {
+        Probes::load_with(plan, LinkKind::detect())
+    }
+
+    /// [`Probes::load`], with uprobes attached by `link_kind` links.
+    pub fn load_with(plan: ProbePlan, link_kind: LinkKind) -> Result<Probes> {
         plan.validate()?;
         // The skeleton borrows its OpenObject storage for as long as it lives; Probes owns
         // the skeleton, so the storage must outlive it: leak it (one small allocation per
@@ -161,7 +167,6 @@ impl Probes {
 
         // Only programs the plan attaches get loaded (and verified).
         let wanted = plan.loaded_probes();
-        let link_kind = LinkKind::detect();
         for p in ProbeId::ALL {
             let mut prog = skeleton::open_program(open.open_object_mut(), p);
             prog.set_autoload(wanted.contains(&p));
@@ -423,10 +428,15 @@ impl Probes {
             .collect()
     }
 
-    /// Decodes every record now in the ring buffer into `sink`, in ring order (per-CPU
-    /// producers interleave, so timestamps are only nearly sorted). Returns how many.
-    pub fn drain(&mut self, mut sink: impl FnMut(Record)) -> Result<usize> {
-        self.ring.consume().map_err(map_err("events"))?;
+    /// Decodes up to `max` records now in the ring buffer into `sink`, in ring order (per-CPU
+    /// producers interleave, so timestamps are only nearly sorted). Returns how many. The
+    /// bound keeps gcap's memory independent of how fast the targets produce: a caller that
+    /// wants the ring empty calls again while it gets `max`.
+    pub fn drain(&mut self, max: usize, mut sink: impl FnMut(Record)) -> Result<usize> {
+        let got = self.ring.consume_raw_n(max);
+        if got < 0 {
+            return Err(map_err("events")(libbpf_rs::Error::from_raw_os_error(-got)));
+        }
         let buf = std::mem::take(&mut *self.staged.lock().unwrap_or_else(|p| p.into_inner()));
         let mut n = 0;
         let mut rest = &buf[..];

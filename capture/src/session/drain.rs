@@ -20,6 +20,7 @@ use super::process::{first_target, Proc};
 use super::steer::Steer;
 use super::Options;
 use crate::probes::{Record, DRAIN_INTERVAL};
+use crate::snapshot;
 use crate::translate::symbols::Placement;
 use crate::translate::Translator;
 
@@ -31,6 +32,8 @@ pub(crate) struct Capture {
     pub(crate) translator: Translator,
     /// The budget: cost, windows, triggers.
     pub(crate) steer: Steer,
+    /// Snapshots taken so far after the first (number 0, at the start).
+    snapshots: u32,
     /// Lost-record counts already written, by (group, cpu).
     lost_seen: BTreeMap<(usize, usize), u64>,
 }
@@ -53,6 +56,7 @@ impl Capture {
             procs,
             translator,
             steer,
+            snapshots: 0,
             lost_seen: BTreeMap::new(),
         }
     }
@@ -70,13 +74,16 @@ impl Capture {
         loop {
             std::thread::sleep(self.steer.drain_interval());
             let step = self.drain_all().and_then(|_| {
-                self.steer.step(
+                let opened = self.steer.step(
                     &mut self.w,
                     &mut self.groups,
                     &self.procs,
                     &mut self.translator,
                     warnings,
                 )?;
+                if opened {
+                    self.snapshot_window(warnings);
+                }
                 if last_flush.elapsed() >= opts.flush_interval {
                     last_flush = Instant::now();
                     self.flush()
@@ -147,26 +154,67 @@ impl Capture {
         }
     }
 
+    /// Writes snapshot `number` of the goroutines of process `pi` ([`crate::snapshot`]);
+    /// nothing while its executable is not mapped yet.
+    pub(crate) fn snapshot(&mut self, pi: usize, number: u32) -> Result<()> {
+        let p = &self.procs[pi];
+        let Some(bias) = p.bias else {
+            return Ok(());
+        };
+        let prepared = &self.groups[p.group].prepared;
+        let layout = snapshot::Layout::new(&prepared.binary, &prepared.offsets)?;
+        let snap = snapshot::take(p.pid, bias, &prepared.binary, &layout)?;
+        self.translator.snapshot(&mut self.w, pi, number, &snap)
+    }
+
+    /// A lifecycle window opened: a snapshot of every live target's goroutines, so the
+    /// window starts from each goroutine's state (its lifecycle events follow).
+    fn snapshot_window(&mut self, warnings: &mut Vec<String>) {
+        self.snapshots += 1;
+        for pi in 0..self.procs.len() {
+            if self.procs[pi].exited {
+                continue;
+            }
+            if let Err(e) = self.snapshot(pi, self.snapshots) {
+                let msg = format!(
+                    "no goroutine snapshot of pid {} at a window: {e:#}",
+                    self.procs[pi].pid
+                );
+                if !warnings.contains(&msg) {
+                    warnings.push(msg);
+                }
+            }
+        }
+    }
+
     /// Translates every record waiting in the ring buffers, and writes the records lost
     /// since the last drain as events, so the analysis knows when the gaps were.
     fn drain_all(&mut self) -> Result<()> {
+        /// Records read and translated at a time: ~2 MB of records at most.
+        const DRAIN_BATCH: usize = 32 * 1024;
         let mut recs: Vec<Record> = Vec::new();
         for (gi, g) in self.groups.iter_mut().enumerate() {
-            recs.clear();
-            g.probes.drain(|r| recs.push(r))?;
-            for r in &recs {
-                if !self.steer.windows.covers(r.probe, r.ts_ns) {
-                    self.steer.outside += 1;
-                    continue;
+            // Batches bound gcap's memory when the targets produce as fast as it reads.
+            loop {
+                recs.clear();
+                let got = g.probes.drain(DRAIN_BATCH, |r| recs.push(r))?;
+                for r in &recs {
+                    if !self.steer.windows.covers(r.probe, r.ts_ns) {
+                        self.steer.outside += 1;
+                        continue;
+                    }
+                    let procs = &mut self.procs;
+                    self.translator.translate(
+                        &mut self.w,
+                        &mut g.probes,
+                        &g.prepared.offsets.g,
+                        r,
+                        |pi| procs[pi].exited = true,
+                    )?;
                 }
-                let procs = &mut self.procs;
-                self.translator.translate(
-                    &mut self.w,
-                    &mut g.probes,
-                    &g.prepared.offsets.g,
-                    r,
-                    |pi| procs[pi].exited = true,
-                )?;
+                if got < DRAIN_BATCH {
+                    break;
+                }
             }
             if let Ok(lost) = g.probes.lost_per_cpu() {
                 for (cpu, n) in lost.into_iter().enumerate() {

@@ -11,10 +11,10 @@
 mod attach;
 pub mod budget;
 mod drain;
-mod host;
+pub(crate) mod host;
 mod launch;
 mod meter;
-mod process;
+pub(crate) mod process;
 mod stats;
 mod steer;
 mod trigger;
@@ -132,6 +132,14 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
         opts.spans.keep_query,
         steer,
     );
+    // Snapshot 0 of each process attached to (they come first): its goroutines, including
+    // those parked since before the capture, which no probe would show.
+    for pi in 0..opts.pids.len() {
+        if let Err(e) = cap.snapshot(pi, 0) {
+            let pid = cap.procs[pi].pid;
+            warnings.push(format!("no goroutine snapshot of pid {pid}: {e:#}"));
+        }
+    }
     let began = Instant::now();
     let (stop_reason, mut failure) =
         cap.run_until_stop(opts, &stop, began, &mut program, &mut warnings);

@@ -139,6 +139,7 @@ impl Steer {
     }
 
     /// One step: measure, record, decide, apply. Warnings go to `warnings` (once each).
+    /// Returns whether a lifecycle window opened (the caller snapshots the goroutines).
     pub(crate) fn step(
         &mut self,
         w: &mut Writer<File>,
@@ -146,7 +147,7 @@ impl Steer {
         procs: &[Proc],
         translator: &mut Translator,
         warnings: &mut Vec<String>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         // The drain interval jitters: a step is due a little early rather than a drain late.
         let due = STEP_EVERY - DRAIN_INTERVAL / 2;
         let testing = self
@@ -154,7 +155,7 @@ impl Steer {
             .as_ref()
             .is_some_and(|(c, _)| c.test_flip().is_some());
         if !testing && self.last_read.is_some_and(|t| t.elapsed() < due) {
-            return Ok(());
+            return Ok(false);
         }
         self.last_read = Some(Instant::now());
         self.last = self.meter.read(groups.iter().map(|g| &g.probes));
@@ -163,7 +164,7 @@ impl Steer {
             self.write_overhead(w, procs, monotonic_ns())?;
         }
         let Some((controller, slow)) = &mut self.control else {
-            return Ok(());
+            return Ok(false);
         };
         let now = monotonic_ns();
         let mut changes: Vec<Change> = Vec::new();
@@ -191,6 +192,7 @@ impl Steer {
             warnings.push(msg);
         }
         let targets: Vec<u32> = procs.iter().filter(|p| !p.exited).map(|p| p.id).collect();
+        let had_lifecycle = self.windows.now().contains(GroupSet::LIFECYCLE);
         for change in changes {
             if let Some(msg) = self.windows.apply(w, groups, &targets, change)? {
                 if !self.warned.contains(&msg) {
@@ -199,7 +201,7 @@ impl Steer {
                 }
             }
         }
-        Ok(())
+        Ok(!had_lifecycle && self.windows.now().contains(GroupSet::LIFECYCLE))
     }
 
     /// Ends the windows at `end_ns` (a budgeted capture records it) and writes the final

@@ -22,6 +22,7 @@ use gcap_format::{Event, EventData, KeyValue, Writer};
 
 use crate::inspect::offsets::GOffsets;
 use crate::probes::{ProbeId, Probes, Record, RecordKind as Rec};
+use crate::snapshot::{self, Snapshot};
 use memory::Memory;
 use spans::Spans;
 use symbols::{PcQueue, Placement, Role};
@@ -265,6 +266,29 @@ impl Translator {
             _ => r.tgid,
         };
         self.by_tgid.get(&tgid).copied()
+    }
+
+    /// Writes `snap` as snapshot `number` of process `pi` (`go_snapshot` and `snapshot_end`
+    /// events) and queues the PCs it names.
+    pub(crate) fn snapshot(
+        &mut self,
+        w: &mut Writer<File>,
+        pi: usize,
+        number: u32,
+        snap: &Snapshot,
+    ) -> Result<()> {
+        let target = self.targets[pi].id;
+        let pcs = snapshot::record(w, target, number, snap)?;
+        for (set, role) in [
+            (pcs.returns, Role::Return),
+            (pcs.starts, Role::Start),
+            (pcs.exact, Role::Exact),
+        ] {
+            for pc in set {
+                self.pcs.want(pi, target, pc, role);
+            }
+        }
+        Ok(())
     }
 
     /// First sight of goroutine `goid` (its `runtime.g` at `gptr`), created before the

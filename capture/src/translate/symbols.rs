@@ -8,7 +8,7 @@ use std::fs::File;
 
 use gcap_format::{Symbol, Writer};
 
-use crate::inspect::GoBinary;
+use crate::inspect::{Frame, GoBinary, Symbolizer};
 
 /// What a PC is, which decides how it is symbolized.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,8 @@ pub(crate) enum Role {
     Exact,
     /// A return address (stack frames, `g.gopc`): the call is the byte before it.
     Return,
-    /// A goroutine's start function: see through `go f(x)` wrappers to `f`.
+    /// A goroutine's start function: named as Go's traceback names it (`go f(x)` wrappers
+    /// seen through to `f`, inlined or called).
     Start,
 }
 
@@ -76,16 +77,7 @@ impl PcQueue {
                     continue;
                 };
                 self.done.insert((target, pc));
-                let link_pc = pc
-                    .wrapping_sub(bias)
-                    .wrapping_sub(u64::from(role == Role::Return));
-                let mut frames = Vec::new();
-                if role == Role::Start {
-                    if let Some(callee) = binary.go_wrapper_callee(link_pc) {
-                        frames.extend(sym.symbolize(callee.entry).unwrap_or_default().to_vec());
-                    }
-                }
-                frames.extend(sym.symbolize(link_pc).unwrap_or_default().to_vec());
+                let frames = frames_of(binary, &mut sym, pc, bias, role);
                 let syms: Vec<Symbol> = frames
                     .iter()
                     .map(|f| Symbol {
@@ -100,4 +92,24 @@ impl PcQueue {
             }
         }
     }
+}
+
+/// The frames of runtime address `pc` of a process that runs `binary` at load bias `bias`,
+/// innermost first, symbolized as its `role` says.
+pub(crate) fn frames_of(
+    binary: &GoBinary,
+    sym: &mut Symbolizer<'_>,
+    pc: u64,
+    bias: u64,
+    role: Role,
+) -> Vec<Frame> {
+    let link_pc = pc
+        .wrapping_sub(bias)
+        .wrapping_sub(u64::from(role == Role::Return));
+    let mut frames = Vec::new();
+    if role == Role::Start {
+        frames.extend(binary.start_function(link_pc));
+    }
+    frames.extend(sym.symbolize(link_pc).unwrap_or_default().to_vec());
+    frames
 }

@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test file uses a subset
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 /// Capture tests load eBPF programs: fail (never skip) without root.
 pub fn require_root() {
@@ -69,6 +69,30 @@ pub fn go_build_in(
         src.display()
     );
     out
+}
+
+/// Starts `gcap --budget off ARGS` (every transition: what the callers check) and waits
+/// until it reports its probes attached.
+pub fn gcap_attached(args: &[&str]) -> Child {
+    let mut g = Command::new(env!("CARGO_BIN_EXE_gcap"))
+        .args(["--budget", "off"])
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(g.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+        assert!(n > 0, "gcap exited before attaching");
+        if line.contains("capturing") {
+            break;
+        }
+    }
+    // Keep draining stderr so gcap never blocks on it.
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    g
 }
 
 /// A fresh path for a capture file in the test tmpdir.

@@ -1,0 +1,243 @@
+//! Goroutine events between decoding and reconstruction: how they are stored while every
+//! block is decoded ([`Events`]: 16-byte slots and a kind column), and how the state machine
+//! reads them back ([`GEv`]). The one place that knows the encoding.
+
+use gcap_format::{EventData, RawEvent};
+
+use crate::capture_set::Ns;
+
+/// The kind bytes of goroutine events, as `match` patterns (storage and the state machine).
+pub(crate) mod kind {
+    use gcap_format::EventKind;
+
+    pub(crate) const CREATE: u8 = EventKind::GoCreate as u8;
+    pub(crate) const INFO: u8 = EventKind::GoInfo as u8;
+    pub(crate) const START: u8 = EventKind::GoStart as u8;
+    pub(crate) const STOP: u8 = EventKind::GoStop as u8;
+    pub(crate) const BLOCK: u8 = EventKind::GoBlock as u8;
+    pub(crate) const UNBLOCK: u8 = EventKind::GoUnblock as u8;
+    pub(crate) const SYS_IN: u8 = EventKind::SyscallEnter as u8;
+    pub(crate) const SYS_OUT: u8 = EventKind::SyscallExit as u8;
+    pub(crate) const EXIT: u8 = EventKind::GoExit as u8;
+    pub(crate) const SAMPLE: u8 = EventKind::CpuSample as u8;
+}
+use kind::*;
+
+/// Whether events of this kind are goroutine events (stored in [`Events`]; the rest are
+/// decoded by their consumers).
+#[inline]
+pub(crate) fn is_goroutine_event(kind: u8) -> bool {
+    matches!(
+        kind,
+        CREATE | INFO | START | SYS_OUT | STOP | BLOCK | UNBLOCK | SYS_IN | SAMPLE | EXIT
+    )
+}
+
+/// One goroutine event as reconstruction reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct GEv {
+    pub(crate) t: Ns,
+    /// Create / info: the parent; unblock: the waker.
+    pub(crate) a: u64,
+    /// Create / info: the creation stack; start, syscall, sample: the thread; block: the stack.
+    pub(crate) b: u32,
+    /// Create / info: the start stack; stop, block: the reason; syscall enter, sample: the stack.
+    pub(crate) c: u32,
+    pub(crate) kind: u8,
+}
+
+/// How a goroutine event is stored: 16 bytes plus its kind byte (a separate column). Fields
+/// as in [`GEv`]: `x` is `b`, `y` is `c`. An unblock's waker is split over `x` (low half) and
+/// `y` (high half); a create or info event takes two slots, the second (kind [`CONT`])
+/// holding the parent in `t`.
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    t: Ns,
+    x: u32,
+    y: u32,
+}
+
+/// The kind of the second slot of a create or info event.
+const CONT: u8 = 0;
+
+/// Goroutine events as stored: a column of slots and a column of their kinds.
+#[derive(Default)]
+pub(crate) struct Events {
+    slots: Vec<Slot>,
+    kinds: Vec<u8>,
+}
+
+impl Events {
+    pub(crate) fn clear(&mut self) {
+        self.slots.clear();
+        self.kinds.clear();
+    }
+
+    /// Room for `n` more slots.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.slots.reserve(n);
+        self.kinds.reserve(n);
+    }
+
+    /// How many slots are stored.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Stores a goroutine event (kind [`is_goroutine_event`]) at `t`; returns how many slots
+    /// it took. 0: not stored (malformed arguments, which `to_event` rejects, or a CPU sample
+    /// outside any goroutine).
+    #[inline]
+    pub(crate) fn push(&mut self, raw: &RawEvent, t: Ns) -> u32 {
+        // `to_event` is the one place that knows each kind's arguments.
+        let Some(ev) = raw.to_event() else { return 0 };
+        let (x, y, cont) = match ev.data {
+            EventData::GoCreate {
+                parent,
+                creation,
+                start,
+            }
+            | EventData::GoInfo {
+                parent,
+                creation,
+                start,
+            } => (creation, start, Some(parent)),
+            EventData::GoStart { tid } | EventData::SyscallExit { tid } => (tid, 0, None),
+            EventData::GoStop { reason } => (0, reason as u32, None),
+            EventData::GoBlock { reason, stack } => (stack, reason as u32, None),
+            EventData::GoUnblock { waker } => (waker as u32, (waker >> 32) as u32, None),
+            EventData::SyscallEnter { tid, stack } => (tid, stack, None),
+            EventData::CpuSample { tid, stack } if raw.goid != 0 => (tid, stack, None),
+            EventData::GoExit => (0, 0, None),
+            _ => return 0,
+        };
+        self.slots.push(Slot { t, x, y });
+        self.kinds.push(raw.kind);
+        match cont {
+            Some(parent) => {
+                self.slots.push(Slot {
+                    t: parent as i64,
+                    x: 0,
+                    y: 0,
+                });
+                self.kinds.push(CONT);
+                2
+            }
+            None => 1,
+        }
+    }
+
+    /// Appends the event whose first slot is `from`'s slot `i`; returns how many slots it
+    /// took.
+    pub(crate) fn copy_event(&mut self, from: &Events, i: usize) -> u32 {
+        let n = if matches!(from.kinds[i], CREATE | INFO) {
+            2
+        } else {
+            1
+        };
+        self.slots.extend_from_slice(&from.slots[i..i + n]);
+        self.kinds.extend_from_slice(&from.kinds[i..i + n]);
+        n as u32
+    }
+
+    /// The slots reordered by group (a counting sort: no comparison, order kept within a
+    /// group): `group[i]` is the group of slot `i`, `at[g]` where group `g` starts in the
+    /// result, with every group's start and length adding up to [`Events::len`].
+    pub(crate) fn sorted_by_group(&self, group: &[u32], mut at: Vec<u32>) -> Events {
+        let m = self.slots.len();
+        let mut slots: Vec<Slot> = Vec::with_capacity(m);
+        let mut kinds: Vec<u8> = Vec::with_capacity(m);
+        {
+            let (ds, dk) = (slots.spare_capacity_mut(), kinds.spare_capacity_mut());
+            for (i, &g) in group.iter().enumerate().take(m) {
+                let j = at[g as usize] as usize;
+                at[g as usize] += 1;
+                ds[j].write(self.slots[i]);
+                dk[j].write(self.kinds[i]);
+            }
+        }
+        // SAFETY: the groups' lengths add up to `m` and each group's positions were written
+        // exactly once above (`at[g]` runs from the group's start to the next group's start),
+        // so every element below `m` is initialised.
+        unsafe {
+            slots.set_len(m);
+            kinds.set_len(m);
+        }
+        Events { slots, kinds }
+    }
+
+    /// The events of the run `start..start + len`.
+    pub(crate) fn run(&self, start: u32, len: u32) -> Run<'_> {
+        let r = start as usize..(start + len) as usize;
+        Run {
+            slots: &self.slots[r.clone()],
+            kinds: &self.kinds[r],
+        }
+    }
+}
+
+/// One goroutine's events in one block.
+#[derive(Clone, Copy)]
+pub(crate) struct Run<'a> {
+    slots: &'a [Slot],
+    kinds: &'a [u8],
+}
+
+impl<'a> Run<'a> {
+    pub(crate) fn first_t(&self) -> Option<Ns> {
+        self.slots.first().map(|s| s.t)
+    }
+
+    pub(crate) fn last_t(&self) -> Option<Ns> {
+        let n = self.slots.len();
+        match n {
+            0 => None,
+            _ if self.kinds[n - 1] == CONT => Some(self.slots[n - 2].t),
+            _ => Some(self.slots[n - 1].t),
+        }
+    }
+
+    /// The events as [`GEv`]s.
+    pub(crate) fn iter(self) -> RunIter<'a> {
+        RunIter {
+            slots: self.slots,
+            kinds: self.kinds,
+            i: 0,
+        }
+    }
+}
+
+/// The events of a run as [`GEv`]s.
+pub(crate) struct RunIter<'a> {
+    slots: &'a [Slot],
+    kinds: &'a [u8],
+    i: usize,
+}
+
+impl Iterator for RunIter<'_> {
+    type Item = GEv;
+
+    #[inline]
+    fn next(&mut self) -> Option<GEv> {
+        let i = self.i;
+        let s = *self.slots.get(i)?;
+        let kind = self.kinds[i];
+        self.i = i + 1;
+        let (a, b, c) = match kind {
+            CREATE | INFO => {
+                let parent = self.slots[i + 1].t as u64;
+                self.i = i + 2;
+                (parent, s.x, s.y)
+            }
+            UNBLOCK => (s.x as u64 | (s.y as u64) << 32, 0, 0),
+            _ => (0, s.x, s.y),
+        };
+        Some(GEv {
+            t: s.t,
+            a,
+            b,
+            c,
+            kind,
+        })
+    }
+}

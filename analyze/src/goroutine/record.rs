@@ -1,0 +1,104 @@
+//! What is known about one goroutine once its events are replayed: its key, origin, states,
+//! totals, samples and how its record ends.
+
+use gcap_format::StackId;
+use serde::Serialize;
+
+use super::counts::Counts;
+use super::name::Name;
+use super::state::State;
+use super::states::{Packed, States};
+use crate::capture_set::Ns;
+
+/// Identifies a goroutine within a set: which file, which target of it, which goid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GoroutineKey {
+    pub(crate) file: u32,
+    pub(crate) target: u32,
+    pub(crate) goid: u64,
+}
+
+/// How a goroutine's record ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum EndedBy {
+    /// It exited (GoExit).
+    Exit,
+    /// Its process exited.
+    ProcessExit,
+    /// It was still alive when the capture stopped.
+    CaptureEnd,
+}
+
+/// Time per state, wake-ups per waker.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub(crate) running_ns: u64,
+    pub(crate) runnable_ns: u64,
+    pub(crate) syscall_ns: u64,
+    pub(crate) off_cpu_ns: u64,
+    /// Blocked time per wait-reason number (None: blocked since before the capture).
+    pub(crate) blocked_ns: Counts<Option<u8>>,
+    /// Wake-ups per waking goroutine (0: the runtime).
+    pub(crate) wakeups_by: Counts<u64>,
+}
+
+impl Totals {
+    pub(crate) fn blocked_total(&self) -> u64 {
+        self.blocked_ns.total()
+    }
+}
+
+/// Everything reconstructed about one goroutine.
+#[derive(Clone, Debug)]
+pub struct Goroutine {
+    pub(crate) key: GoroutineKey,
+    pub(crate) pid: u32,
+    pub(crate) parent: Option<u64>,
+    pub(crate) creation_stack: StackId,
+    pub(crate) start_stack: StackId,
+    /// "pkg.Func (file.go:LINE)" of the `go` statement ("unknown" when created before the
+    /// capture).
+    pub(crate) creation_site: Name,
+    /// The start function, e.g. "main.worker".
+    pub(crate) start_function: Name,
+    /// Created during the capture (at `first_seen`): see [`Goroutine::created`].
+    pub(super) was_created: bool,
+    /// Created, or the capture start for goroutines that existed before it.
+    pub(crate) first_seen: Ns,
+    pub(crate) end: Ns,
+    pub(crate) ended_by: EndedBy,
+    /// The states in time order (empty when the analysis was run without them).
+    pub states: States,
+    /// The state it ended in (always kept; its end is `states.end`): see [`Goroutine::last`].
+    pub(super) last: Packed,
+    pub(crate) totals: Totals,
+    /// CPU samples: (time, tid, stack).
+    pub(crate) samples: Box<[(Ns, u32, StackId)]>,
+    /// Transitions that did not follow from the previous state (lost or reordered events).
+    pub(crate) anomalies: u32,
+}
+
+impl Goroutine {
+    /// The state it ended in (kept even when the states are not).
+    #[inline]
+    pub(crate) fn last(&self) -> Option<State> {
+        (!self.last.is_none()).then(|| self.last.unpack(self.states.end))
+    }
+
+    /// When it was created (None: before the capture).
+    #[inline]
+    pub(crate) fn created(&self) -> Option<Ns> {
+        self.was_created.then_some(self.first_seen)
+    }
+
+    /// When it exited (None: alive at the end of the capture or of its process).
+    #[inline]
+    pub(crate) fn exited(&self) -> Option<Ns> {
+        (self.ended_by == EndedBy::Exit).then_some(self.end)
+    }
+
+    pub(crate) fn alive_at_end(&self) -> bool {
+        self.ended_by == EndedBy::CaptureEnd
+    }
+}

@@ -1,0 +1,197 @@
+//! Known-answer tests of goroutine reconstruction on hand-built captures.
+
+use super::record::Totals;
+use super::state::UNKNOWN_REASON;
+use super::states::Packed;
+use super::*;
+use crate::table::GoroutineRow;
+use crate::testkit::{scenario, CaptureBuilder};
+use crate::{Analysis, CaptureSet};
+use gcap_format::EventData;
+
+#[test]
+fn record_sizes() {
+    // Hundreds of thousands of goroutines per capture, tens of millions of states: every
+    // byte is memory the kernel zeroes on first touch.
+    eprintln!(
+        "Goroutine {} Totals {} Counts<Option<u8>> {} Counts<u64> {} Name {} States {}",
+        std::mem::size_of::<Goroutine>(),
+        std::mem::size_of::<Totals>(),
+        std::mem::size_of::<Counts<Option<u8>>>(),
+        std::mem::size_of::<Counts<u64>>(),
+        std::mem::size_of::<Name>(),
+        std::mem::size_of::<States>(),
+    );
+    assert_eq!(std::mem::size_of::<Packed>(), 24);
+    assert_eq!(std::mem::size_of::<Name>(), 8);
+    assert_eq!(std::mem::size_of::<Counts<Option<u8>>>(), 24);
+    assert!(std::mem::size_of::<Goroutine>() <= 256);
+}
+
+fn analyse(bytes: Vec<u8>) -> (CaptureSet, Analysis) {
+    crate::testkit::analysed("t.gcap", bytes)
+}
+
+fn get(a: &Analysis, goid: u64) -> &Goroutine {
+    a.goroutines.iter().find(|g| g.key.goid == goid).unwrap()
+}
+
+#[test]
+fn lifecycle_known_answers() {
+    for reverse in [false, true] {
+        let (set, a) = analyse(scenario::lifecycle(reverse));
+        assert_eq!(a.goroutines.len(), 3, "reverse={reverse}");
+        let g1 = get(&a, 1);
+        assert_eq!(g1.created(), None);
+        assert_eq!(g1.parent, None);
+        assert_eq!(g1.totals.runnable_ns, 70);
+        assert_eq!(g1.totals.running_ns, 380);
+        assert_eq!(g1.totals.off_cpu_ns, 50);
+        assert_eq!(g1.totals.blocked_ns.get(&Some(19)), Some(&500));
+        assert_eq!(g1.totals.wakeups_by.get(&3), Some(&1));
+        assert!(g1.alive_at_end());
+        assert_eq!(g1.anomalies, 0);
+        let g2 = get(&a, 2);
+        assert_eq!(g2.parent, Some(1));
+        assert_eq!(g2.creation_site, "main.main (main.go:10)");
+        assert_eq!(g2.start_function, "main.worker");
+        assert_eq!((g2.totals.runnable_ns, g2.totals.running_ns), (110, 210));
+        assert_eq!(g2.exited().map(|t| set.rel(t)), Some(420));
+        let g3 = get(&a, 3);
+        assert_eq!(g3.totals.runnable_ns, 200);
+        assert_eq!(g3.totals.running_ns, 170);
+        assert_eq!(g3.totals.syscall_ns, 100);
+        assert_eq!(g3.totals.blocked_ns.get(&Some(22)), Some(&90));
+        assert_eq!(g3.totals.wakeups_by.get(&2), Some(&1));
+        assert_eq!(g3.anomalies, 0);
+
+        let row = GoroutineRow::new(g3, &set);
+        assert_eq!(
+            serde_json::to_value(row.blocked_ns).unwrap(),
+            serde_json::json!({"sync.Mutex.Lock": 90})
+        );
+        assert_eq!(row.created_ns, Some(150));
+        assert_eq!(row.exited_ns, Some(710));
+        let blocked = g3
+            .states
+            .iter()
+            .find(|s| s.kind == StateKind::Blocked)
+            .unwrap();
+        assert_eq!(
+            set.files[0].where_(0, blocked.stack),
+            "main.worker (main.go:25)"
+        );
+        assert_eq!(
+            describe_state(&set.files[0], g3.key, &blocked),
+            "blocked: sync.Mutex.Lock at main.worker (main.go:25)"
+        );
+        // The runnable state after the unblock names its waker.
+        assert!(g3
+            .states
+            .iter()
+            .any(|s| s.kind == StateKind::Runnable && s.cause == Cause::Woken(2)));
+        // States tile the lifetime.
+        for g in &a.goroutines {
+            let mut at = g.first_seen;
+            for s in &g.states {
+                assert_eq!(s.start, at, "goroutine {}", g.key.goid);
+                at = s.end;
+            }
+            assert_eq!(at, g.end);
+        }
+    }
+}
+
+#[test]
+fn off_cpu_splits_running() {
+    let (_, a) = analyse(scenario::lifecycle(false));
+    let g1 = get(&a, 1);
+    let kinds: Vec<_> = g1
+        .states
+        .iter()
+        .filter(|s| s.tid == 11)
+        .map(|s| (s.kind, s.duration()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (StateKind::Running, 30),
+            (StateKind::OffCpu, 50),
+            (StateKind::Running, 200)
+        ]
+    );
+}
+
+#[test]
+fn existing_goroutines_have_inferred_first_states() {
+    let mut b = CaptureBuilder::new(1, "/x");
+    b.ev(100, 9, EventData::GoUnblock { waker: 0 });
+    b.ev(150, 9, EventData::GoStart { tid: 1 });
+    b.ev(200, 8, EventData::SyscallExit { tid: 2 });
+    b.ev(300, 8, EventData::GoExit);
+    b.end(400);
+    let (set, a) = analyse(b.finish());
+    let g9 = get(&a, 9);
+    assert_eq!(g9.totals.blocked_ns.get(&None), Some(&100));
+    assert_eq!(g9.totals.runnable_ns, 50);
+    assert_eq!(g9.totals.running_ns, 250);
+    assert_eq!(
+        GoroutineRow::new(g9, &set).blocked_ns.entries(),
+        vec![(UNKNOWN_REASON, 100)]
+    );
+    assert_eq!(GoroutineRow::new(g9, &set).created_ns, None);
+    let g8 = get(&a, 8);
+    assert_eq!((g8.totals.syscall_ns, g8.totals.running_ns), (200, 100));
+    assert_eq!(g8.totals.wakeups_by.len(), 0);
+    assert_eq!(g9.totals.wakeups_by.get(&0), Some(&1));
+}
+
+#[test]
+fn leak_suspects_need_long_blocks() {
+    let (set, a) = analyse(scenario::leak());
+    let l = a.leak_suspects(&set, &LeakParams::default());
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert_eq!(l[0].count, 1);
+    assert_eq!(l[0].goids, vec![5]);
+    assert_eq!(l[0].creation_site, "main.startWorkers (leak.go:5)");
+    assert_eq!(l[0].blocked_on, "chan receive");
+    assert_eq!(l[0].where_, "main.leaky (leak.go:7)");
+    assert_eq!(l[0].max_blocked_ns, 3_000_000_000 - 20);
+    // A looser threshold catches g6 too, in the same group.
+    let loose = LeakParams {
+        min_blocked_ns: 100_000_000,
+        min_fraction: 0.1,
+    };
+    let l = a.leak_suspects(&set, &loose);
+    assert_eq!((l.len(), l[0].count), (1, 2));
+}
+
+#[test]
+fn lost_events_do_not_derail_the_rest() {
+    // GoBlock missing: the unblock arrives while "running"; the goroutine recovers.
+    let mut b = CaptureBuilder::new(1, "/x");
+    b.ev(0, 4, EventData::GoStart { tid: 1 });
+    b.ev(100, 4, EventData::GoUnblock { waker: 5 });
+    b.ev(150, 4, EventData::GoStart { tid: 1 });
+    b.ev(200, 4, EventData::GoExit);
+    b.ev(250, 4, EventData::GoStart { tid: 1 });
+    let (_, a) = analyse(b.finish());
+    let g = get(&a, 4);
+    assert_eq!(g.anomalies, 2);
+    assert_eq!(g.totals.running_ns, 150);
+    assert_eq!(g.totals.runnable_ns, 50);
+    assert_eq!(g.ended_by, EndedBy::Exit);
+}
+
+#[test]
+fn process_exit_ends_goroutines() {
+    let mut b = CaptureBuilder::new(1, "/x");
+    b.ev(0, 4, EventData::GoStart { tid: 1 });
+    b.ev(100, 0, EventData::ProcExit { code: 2 });
+    b.end(500);
+    let (_, a) = analyse(b.finish());
+    let g = get(&a, 4);
+    assert_eq!(g.ended_by, EndedBy::ProcessExit);
+    assert_eq!(g.totals.running_ns, 100);
+    assert!(!g.alive_at_end());
+}

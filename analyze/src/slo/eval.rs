@@ -1,0 +1,124 @@
+//! Evaluating an SLO over a capture's requests: which requests it covers, which breach
+//! it, the observed value and the error-budget burn.
+
+use gcap_format::SpanKind;
+
+use super::{round6, Latency, Slo};
+use crate::latency;
+use crate::span::Span;
+use crate::units::{fmt_dur, fmt_ns, short_decimal};
+
+/// An SLO evaluated over the server spans of a capture set.
+#[derive(Clone, Debug)]
+pub(crate) struct Evaluation {
+    /// Indices (into the analysis' spans) of the complete server spans it covers.
+    pub requests: Vec<usize>,
+    /// Of those, the ones slower than the threshold (at or above it).
+    pub breaching: Vec<usize>,
+    pub errors: u64,
+    /// The observed value of the latency objective ("p99 = 31.2ms", "97.4% < 300ms").
+    pub observed: String,
+    pub observed_ns: Option<u64>,
+    pub good_fraction: Option<f64>,
+    pub error_rate: f64,
+    pub latency_breached: bool,
+    pub errors_breached: bool,
+    /// Bad fraction / allowed bad fraction (1.0: the whole budget used).
+    pub budget_burn: Option<f64>,
+    pub error_budget_burn: Option<f64>,
+}
+
+impl Evaluation {
+    pub(crate) fn breached(&self) -> bool {
+        self.latency_breached || self.errors_breached
+    }
+}
+
+/// Is this span a failed request?
+pub(crate) fn is_error(s: &Span) -> bool {
+    s.error || s.status.is_some_and(|c| c >= 500)
+}
+
+/// Evaluates `slo` over the complete server spans (`dur` gives a span's duration).
+pub(crate) fn evaluate(slo: &Slo, spans: &[Span], dur: impl Fn(&Span) -> u64) -> Evaluation {
+    let requests: Vec<usize> = spans
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            s.kind == SpanKind::HttpServer && s.end.is_some() && slo.endpoint.matches(&s.name)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let n = requests.len();
+    let errors = requests.iter().filter(|&&i| is_error(&spans[i])).count() as u64;
+    let error_rate = if n == 0 {
+        0.0
+    } else {
+        errors as f64 / n as f64
+    };
+    let mut ev = Evaluation {
+        breaching: Vec::new(),
+        errors,
+        observed: String::new(),
+        observed_ns: None,
+        good_fraction: None,
+        error_rate,
+        latency_breached: false,
+        errors_breached: false,
+        budget_burn: None,
+        error_budget_burn: None,
+        requests,
+    };
+    let mut observed = Vec::new();
+    if let Some(l) = slo.latency {
+        let t = l.threshold_ns();
+        let mut d: Vec<u64> = ev.requests.iter().map(|&i| dur(&spans[i])).collect();
+        d.sort_unstable();
+        ev.breaching = ev
+            .requests
+            .iter()
+            .copied()
+            .filter(|&i| dur(&spans[i]) >= t)
+            .collect();
+        let bad = ev.breaching.len() as f64;
+        let good = if n == 0 { 1.0 } else { 1.0 - bad / n as f64 };
+        ev.good_fraction = Some(good);
+        if n > 0 {
+            ev.budget_burn = Some((1.0 - good) / l.allowed_bad());
+        }
+        match l {
+            Latency::Percentile { percentile, .. } => {
+                let v = latency::percentile(&d, percentile);
+                ev.observed_ns = (n > 0).then_some(v);
+                ev.latency_breached = n > 0 && v >= t;
+                observed.push(if n == 0 {
+                    "no requests".to_string()
+                } else {
+                    format!("p{} = {}", short_decimal(percentile), fmt_ns(v))
+                });
+            }
+            Latency::Ratio { percent, .. } => {
+                ev.latency_breached = n > 0 && good * 100.0 < percent;
+                observed.push(if n == 0 {
+                    "no requests".to_string()
+                } else {
+                    format!(
+                        "{}% < {}",
+                        short_decimal(round6(good * 100.0))
+                            .chars()
+                            .take(7)
+                            .collect::<String>(),
+                        fmt_dur(t)
+                    )
+                });
+            }
+        }
+    }
+    if let Some(e) = slo.errors_below_percent {
+        ev.errors_breached = n > 0 && error_rate * 100.0 >= e;
+        ev.error_budget_burn = (n > 0).then(|| error_rate / (e / 100.0));
+        observed.push(format!("errors {:.2}%", error_rate * 100.0));
+    }
+    ev.observed = observed.join(", ");
+    ev
+}

@@ -1,0 +1,609 @@
+//! Known-answer scenarios shared by the unit tests, the CLI tests and the docs: each a
+//! capture's bytes, with what an analysis must find in it.
+
+use gcap_format::{EventData, SpanKind, TraceContext};
+
+use super::{reason, CaptureBuilder};
+
+/// g1 (existing before the capture) creates g2 and g3 (at main.main, main.go:10, start
+/// main.worker) and waits on a channel; g3 blocks on a mutex at main.worker
+/// (main.go:25) until g2 unlocks it, makes a syscall, wakes g1 and exits; thread 11 is
+/// descheduled for 50 ns while g1 runs on it. `reverse` pushes the events in reverse
+/// order so that blocks overlap in time.
+///
+/// Answers (ns): g1 runnable 70, running 380, off_cpu 50, chan receive 500, woken by g3;
+/// g2 created 100, runnable 110, running 210, exited 420; g3 created 150, runnable 200,
+/// running 170, sync.Mutex.Lock 90, syscall 100, woken by g2, exited 710.
+pub fn lifecycle(reverse: bool) -> Vec<u8> {
+    let mut b = CaptureBuilder::new(4242, "/usr/local/bin/orders");
+    let site = b.func(0x1000, "main.main", "/src/orders/main.go", 10);
+    let start = b.func(0x2000, "main.worker", "/src/orders/main.go", 20);
+    b.symbol(
+        0x3000,
+        "sync.(*Mutex).Lock",
+        "/usr/lib/go/src/sync/mutex.go",
+        90,
+    );
+    b.symbol(0x3100, "main.worker", "/src/orders/main.go", 25);
+    b.symbol(
+        0x3200,
+        "runtime.gopark",
+        "/usr/lib/go/src/runtime/proc.go",
+        400,
+    );
+    b.symbol(0x3300, "main.main", "/src/orders/main.go", 12);
+    b.symbol(
+        0x3400,
+        "syscall.Syscall",
+        "/usr/lib/go/src/syscall/syscall.go",
+        7,
+    );
+    b.symbol(0x3500, "main.worker", "/src/orders/main.go", 30);
+    let mutex = b.stack(&[0x3000, 0x3100]);
+    let chan = b.stack(&[0x3200, 0x3300]);
+    let sys = b.stack(&[0x3400, 0x3500]);
+    let evs = vec![
+        (50, 1, EventData::GoStart { tid: 10 }),
+        (
+            100,
+            2,
+            EventData::GoCreate {
+                parent: 1,
+                creation: site,
+                start,
+            },
+        ),
+        (
+            150,
+            3,
+            EventData::GoCreate {
+                parent: 1,
+                creation: site,
+                start,
+            },
+        ),
+        (
+            200,
+            1,
+            EventData::GoBlock {
+                reason: reason::CHAN_RECEIVE,
+                stack: chan,
+            },
+        ),
+        (210, 2, EventData::GoStart { tid: 10 }),
+        (300, 3, EventData::GoStart { tid: 11 }),
+        (
+            310,
+            3,
+            EventData::GoBlock {
+                reason: reason::MUTEX,
+                stack: mutex,
+            },
+        ),
+        (400, 3, EventData::GoUnblock { waker: 2 }),
+        (420, 2, EventData::GoExit),
+        (450, 3, EventData::GoStart { tid: 10 }),
+        (
+            500,
+            3,
+            EventData::SyscallEnter {
+                tid: 10,
+                stack: sys,
+            },
+        ),
+        (600, 3, EventData::SyscallExit { tid: 10 }),
+        (700, 1, EventData::GoUnblock { waker: 3 }),
+        (710, 3, EventData::GoExit),
+        (720, 1, EventData::GoStart { tid: 11 }),
+        (
+            750,
+            0,
+            EventData::ThreadOff {
+                tid: 11,
+                runnable: true,
+            },
+        ),
+        (800, 0, EventData::ThreadOn { tid: 11, cpu: 1 }),
+    ];
+    let evs: Vec<_> = if reverse {
+        evs.into_iter().rev().collect()
+    } else {
+        evs
+    };
+    for (t, g, d) in evs {
+        b.ev(t, g, d);
+    }
+    b.end(1000);
+    b.finish()
+}
+
+/// Two goroutines created at main.startWorkers (leak.go:5) blocked on a channel receive
+/// at main.leaky (leak.go:7): g5 from 20 ns to the end (3 s: a leak suspect), g6 from
+/// 2.5 s (0.5 s: not one). g7 exits.
+pub fn leak() -> Vec<u8> {
+    let mut b = CaptureBuilder::new(77, "/srv/leaky");
+    let site = b.func(0x1000, "main.startWorkers", "/src/leaky/leak.go", 5);
+    let start = b.func(0x2000, "main.leaky", "/src/leaky/leak.go", 6);
+    b.symbol(
+        0x3000,
+        "runtime.gopark",
+        "/usr/lib/go/src/runtime/proc.go",
+        400,
+    );
+    b.symbol(
+        0x3010,
+        "runtime.chanrecv1",
+        "/usr/lib/go/src/runtime/chan.go",
+        500,
+    );
+    b.symbol(0x3100, "main.leaky", "/src/leaky/leak.go", 7);
+    let st = b.stack(&[0x3000, 0x3010, 0x3100]);
+    for g in [5u64, 6, 7] {
+        b.ev(
+            g,
+            g,
+            EventData::GoCreate {
+                parent: 1,
+                creation: site,
+                start,
+            },
+        );
+    }
+    b.ev(10, 5, EventData::GoStart { tid: 3 });
+    b.ev(
+        20,
+        5,
+        EventData::GoBlock {
+            reason: reason::CHAN_RECEIVE,
+            stack: st,
+        },
+    );
+    b.ev(30, 7, EventData::GoStart { tid: 3 });
+    b.ev(40, 7, EventData::GoExit);
+    b.ev(2_500_000_000, 6, EventData::GoStart { tid: 4 });
+    b.ev(
+        2_500_000_000,
+        6,
+        EventData::GoBlock {
+            reason: reason::CHAN_RECEIVE,
+            stack: st,
+        },
+    );
+    b.end(3_000_000_000);
+    b.finish()
+}
+
+pub const TRACE: u128 = 0x0af7651916cd43dd8448eb211c80319c;
+pub const CALLER_SPAN: u64 = 0x00f067aa0ba902b7;
+pub const OUTGOING_SPAN: u64 = 0xb7ad6b7169203331;
+
+/// A server span `GET /api/orders` (span 1, handler g10, 100..1000 ns, 200, incoming
+/// trace TRACE from CALLER_SPAN). g10 creates g11 at 200, g11 creates g12 at 300; g12
+/// makes a client call `GET 127.0.0.1:8081/price` (span 2, 400..600, traceparent
+/// OUTGOING_SPAN); g10 runs `SELECT` (span 3, 700..800, error). After the span g10
+/// creates g13 (1100), which belongs to no span. Server span 4 (`POST /api/pay`,
+/// 1200..1500, status 503, error) never sees its goroutines do anything else.
+pub fn spans() -> Vec<u8> {
+    spans_with(4242, "/usr/local/bin/frontend", 1_800_000_000_000_000_000)
+}
+
+pub fn spans_with(pid: u32, exe: &str, start_unix: u64) -> Vec<u8> {
+    let mut b = CaptureBuilder::with_start(pid, exe, start_unix);
+    let site = b.func(0x1000, "main.handle", "/src/fe/main.go", 40);
+    let start = b.func(0x2000, "main.fetch", "/src/fe/main.go", 60);
+    let (get, post, sel) = (b.string("GET"), b.string("POST"), b.string("SELECT"));
+    let (orders, price, pay) = (
+        b.string("/api/orders"),
+        b.string("/price"),
+        b.string("/api/pay"),
+    );
+    let host = b.string("127.0.0.1:8081");
+    let query = b.string("SELECT id FROM orders WHERE id = ?");
+    b.ev(50, 10, EventData::GoStart { tid: 1 });
+    b.ev(
+        100,
+        10,
+        EventData::SpanStart {
+            span: 1,
+            kind: SpanKind::HttpServer,
+            method: get,
+            host: 0,
+            target: orders,
+            content_length: u64::MAX,
+            trace: Some(TraceContext {
+                trace_id: TRACE,
+                span_id: CALLER_SPAN,
+                flags: 1,
+            }),
+        },
+    );
+    b.ev(
+        200,
+        11,
+        EventData::GoCreate {
+            parent: 10,
+            creation: site,
+            start,
+        },
+    );
+    b.ev(250, 11, EventData::GoStart { tid: 2 });
+    b.ev(
+        300,
+        12,
+        EventData::GoCreate {
+            parent: 11,
+            creation: site,
+            start,
+        },
+    );
+    b.ev(350, 12, EventData::GoStart { tid: 3 });
+    b.ev(
+        400,
+        12,
+        EventData::SpanStart {
+            span: 2,
+            kind: SpanKind::HttpClient,
+            method: get,
+            host,
+            target: price,
+            content_length: 0,
+            trace: Some(TraceContext {
+                trace_id: TRACE,
+                span_id: OUTGOING_SPAN,
+                flags: 1,
+            }),
+        },
+    );
+    b.ev(
+        600,
+        12,
+        EventData::SpanEnd {
+            span: 2,
+            status: 200,
+            error: false,
+        },
+    );
+    b.ev(650, 12, EventData::GoExit);
+    b.ev(
+        700,
+        10,
+        EventData::SpanStart {
+            span: 3,
+            kind: SpanKind::Sql,
+            method: sel,
+            host: 0,
+            target: query,
+            content_length: u64::MAX,
+            trace: None,
+        },
+    );
+    b.ev(
+        800,
+        10,
+        EventData::SpanEnd {
+            span: 3,
+            status: 0,
+            error: true,
+        },
+    );
+    b.ev(
+        1000,
+        10,
+        EventData::SpanEnd {
+            span: 1,
+            status: 200,
+            error: false,
+        },
+    );
+    b.ev(
+        1100,
+        13,
+        EventData::GoCreate {
+            parent: 10,
+            creation: site,
+            start,
+        },
+    );
+    b.ev(
+        1200,
+        11,
+        EventData::SpanStart {
+            span: 4,
+            kind: SpanKind::HttpServer,
+            method: post,
+            host: 0,
+            target: pay,
+            content_length: 12,
+            trace: None,
+        },
+    );
+    b.ev(
+        1500,
+        11,
+        EventData::SpanEnd {
+            span: 4,
+            status: 503,
+            error: true,
+        },
+    );
+    b.end(2000);
+    b.finish()
+}
+
+/// The downstream service of [`spans`]: pid 5151, its capture started 1 µs after the
+/// frontend's; server span 9 `GET /price` on g20 at 450..550 ns (its own clock), called
+/// with traceparent (TRACE, OUTGOING_SPAN).
+pub fn downstream() -> Vec<u8> {
+    let mut b =
+        CaptureBuilder::with_start(5151, "/usr/local/bin/pricing", 1_800_000_000_000_001_000);
+    let (get, price) = (b.string("GET"), b.string("/price"));
+    b.ev(440, 20, EventData::GoStart { tid: 7 });
+    b.ev(
+        450,
+        20,
+        EventData::SpanStart {
+            span: 9,
+            kind: SpanKind::HttpServer,
+            method: get,
+            host: 0,
+            target: price,
+            content_length: u64::MAX,
+            trace: Some(TraceContext {
+                trace_id: TRACE,
+                span_id: OUTGOING_SPAN,
+                flags: 1,
+            }),
+        },
+    );
+    b.ev(
+        550,
+        20,
+        EventData::SpanEnd {
+            span: 9,
+            status: 200,
+            error: false,
+        },
+    );
+    b.end(1000);
+    b.finish()
+}
+
+fn server(b: &mut CaptureBuilder, at: u64, goid: u64, span: u64, method: u32, path: u32) {
+    b.ev(
+        at,
+        goid,
+        EventData::SpanStart {
+            span,
+            kind: SpanKind::HttpServer,
+            method,
+            host: 0,
+            target: path,
+            content_length: u64::MAX,
+            trace: None,
+        },
+    );
+}
+
+fn end_span(b: &mut CaptureBuilder, at: u64, goid: u64, span: u64, status: u32) {
+    b.ev(
+        at,
+        goid,
+        EventData::SpanEnd {
+            span,
+            status,
+            error: false,
+        },
+    );
+}
+
+/// A lock convoy with exact answers (times in µs after the capture start, pid 100).
+/// g7 (existing before the capture; its stacks end in `main.main.gowrap1` at main.go:88
+/// under `main.(*store).refresh`) sleeps 1000 µs at store.go:60 while holding the lock,
+/// from 100 to 1100, runs 1110..1120 and unlocks, waking g10.
+///
+/// * request 1, `GET /api/orders` on g10, 200..1200: running 200..300, blocked on
+///   `sync.Mutex.Lock` at `main.(*store).get (store.go:41)` 300..1120, woken by g7,
+///   runnable 1120..1150, running 1150..1200;
+/// * requests 2 and 3, `GET /api/orders` on g11 at 1300..1350 and 1400..1460: running;
+/// * request 4, `GET /api/health` on g12 at 1500..1510: running.
+///
+/// Critical path of request 1: on_cpu 100, mutex 820 (blocker g7: sleep 800, runnable
+/// 10, on_cpu 10), runnable 30, on_cpu 50.
+pub fn convoy() -> Vec<u8> {
+    const US: u64 = 1000;
+    let mut b = CaptureBuilder::new(100, "/srv/orders");
+    b.symbol(
+        0x10,
+        "runtime.gopark",
+        "/usr/lib/go/src/runtime/proc.go",
+        457,
+    );
+    b.symbol(
+        0x11,
+        "sync.(*Mutex).Lock",
+        "/usr/lib/go/src/sync/mutex.go",
+        90,
+    );
+    b.symbol(0x12, "time.Sleep", "/usr/lib/go/src/runtime/time.go", 368);
+    b.symbol(
+        0x13,
+        "runtime.goexit",
+        "/usr/lib/go/src/runtime/asm_amd64.s",
+        1264,
+    );
+    b.symbol(0x20, "main.(*store).get", "/src/orders/store.go", 41);
+    b.symbol(0x21, "main.handler", "/src/orders/main.go", 30);
+    b.symbol(0x30, "main.(*store).refresh", "/src/orders/store.go", 60);
+    b.symbol(0x31, "main.main.gowrap1", "/src/orders/main.go", 88);
+    let lock = b.stack(&[0x10, 0x11, 0x20, 0x21]);
+    let sleep = b.stack(&[0x10, 0x12, 0x30, 0x31, 0x13]);
+    let (get, orders, health) = (
+        b.string("GET"),
+        b.string("/api/orders"),
+        b.string("/api/health"),
+    );
+    b.ev(0, 7, EventData::GoStart { tid: 1 });
+    b.ev(
+        100 * US,
+        7,
+        EventData::GoBlock {
+            reason: reason::SLEEP,
+            stack: sleep,
+        },
+    );
+    b.ev(190 * US, 10, EventData::GoStart { tid: 2 });
+    server(&mut b, 200 * US, 10, 1, get, orders);
+    b.ev(
+        300 * US,
+        10,
+        EventData::GoBlock {
+            reason: reason::MUTEX,
+            stack: lock,
+        },
+    );
+    b.ev(1100 * US, 7, EventData::GoUnblock { waker: 0 });
+    b.ev(1110 * US, 7, EventData::GoStart { tid: 1 });
+    b.ev(1120 * US, 10, EventData::GoUnblock { waker: 7 });
+    b.ev(
+        1130 * US,
+        7,
+        EventData::GoBlock {
+            reason: reason::SLEEP,
+            stack: sleep,
+        },
+    );
+    b.ev(1150 * US, 10, EventData::GoStart { tid: 2 });
+    end_span(&mut b, 1200 * US, 10, 1, 200);
+    b.ev(1290 * US, 11, EventData::GoStart { tid: 3 });
+    server(&mut b, 1300 * US, 11, 2, get, orders);
+    end_span(&mut b, 1350 * US, 11, 2, 200);
+    server(&mut b, 1400 * US, 11, 3, get, orders);
+    end_span(&mut b, 1460 * US, 11, 3, 200);
+    b.ev(1490 * US, 12, EventData::GoStart { tid: 4 });
+    server(&mut b, 1500 * US, 12, 4, get, health);
+    end_span(&mut b, 1510 * US, 12, 4, 200);
+    b.end(2000 * US);
+    b.finish()
+}
+
+/// A frontend (pid 200) whose `GET /api/checkout` (g10, 100..1000 ns) calls
+/// `GET 127.0.0.1:9000/price` itself (client span 200..900, traceparent OUTGOING_SPAN)
+/// and waits in `select` under `main.fetchPrice (main.go:106)` 250..880 (woken by the
+/// runtime), runnable until 890. Its backend (pid 201, [`checkout_backend`]).
+pub fn checkout() -> Vec<u8> {
+    let mut b = CaptureBuilder::with_start(200, "/srv/frontend", 1_800_000_000_000_000_000);
+    b.symbol(
+        0x10,
+        "runtime.gopark",
+        "/usr/lib/go/src/runtime/proc.go",
+        457,
+    );
+    b.symbol(
+        0x11,
+        "runtime.selectgo",
+        "/usr/lib/go/src/runtime/select.go",
+        351,
+    );
+    b.symbol(
+        0x12,
+        "net/http.(*persistConn).roundTrip",
+        "/usr/lib/go/src/net/http/transport.go",
+        2800,
+    );
+    b.symbol(
+        0x13,
+        "net/http.(*Client).Do",
+        "/usr/lib/go/src/net/http/client.go",
+        590,
+    );
+    b.symbol(0x20, "main.fetchPrice", "/src/shop/main.go", 106);
+    b.symbol(0x21, "main.frontend", "/src/shop/main.go", 130);
+    let st = b.stack(&[0x10, 0x11, 0x12, 0x13, 0x20, 0x21]);
+    let (get, checkout, price, host) = (
+        b.string("GET"),
+        b.string("/api/checkout"),
+        b.string("/price"),
+        b.string("127.0.0.1:9000"),
+    );
+    b.ev(90, 10, EventData::GoStart { tid: 1 });
+    server(&mut b, 100, 10, 1, get, checkout);
+    b.ev(
+        200,
+        10,
+        EventData::SpanStart {
+            span: 2,
+            kind: SpanKind::HttpClient,
+            method: get,
+            host,
+            target: price,
+            content_length: 0,
+            trace: Some(TraceContext {
+                trace_id: TRACE,
+                span_id: OUTGOING_SPAN,
+                flags: 1,
+            }),
+        },
+    );
+    b.ev(
+        250,
+        10,
+        EventData::GoBlock {
+            reason: reason::SELECT,
+            stack: st,
+        },
+    );
+    b.ev(880, 10, EventData::GoUnblock { waker: 0 });
+    b.ev(890, 10, EventData::GoStart { tid: 1 });
+    end_span(&mut b, 900, 10, 2, 200);
+    end_span(&mut b, 1000, 10, 1, 200);
+    b.end(2000);
+    b.finish()
+}
+
+/// The backend of [`checkout`] (pid 201, same clock): `GET /price` on g20 at 300..800 ns
+/// (traceparent OUTGOING_SPAN), running 300..320, sleeping at
+/// `main.slowPrice (main.go:56)` 320..780, runnable 780..790, running to 800.
+pub fn checkout_backend() -> Vec<u8> {
+    let mut b = CaptureBuilder::with_start(201, "/srv/backend", 1_800_000_000_000_000_000);
+    b.symbol(
+        0x10,
+        "runtime.gopark",
+        "/usr/lib/go/src/runtime/proc.go",
+        457,
+    );
+    b.symbol(0x12, "time.Sleep", "/usr/lib/go/src/runtime/time.go", 368);
+    b.symbol(0x20, "main.slowPrice", "/src/shop/main.go", 56);
+    let st = b.stack(&[0x10, 0x12, 0x20]);
+    let (get, price) = (b.string("GET"), b.string("/price"));
+    b.ev(290, 20, EventData::GoStart { tid: 5 });
+    b.ev(
+        300,
+        20,
+        EventData::SpanStart {
+            span: 9,
+            kind: SpanKind::HttpServer,
+            method: get,
+            host: 0,
+            target: price,
+            content_length: u64::MAX,
+            trace: Some(TraceContext {
+                trace_id: TRACE,
+                span_id: OUTGOING_SPAN,
+                flags: 1,
+            }),
+        },
+    );
+    b.ev(
+        320,
+        20,
+        EventData::GoBlock {
+            reason: reason::SLEEP,
+            stack: st,
+        },
+    );
+    b.ev(780, 20, EventData::GoUnblock { waker: 0 });
+    b.ev(790, 20, EventData::GoStart { tid: 5 });
+    end_span(&mut b, 800, 20, 9, 200);
+    b.end(2000);
+    b.finish()
+}
