@@ -232,6 +232,13 @@ fn default_capture_stays_within_the_budget() {
     assert!(windows >= 1, "{changes:?}\n{err}");
     assert!(count(&events, |d| matches!(d, EventData::GoCreate { .. })) > 0);
     assert_eq!(changes.last().unwrap().2, coverage_cause::STOP);
+    // A snapshot of the goroutines at the start and at every lifecycle window.
+    let opened = changes
+        .windows(2)
+        .filter(|c| c[0].1 & probe_group::LIFECYCLE == 0 && c[1].1 & probe_group::LIFECYCLE != 0)
+        .count();
+    let snapshots = count(&events, |d| matches!(d, EventData::SnapshotEnd { .. }));
+    assert_eq!(snapshots, 1 + opened, "{changes:?}");
     all_inside_windows(&events);
     // The cost, as the file states it, is within the budget (and is not nothing).
     let o = overhead(&events);
