@@ -94,12 +94,25 @@ struct Cli {
     /// every transition for the whole capture. Within the budget, spans stay on whenever they
     /// fit (else they are windowed too, with a warning); goroutine lifecycles (and at --level
     /// full syscalls, kernel scheduling and CPU samples) are recorded in windows of 200 ms,
-    /// as often as the budget pays for. Slow requests (over the running p99 of their
-    /// endpoint) open a window at once, even with the budget spent: such triggered windows
-    /// spend at most 5x the budget over a minute and stay open at most 5 s in any minute.
+    /// as often as the budget pays for. Slow requests (see --slo) open a window at once, even
+    /// with the budget spent: such triggered windows spend at most 5x the budget over a
+    /// minute and stay open at most 5 s in any minute.
     /// Example: --budget 5, --budget off
     #[arg(long, value_name = "PCT|off", default_value = "2")]
     budget: Budget,
+
+    /// With a budget, requests to ENDPOINT slower than the objective's threshold are slow:
+    /// they open a window at once (without one: when at least 5% of an endpoint's requests
+    /// of the last second take over twice its running p99). Same syntax as `ganalyze report
+    /// --slo`; repeatable.
+    /// Example: --slo "GET /api/orders: p99 < 200ms"
+    #[arg(long = "slo", value_name = "ENDPOINT: OBJECTIVE", value_parser = gcap_slo::parse)]
+    slos: Vec<gcap_slo::Slo>,
+
+    /// SLOs from an OpenSLO v1 YAML file, as `ganalyze report --slo-file` reads it (see
+    /// --slo). Example: --slo-file slos.yaml
+    #[arg(long, value_name = "FILE", value_parser = parse_slo_file)]
+    slo_file: Option<SloFile>,
 
     /// Testing: attach the windowed probes for the first half of every period of this length,
     /// whatever the budget says.
@@ -116,6 +129,17 @@ enum LevelArg {
     Spans,
     Lifecycle,
     Full,
+}
+
+/// The SLOs of an OpenSLO file.
+#[derive(Clone, Debug)]
+struct SloFile(Vec<gcap_slo::Slo>);
+
+fn parse_slo_file(path: &str) -> Result<SloFile, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    gcap_slo::parse_openslo(path, &text)
+        .map(SloFile)
+        .map_err(|e| e.to_string())
 }
 
 /// Parses `500ms`, `10s`, `2m`, `1h` (any duration humantime reads, e.g. `1m30s`), or a
@@ -235,6 +259,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         spans,
         budget: cli.budget,
         window_test_period: cli.window_test_period,
+        slos: cli
+            .slos
+            .into_iter()
+            .chain(cli.slo_file.into_iter().flat_map(|f| f.0))
+            .collect(),
     };
     // The capture runs on its own thread; this one only waits (signals set `stop`).
     let worker = std::thread::Builder::new()

@@ -335,18 +335,23 @@ fn budget_off_records_everything() {
     assert!(count(&events, |d| matches!(d, EventData::GoCreate { .. })) > 500);
 }
 
-/// Requests that turn slow open a window at once (cause: slow requests).
-#[test]
-fn slow_requests_open_a_window() {
+/// Requests that turn slow open a window at once (cause: slow requests), judged by the
+/// endpoint's running p99 (`slo` None) or by an SLO given to gcap. Returns when the first
+/// triggered window opened, since the capture started.
+fn slow_requests_open_a_window(name: &str, slo: Option<&str>) -> u64 {
     require_root();
     let (bin, loadgen) = binaries("1.27.3");
     let svc = Service::start(
         &bin,
-        &["-work", "500us", "-slow-after", "9s", "-slow", "40ms"],
+        &["-work", "2ms", "-slow-after", "9s", "-slow", "40ms"],
     );
     let lg = load(&loadgen, &svc.url, 200, 22);
     std::thread::sleep(std::time::Duration::from_secs(1));
-    let (file, err) = gcap("budget-trigger", svc.pid(), &["-d", "18s"]);
+    let mut args = vec!["-d", "18s"];
+    if let Some(slo) = slo {
+        args.extend(["--slo", slo]);
+    }
+    let (file, err) = gcap(name, svc.pid(), &args);
     responses(lg);
     let cap = Capture::open(&file).unwrap();
     let events = cap.events().unwrap();
@@ -358,8 +363,8 @@ fn slow_requests_open_a_window() {
         .map(|c| c.0 - start)
         .collect();
     assert!(!triggered.is_empty(), "{:?}\n{err}", cov[&0]);
-    // The service turns slow 9 s after it started, 8 s into the capture: the window opens
-    // within a couple of seconds (a second of slow requests is the evidence).
+    // The service turns slow 9 s after it started, about 8 s into the capture: the window
+    // opens within a couple of seconds of it, never before.
     assert!(
         triggered[0] >= 7_000_000_000 && triggered[0] <= 11_000_000_000,
         "{triggered:?} {:?}\n{err}",
@@ -369,4 +374,15 @@ fn slow_requests_open_a_window() {
             .collect::<Vec<_>>()
     );
     all_inside_windows(&events);
+    triggered[0]
+}
+
+#[test]
+fn slow_requests_open_a_window_by_the_running_p99() {
+    slow_requests_open_a_window("budget-trigger-p99", None);
+}
+
+#[test]
+fn slow_requests_open_a_window_by_an_slo() {
+    slow_requests_open_a_window("budget-trigger-slo", Some("GET /work: p99 < 20ms"));
 }

@@ -62,6 +62,8 @@ pub struct Options {
     /// Testing: the windowed groups are attached for the first half of every period of
     /// this length, whatever the budget says.
     pub window_test_period: Option<Duration>,
+    /// SLOs whose latency thresholds say which requests are slow (opening windows).
+    pub slos: Vec<gcap_slo::Slo>,
 }
 
 /// How a capture ended.
@@ -113,6 +115,7 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
         Meter::new(stats, trap, &procs),
         available,
         opts.window_test_period,
+        opts.slos.clone(),
     );
     let ids: Vec<u32> = targets.procs.iter().map(|p| p.id).collect();
     steer.start(&mut w, &ids, attached, initial)?;

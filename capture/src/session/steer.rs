@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use gcap_format::{coverage_cause, Event, EventData, KeyValue, Writer};
+use gcap_slo::Slo;
 
 use super::attach::Group;
 use super::budget::{Budget, Change, Controller, Sample};
@@ -61,6 +62,7 @@ impl Steer {
         meter: Meter,
         available: GroupSet,
         test_period: Option<Duration>,
+        slos: Vec<Slo>,
     ) -> Steer {
         let control = match budget {
             Budget::Off => None,
@@ -71,7 +73,7 @@ impl Steer {
                     available.minus(GroupSet::SPANS),
                     test_period.map(|d| d.as_nanos() as u64),
                 ),
-                SlowRequests::new(None),
+                SlowRequests::new(slos),
             )),
         };
         Steer {

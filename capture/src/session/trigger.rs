@@ -1,8 +1,8 @@
 //! Slow requests, as the budget's trigger sees them while the capture runs: server spans
 //! that end (or are still running) past their endpoint's threshold.
 //!
-//! The threshold is the one of an SLO given to gcap for the endpoint (`--slo`): every
-//! request over it is slow. Without one it is the endpoint's running p99 over its last
+//! The threshold is the one of an SLO given to gcap for the endpoint (`--slo`,
+//! `--slo-file`: the strictest that covers it): every request over it is slow. Without one it is the endpoint's running p99 over its last
 //! [`HISTORY`] requests; a p99 is exceeded by 1% of requests by definition, and a
 //! service's tail is noisy, so there a request is slow over [`OVER_P99`] times the p99 and
 //! the trigger waits for more than one: at least [`MIN_SLOW`] slow requests making
@@ -10,6 +10,8 @@
 //! [`MIN_RECENT`] requests), or one request still running at [`STUCK`] times the p99.
 
 use std::collections::{HashMap, VecDeque};
+
+use gcap_slo::Slo;
 
 use crate::translate::spans::Request;
 
@@ -30,12 +32,6 @@ const MIN_RECENT: usize = 50;
 const STUCK: u64 = 4;
 const STUCK_MIN_NS: u64 = 100_000_000;
 const SECOND_NS: u64 = 1_000_000_000;
-
-/// A latency threshold for the requests of some endpoints (from an SLO).
-pub(crate) trait Objective {
-    /// The threshold for requests to `endpoint` of target `target`, if this covers it.
-    fn threshold(&self, target: u32, endpoint: &str) -> Option<u64>;
-}
 
 /// Recent requests of one endpoint.
 #[derive(Debug, Default)]
@@ -69,17 +65,18 @@ impl Endpoint {
 
 /// Finds slow requests among those the capture sees.
 pub(crate) struct SlowRequests {
-    objective: Option<Box<dyn Objective>>,
+    /// SLOs given to gcap (those with a latency objective count).
+    slos: Vec<Slo>,
     endpoints: HashMap<(u32, Box<str>), Endpoint>,
     /// Requests found slow so far, for the summary.
     pub(crate) slow: u64,
 }
 
 impl SlowRequests {
-    /// `objective`: the SLO thresholds given to gcap, if any.
-    pub(crate) fn new(objective: Option<Box<dyn Objective>>) -> SlowRequests {
+    /// `slos`: the SLOs given to gcap (`--slo`, `--slo-file`).
+    pub(crate) fn new(slos: Vec<Slo>) -> SlowRequests {
         SlowRequests {
-            objective,
+            slos,
             endpoints: HashMap::new(),
             slow: 0,
         }
@@ -90,11 +87,7 @@ impl SlowRequests {
         let mut trigger = false;
         for r in requests {
             let duration = r.end.saturating_sub(r.start);
-            if let Some(t) = self
-                .objective
-                .as_ref()
-                .and_then(|o| o.threshold(r.target, &r.endpoint))
-            {
+            if let Some(t) = self.threshold(&r.endpoint) {
                 if duration > t {
                     self.slow += 1;
                     trigger = true;
@@ -133,15 +126,21 @@ impl SlowRequests {
         trigger
     }
 
+    /// The latency threshold of the SLOs covering `endpoint` ("GET /api/orders"): the
+    /// strictest, if several do.
+    fn threshold(&self, endpoint: &str) -> Option<u64> {
+        self.slos
+            .iter()
+            .filter(|s| s.endpoint.matches(endpoint))
+            .filter_map(|s| s.latency.map(|l| l.threshold_ns()))
+            .min()
+    }
+
     /// Whether a request to `endpoint` of `target` that started at `start` and still runs
     /// at `now` is slow enough to open a window.
     pub(crate) fn running(&self, target: u32, endpoint: &str, start: u64, now: u64) -> bool {
         let elapsed = now.saturating_sub(start);
-        if let Some(t) = self
-            .objective
-            .as_ref()
-            .and_then(|o| o.threshold(target, endpoint))
-        {
+        if let Some(t) = self.threshold(endpoint) {
             return elapsed > t;
         }
         self.endpoints
@@ -168,7 +167,7 @@ mod tests {
 
     #[test]
     fn a_steady_tail_does_not_trigger_a_slowdown_does() {
-        let mut s = SlowRequests::new(None);
+        let mut s = SlowRequests::new(Vec::new());
         // 100 requests a second, 1 ms each but 2% at 3 ms and 1% at 10 ms: the p99 is
         // the tail itself.
         let mut t = SECOND_NS;
@@ -191,7 +190,7 @@ mod tests {
 
     #[test]
     fn a_stuck_request_triggers() {
-        let mut s = SlowRequests::new(None);
+        let mut s = SlowRequests::new(Vec::new());
         let mut t = SECOND_NS;
         for _ in 0..200 {
             t += 10 * MS;
@@ -202,16 +201,13 @@ mod tests {
         assert!(!s.running(0, "GET /other", t, t + 150 * MS), "no history");
     }
 
-    struct Slo;
-    impl Objective for Slo {
-        fn threshold(&self, _: u32, endpoint: &str) -> Option<u64> {
-            endpoint.starts_with("GET /a").then_some(5 * MS)
-        }
-    }
-
     #[test]
     fn with_an_slo_every_request_over_it_is_slow() {
-        let mut s = SlowRequests::new(Some(Box::new(Slo)));
+        let slos = vec![
+            gcap_slo::parse("GET /a*: p99 < 5ms").unwrap(),
+            gcap_slo::parse("*: errors < 1%").unwrap(),
+        ];
+        let mut s = SlowRequests::new(slos);
         assert!(!s.ended(&[req(SECOND_NS, MS)]));
         assert!(s.ended(&[req(SECOND_NS, 6 * MS)]));
         assert!(s.running(0, "GET /a", 0, 6 * MS));

@@ -31,8 +31,8 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
 use serde_norway::Value as Yaml;
 
-use super::spec::{parse_endpoint, parse_threshold};
-use super::{round6, EndpointPattern, Latency, Slo, SloError};
+use crate::spec::{parse_endpoint, parse_threshold};
+use crate::{round6, EndpointPattern, Latency, Slo, SloError};
 
 /// What every document says about itself.
 #[derive(Deserialize)]
@@ -462,7 +462,7 @@ fn objective_to_slo(
 mod tests {
     use super::*;
 
-    const GOOD: &str = include_str!("../../tests/data/slos.yaml");
+    const GOOD: &str = include_str!("../../analyze/tests/data/slos.yaml");
 
     #[test]
     fn openslo_example_file() {

@@ -11,7 +11,7 @@
 
 use serde::Serialize;
 
-use crate::units::{self, fmt_dur, short_decimal};
+use crate::duration::{fmt_dur, parse_duration, short_decimal};
 
 /// Which requests an SLO is about.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -25,7 +25,7 @@ pub struct EndpointPattern {
 
 impl EndpointPattern {
     /// Every endpoint.
-    pub(crate) fn any() -> Self {
+    pub fn any() -> Self {
         EndpointPattern {
             method: None,
             path: String::new(),
@@ -34,7 +34,7 @@ impl EndpointPattern {
     }
 
     /// Does a server span named `name` ("GET /api/orders") match?
-    pub(crate) fn matches(&self, name: &str) -> bool {
+    pub fn matches(&self, name: &str) -> bool {
         let (method, path) = name.split_once(' ').unwrap_or(("", name));
         if let Some(m) = &self.method {
             if m != method {
@@ -73,7 +73,7 @@ pub enum Latency {
 }
 
 impl Latency {
-    pub(crate) fn threshold_ns(&self) -> u64 {
+    pub fn threshold_ns(&self) -> u64 {
         match *self {
             Latency::Percentile { threshold_ns, .. } | Latency::Ratio { threshold_ns, .. } => {
                 threshold_ns
@@ -82,7 +82,7 @@ impl Latency {
     }
 
     /// The fraction of requests allowed to be slower than the threshold.
-    pub(crate) fn allowed_bad(&self) -> f64 {
+    pub fn allowed_bad(&self) -> f64 {
         match *self {
             Latency::Percentile { percentile: p, .. } | Latency::Ratio { percent: p, .. } => {
                 1.0 - p / 100.0
@@ -147,8 +147,8 @@ fn err(input: &str, problem: impl std::fmt::Display, hint: &str) -> SloError {
 const MAX_THRESHOLD_NS: u64 = 1_000_000_000_000_000_000;
 
 /// Reads an objective's threshold: a DURATION of at least 1ns.
-pub(super) fn parse_threshold(s: &str) -> Result<u64, String> {
-    match units::parse_duration(s) {
+pub(crate) fn parse_threshold(s: &str) -> Result<u64, String> {
+    match parse_duration(s) {
         Ok(ns) if (1..=MAX_THRESHOLD_NS).contains(&ns) => Ok(ns),
         Ok(_) => Err(format!(
             "{:?} is not a usable threshold (it must be at least 1ns, e.g. 200ms)",
@@ -175,7 +175,7 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 }
 
 /// Parses an endpoint pattern: "GET /api/orders", "GET /api/*", "*".
-pub(super) fn parse_endpoint(input: &str, s: &str) -> Result<EndpointPattern, SloError> {
+pub(crate) fn parse_endpoint(input: &str, s: &str) -> Result<EndpointPattern, SloError> {
     const HINT: &str =
         r#"the endpoint is "METHOD PATH" (e.g. "GET /api/orders" or "GET /api/*") or "*" for all"#;
     let s = s.trim();
