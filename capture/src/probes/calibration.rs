@@ -15,17 +15,7 @@ use super::links::LinkKind;
 use super::stats::{program_runs, ProgramRuns};
 use super::{ProbeError, Result};
 
-mod generated {
-    #![allow(
-        clippy::all,
-        clippy::pedantic,
-        unused_imports,
-        non_camel_case_types,
-        dead_code
-    )]
-    include!(concat!(env!("OUT_DIR"), "/calibrate.skel.rs"));
-}
-use generated::CalibrateSkelBuilder;
+use super::skeleton::CalibrateSkelBuilder;
 
 // The calibration target: a frame set up and torn down, as a Go function's prologue does.
 // Its first instruction is emulated by the kernel's uprobe code (PUSH), its second is

@@ -1,6 +1,7 @@
-//! The compiled BPF object: the libbpf-rs skeleton of `bpf/gcap.bpf.c` (built by build.rs;
+//! The compiled BPF objects: the libbpf-rs skeleton of `bpf/gcap.bpf.c` (built by build.rs;
 //! its [`types`] module holds the Rust definitions of `bpf/gcap.h`, generated from the
-//! object's BTF), and [`PROGRAMS`], the one table of which BPF program implements each probe.
+//! object's BTF), and [`PROGRAMS`], the one table of which BPF program implements each probe;
+//! and the skeleton of `bpf/calibrate.bpf.c` (`calibration.rs` loads it).
 
 use libbpf_rs::{Object, OpenObject, OpenProgramMut, ProgramMut};
 
@@ -15,7 +16,12 @@ mod generated {
         dead_code
     )]
     include!(concat!(env!("OUT_DIR"), "/gcap.skel.rs"));
+
+    pub(crate) mod calibrate {
+        include!(concat!(env!("OUT_DIR"), "/calibrate.skel.rs"));
+    }
 }
+pub(crate) use generated::calibrate::CalibrateSkelBuilder;
 pub(crate) use generated::{types, GcapSkel, GcapSkelBuilder};
 
 use types::gcap_probe;
