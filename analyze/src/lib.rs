@@ -20,6 +20,7 @@
 pub mod analysis;
 pub mod capture_set;
 pub mod category;
+pub mod coverage;
 pub(crate) mod critical_path;
 pub mod error;
 pub mod export;
