@@ -322,6 +322,20 @@ pub fn describe(c: &Coverage) -> String {
     )
 }
 
+/// "1.5% of the targets' CPU (budget 2%)": gcap's measured cost in words (None: the capture
+/// holds no measurement).
+pub fn describe_overhead(o: &Overhead) -> Option<String> {
+    let measured = o.measured?;
+    Some(format!(
+        "{} of the targets' CPU ({})",
+        percent(measured),
+        o.budget.map_or_else(
+            || "no budget".to_string(),
+            |b| format!("budget {}", percent(b))
+        )
+    ))
+}
+
 /// A share as a percentage: one decimal below 10% ("3.1%"), none above ("42%", "100%").
 pub fn percent(x: f64) -> String {
     let p = x * 100.0;
@@ -452,6 +466,33 @@ mod tests {
                 budget: None,
                 measured: Some(0.0)
             }
+        );
+    }
+
+    #[test]
+    fn overhead_in_words() {
+        let o = Overhead {
+            budget: Some(0.02),
+            measured: Some(0.015),
+        };
+        assert_eq!(
+            describe_overhead(&o).unwrap(),
+            "1.5% of the targets' CPU (budget 2.0%)"
+        );
+        let off = Overhead {
+            budget: None,
+            measured: Some(0.25),
+        };
+        assert_eq!(
+            describe_overhead(&off).unwrap(),
+            "25% of the targets' CPU (no budget)"
+        );
+        assert_eq!(
+            describe_overhead(&Overhead {
+                budget: None,
+                measured: None
+            }),
+            None
         );
     }
 

@@ -320,6 +320,18 @@ impl<'a> Walker<'a> {
         s
     }
 
+    /// Whether the capture explains request `req`: it lies wholly inside a lifecycle window
+    /// of its process, and its critical path touches no time the capture did not cover.
+    pub(crate) fn explains(&self, req: usize) -> bool {
+        let s = &self.a.spans[req];
+        let covered = self.a.coverage[s.key.file as usize].lifecycle_covers(
+            s.key.target,
+            s.start,
+            self.span_end(req),
+        );
+        covered && !self.path(req).iter().any(Segment::uncovered)
+    }
+
     /// The critical path of server span `req`, in time order.
     pub(crate) fn path(&self, req: usize) -> Vec<Segment> {
         let s = &self.a.spans[req];
