@@ -12,7 +12,7 @@ use crate::capture_set::CaptureSet;
 use crate::category::Category;
 use crate::coverage::{Coverage, Overhead};
 use crate::critical_path::Walker;
-use crate::goroutine::{LeakParams, LeakSuspect};
+use crate::goroutine::{EndedBy, LeakParams, LeakSuspect};
 use crate::latency::{self, percentile};
 use crate::root_cause::{self, RootCause};
 use crate::slo::{self, Slo};
@@ -423,7 +423,12 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
                 .iter()
                 .filter(|g| g.created().is_some())
                 .count() as u64,
-            exited: a.goroutines.iter().filter(|g| g.exited().is_some()).count() as u64,
+            // Those that exited while not covered exited too, at a time not known.
+            exited: a
+                .goroutines
+                .iter()
+                .filter(|g| g.exited().is_some() || g.ended_by == EndedBy::ExitedUnseen)
+                .count() as u64,
             alive_at_end: a.goroutines.iter().filter(|g| g.alive_at_end()).count() as u64,
             leak_suspects: leaks,
         },

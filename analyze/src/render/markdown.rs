@@ -88,7 +88,8 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(o, "{}.\n", capitalized(&e));
         }
         if let Some(t) = too_few(s) {
-            let _ = writeln!(o, "**{}.**\n", capitalized(&t));
+            // No causes follow (too few to rank them).
+            let _ = writeln!(o, "**{}.**", capitalized(&t));
         }
         if s.root_causes.is_empty() {
             continue;
