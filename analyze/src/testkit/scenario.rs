@@ -622,7 +622,8 @@ fn snapshot(b: &mut CaptureBuilder, at: u64, number: u32, goroutines: &[InSnapsh
                 status,
                 reason,
                 waiting_ns,
-                parent: 1,
+                // g1 is the main goroutine; the accept loop started the rest.
+                parent: (goid != 1) as u64,
                 creation,
                 start,
                 stack,
