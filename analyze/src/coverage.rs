@@ -95,6 +95,9 @@ fn implied_groups(level: &str) -> u32 {
     }
 }
 
+/// Time intervals [start, end), sorted and apart.
+type Windows = Vec<(Ns, Ns)>;
+
 /// When each group of probes was attached for each target of one capture file.
 #[derive(Clone, Debug)]
 pub struct FileCoverage {
@@ -103,7 +106,7 @@ pub struct FileCoverage {
     /// Groups of targets without records.
     implied: u32,
     /// Per target with records: (target, spans windows, lifecycle windows).
-    targets: Vec<(u32, Vec<(Ns, Ns)>, Vec<(Ns, Ns)>)>,
+    targets: Vec<(u32, Windows, Windows)>,
     /// Whether some target of the capture has no records (the level's groups cover it).
     implied_targets: bool,
     overhead: Vec<OverheadRecord>,
@@ -205,8 +208,8 @@ impl FileCoverage {
     }
 
     /// The union over the targets of a group's windows, clipped to the capture.
-    fn union(&self, group: u32) -> Vec<(Ns, Ns)> {
-        let mut all: Vec<(Ns, Ns)> = Vec::new();
+    fn union(&self, group: u32) -> Windows {
+        let mut all = Windows::new();
         // Targets without records: the implied groups, for the whole capture.
         if self.implied & group != 0 && self.implied_targets {
             all.push((self.start, self.end));
@@ -224,7 +227,7 @@ impl FileCoverage {
             );
         }
         all.sort_unstable();
-        let mut out: Vec<(Ns, Ns)> = Vec::new();
+        let mut out = Windows::new();
         for (a, b) in all {
             match out.last_mut() {
                 Some(l) if a <= l.1 => l.1 = l.1.max(b),
@@ -284,8 +287,8 @@ impl FileCoverage {
 
 /// The windows during which `group` was attached, from a target's (time, groups) changes in
 /// time order; the last one stays open (ends at `Ns::MAX`).
-fn windows_of(changes: &[(Ns, u32)], group: u32) -> Vec<(Ns, Ns)> {
-    let mut out: Vec<(Ns, Ns)> = Vec::new();
+fn windows_of(changes: &[(Ns, u32)], group: u32) -> Windows {
+    let mut out = Windows::new();
     let mut open: Option<Ns> = None;
     for &(t, groups) in changes {
         match (open, groups & group != 0) {
