@@ -14,18 +14,7 @@ fn capture(case: &str) -> PathBuf {
 }
 
 fn ganalyze(cmd: &str, case: &str) -> Vec<Value> {
-    let out = Command::new(env!("CARGO_BIN_EXE_ganalyze"))
-        .args([cmd, "--format", "json"])
-        .arg(capture(case))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice::<Value>(&out.stdout)
-        .unwrap()
+    json_of(&[cmd, "--format", "json"], case)
         .as_array()
         .unwrap()
         .clone()
