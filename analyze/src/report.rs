@@ -304,17 +304,17 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
         crate::timing::phase_mark("report: SLO evaluated");
         // With windows, only requests the capture wholly covered are compared: the breaching
         // ones it explains against the others it covered.
-        let (explained, baseline) = if windowed {
+        let (explained, covered_baseline) = if windowed {
             let covered = |v: &[usize]| -> Vec<usize> {
                 v.iter().copied().filter(|&i| walker.explains(i)).collect()
             };
             (covered(&ev.breaching), covered(&baseline))
         } else {
-            (ev.breaching.clone(), baseline)
+            (ev.breaching.clone(), baseline.clone())
         };
         let too_few = explained.len() < ev.breaching.len() && explained.len() < MIN_EXPLAINED;
         let mut causes = if ev.latency_breached && !too_few {
-            root_cause::explain(&walker, &explained, &baseline, &label)
+            root_cause::explain(&walker, &explained, &covered_baseline, &label)
         } else {
             Vec::new()
         };

@@ -494,6 +494,8 @@ fn only_requests_inside_lifecycle_windows_are_explained() {
     let s = slo_of(&r, "GET /api/orders");
     // Six inside the windows, one straddling the first one's end, one between them.
     assert_eq!((s.breaching_requests, s.explained_requests), (8, 6));
+    // Latencies count every request, covered or not: six fast ones of 50 µs, one of 100.
+    assert_eq!((s.requests, s.baseline_mean_ns), (15, 400_000 / 7));
     assert_eq!(s.lifecycle_covered, Some(0.8));
     assert_eq!(s.fuller_capture, None);
     let top = &s.root_causes[0];

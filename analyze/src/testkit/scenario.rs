@@ -657,7 +657,7 @@ fn snapshot(b: &mut CaptureBuilder, at: u64, number: u32, goroutines: &[InSnapsh
 ///   followed by a fast one (50 µs, 50 µs after it);
 /// * a slow request straddling the first window's end (g90, 3900..4500, blocked on the
 ///   mutex from 3950 and gone by the second snapshot), and one between the windows (g91,
-///   4200..4800, no lifecycle event);
+///   4200..4800, no lifecycle event), followed by a fast one (g92, 5000..5100);
 /// * g100, g101, g102, `main.leaky` created at `main.startWorkers (leak.go:5)`, parked on a
 ///   channel receive at `main.leaky (leak.go:7)` in both snapshots, waiting 10 s at the
 ///   first; g1, the accept loop, in IO wait in both (wait time unknown);
@@ -868,6 +868,9 @@ pub fn windowed(slow_inside: usize) -> Vec<u8> {
     end_span(&mut b, 4500 * US, 90, 300, 200);
     server(&mut b, 4200 * US, 91, 301, get, orders);
     end_span(&mut b, 4800 * US, 91, 301, 200);
+    // A fast one between the windows.
+    server(&mut b, 5000 * US, 92, 302, get, orders);
+    end_span(&mut b, 5100 * US, 92, 302, 200);
     // g50: running when first read, then a select, running again at the window's end.
     b.ev(
         100 * US,
