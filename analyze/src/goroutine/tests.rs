@@ -314,6 +314,16 @@ fn leak_suspects_come_from_goroutines_parked_in_every_snapshot() {
     assert_eq!(l[0].max_blocked_ns, 10_010_000_000);
     // g7 sleeps in both snapshots but ran between them: not stuck.
     assert!(get(&a, 7).parked.is_none());
+    // g60, created during the capture, is parked since it blocked (600 µs), before the
+    // one snapshot that had it: blocked 9.4 ms, too short for the default threshold.
+    let p = get(&a, 60).parked.as_deref().copied().unwrap();
+    assert_eq!(p.since - set.files[0].start, 600 * US);
+    let loose = LeakParams {
+        min_blocked_ns: 1_000_000,
+        min_fraction: 0.5,
+    };
+    let l = a.leak_suspects(&set, &loose);
+    assert_eq!((l[0].count, l[0].min_blocked_ns), (4, 9_400_000));
 }
 
 #[test]

@@ -660,7 +660,8 @@ fn snapshot(b: &mut CaptureBuilder, at: u64, number: u32, goroutines: &[InSnapsh
 ///   4200..4800, no lifecycle event), followed by a fast one (g92, 5000..5100);
 /// * g100, g101, g102, `main.leaky` created at `main.startWorkers (leak.go:5)`, parked on a
 ///   channel receive at `main.leaky (leak.go:7)` in both snapshots, waiting 10 s at the
-///   first; g1, the accept loop, in IO wait in both (wait time unknown);
+///   first; g60, created there at 500 µs, blocked there from 600 µs and parked there in the
+///   second snapshot; g1, the accept loop, in IO wait in both (wait time unknown);
 /// * g50, running in snapshot 0, blocked in `select` 300..3500, running at the first
 ///   window's end and absent from snapshot 1: it exited unseen.
 pub fn windowed(slow_inside: usize) -> Vec<u8> {
@@ -789,6 +790,16 @@ pub fn windowed(slow_inside: usize) -> Vec<u8> {
     let mut second = vec![
         acceptor,
         (7, WAITING, reason::SLEEP, sleep, main_site, refresh, US),
+        // g60 blocked at 600 µs and never moved.
+        (
+            60,
+            WAITING,
+            reason::CHAN_RECEIVE,
+            leak,
+            workers_site,
+            leaky,
+            5400 * US,
+        ),
     ];
     // Still parked, 6 ms longer.
     second.extend(
@@ -871,6 +882,25 @@ pub fn windowed(slow_inside: usize) -> Vec<u8> {
     // A fast one between the windows.
     server(&mut b, 5000 * US, 92, 302, get, orders);
     end_span(&mut b, 5100 * US, 92, 302, 200);
+    // g60: one more leak, created during the capture.
+    b.ev(
+        500 * US,
+        60,
+        EventData::GoCreate {
+            parent: 1,
+            creation: workers_site,
+            start: leaky,
+        },
+    );
+    b.ev(550 * US, 60, EventData::GoStart { tid: 4 });
+    b.ev(
+        600 * US,
+        60,
+        EventData::GoBlock {
+            reason: reason::CHAN_RECEIVE,
+            stack: leak,
+        },
+    );
     // g50: running when first read, then a select, running again at the window's end.
     b.ev(
         100 * US,
