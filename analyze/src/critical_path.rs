@@ -32,7 +32,7 @@ use gcap_format::{SpanKind, StackId};
 use crate::analysis::Analysis;
 use crate::capture_set::{is_std_frame, CaptureSet, Ns};
 use crate::category::Category;
-use crate::goroutine::{Cause, Goroutine, GoroutineKey, State, StateKind};
+use crate::goroutine::{Cause, Goroutine, GoroutineKey, State, StateKind, UNCOVERED};
 
 /// Where the program called into a client library: the first frame of the program's own
 /// code outside database/sql and the standard library.
@@ -89,6 +89,11 @@ pub(crate) struct Segment {
 impl Segment {
     pub(crate) fn duration(&self) -> u64 {
         (self.end - self.start).max(0) as u64
+    }
+
+    /// Whether this is time the capture did not cover (its goroutine's state is unknown).
+    pub(crate) fn uncovered(&self) -> bool {
+        self.activity == Category::Other && self.activity_where == UNCOVERED
     }
 }
 
@@ -315,6 +320,18 @@ impl<'a> Walker<'a> {
         s
     }
 
+    /// Whether the capture explains request `req`: it lies wholly inside a lifecycle window
+    /// of its process, and its critical path touches no time the capture did not cover.
+    pub(crate) fn explains(&self, req: usize) -> bool {
+        let s = &self.a.spans[req];
+        let covered = self.a.coverage[s.key.file as usize].lifecycle_covers(
+            s.key.target,
+            s.start,
+            self.span_end(req),
+        );
+        covered && !self.path(req).iter().any(Segment::uncovered)
+    }
+
     /// The critical path of server span `req`, in time order.
     pub(crate) fn path(&self, req: usize) -> Vec<Segment> {
         let s = &self.a.spans[req];
@@ -495,6 +512,7 @@ impl<'a> Walker<'a> {
             StateKind::OffCpu => (Category::OffCpu, self.sample_where(g, a, b)),
             StateKind::Runnable => (Category::Runnable, self.sample_where(g, a, b)),
             StateKind::Syscall => (Category::Syscall, self.stack(key, s.stack).where_),
+            StateKind::Unknown => (Category::Other, UNCOVERED.into()),
             StateKind::Blocked => {
                 let info = self.stack(key, s.stack);
                 let reason = s.reason.map_or("unknown", |r| f.wait_reason(key.target, r));

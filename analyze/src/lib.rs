@@ -12,6 +12,8 @@
 //! ```
 //! Durations and numbers are written and read in `units`, latency statistics computed in
 //! `latency`, and the root-cause categories (names, colours, wording) defined in `category`.
+//! What each capture covered (its lifecycle windows) and cost is read in [`coverage`]: time
+//! outside the windows is unknown, and only requests wholly inside them are explained.
 //!
 //! Times inside the library are nanoseconds on one axis for every file of a set
 //! ([`Ns`], Unix-epoch based); `CaptureSet::rel` turns them into the contract's
@@ -20,6 +22,7 @@
 pub mod analysis;
 pub mod capture_set;
 pub mod category;
+pub mod coverage;
 pub(crate) mod critical_path;
 pub mod error;
 pub mod export;

@@ -10,8 +10,9 @@ use serde::Serialize;
 use crate::analysis::Analysis;
 use crate::capture_set::CaptureSet;
 use crate::category::Category;
+use crate::coverage::{Coverage, Overhead};
 use crate::critical_path::Walker;
-use crate::goroutine::{LeakParams, LeakSuspect};
+use crate::goroutine::{EndedBy, LeakParams, LeakSuspect};
 use crate::latency::{self, percentile};
 use crate::root_cause::{self, RootCause};
 use crate::slo::{self, Slo};
@@ -31,9 +32,15 @@ pub struct CaptureInfo {
     pub duration_ns: u64,
     pub events: u64,
     pub events_lost: u64,
+    /// What the capture covered (as in `info`).
+    pub coverage: Coverage,
     /// The capture level ("lifecycle", "full", ...).
     pub level: String,
     pub complete: bool,
+    /// gcap's budget and measured cost (as in `info`).
+    pub overhead: Overhead,
+    /// Whether the capture recorded when its probes were attached (its windows).
+    pub windowed: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -103,6 +110,9 @@ pub struct SloReport {
     pub observed: String,
     pub breached: bool,
     pub breaching_requests: u64,
+    /// Breaching requests whose whole critical path the capture covered: the root causes
+    /// come from these.
+    pub explained_requests: u64,
     pub root_causes: Vec<RootCause>,
     // Extras.
     pub requests: u64,
@@ -119,6 +129,12 @@ pub struct SloReport {
     pub baseline_mean_ns: u64,
     pub histogram: Vec<Bucket>,
     pub example: Option<Example>,
+    /// The share of the time of the captures holding its requests that had lifecycle probes
+    /// attached (None: captures without windows, which recorded every transition).
+    pub lifecycle_covered: Option<f64>,
+    /// When too few breaching requests were explained to rank causes: the gcap command for a
+    /// fuller capture.
+    pub fuller_capture: Option<String>,
 }
 
 impl SloReport {
@@ -157,6 +173,10 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
+/// Below this many explained breaching requests (when the capture missed others), causes
+/// are not ranked: a share computed from a handful of requests says little.
+pub const MIN_EXPLAINED: usize = 5;
+
 /// Leak suspects for the report: goroutines alive and blocked at the end, grouped by
 /// creation site and place, whose oldest has been blocked at least 1 s and a fifth of the
 /// capture; at least two from one creation site in the program's own code (single
@@ -170,10 +190,11 @@ pub(crate) fn report_leak_params() -> LeakParams {
     }
 }
 
-fn captures(set: &CaptureSet) -> Vec<CaptureInfo> {
+fn captures(set: &CaptureSet, a: &Analysis) -> Vec<CaptureInfo> {
     set.files
         .iter()
-        .map(|f| {
+        .zip(&a.coverage)
+        .map(|(f, cov)| {
             let cap = &f.cap;
             let meta = cap.meta().cloned().unwrap_or_default();
             CaptureInfo {
@@ -191,8 +212,11 @@ fn captures(set: &CaptureSet) -> Vec<CaptureInfo> {
                 duration_ns: (f.end - f.start).max(0) as u64,
                 events: cap.event_count(),
                 events_lost: cap.stats().map_or(0, |s| s.lost_per_cpu.iter().sum()),
+                coverage: cov.coverage(),
                 level: meta.level.clone(),
                 complete: cap.recovery().complete,
+                overhead: cov.overhead(),
+                windowed: cov.windowed(),
             }
         })
         .collect()
@@ -260,7 +284,8 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
     }
 
     crate::timing::phase_mark("report: endpoints");
-    let caps = captures(set);
+    let caps = captures(set, a);
+    let windowed = caps.iter().any(|c| c.windowed);
     // `--level spans` records requests but no goroutine lifecycle: a critical path then
     // knows client calls and nothing else, and the report says so instead of guessing.
     let spans_only = !caps.is_empty() && caps.iter().all(|c| c.level == "spans");
@@ -277,8 +302,19 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
             .collect();
         let label = s.endpoint.to_string();
         crate::timing::phase_mark("report: SLO evaluated");
-        let mut causes = if ev.latency_breached {
-            root_cause::explain(&walker, &ev.breaching, &baseline, &label)
+        // With windows, only requests the capture wholly covered are compared: the breaching
+        // ones it explains against the others it covered.
+        let (explained, covered_baseline) = if windowed {
+            let covered = |v: &[usize]| -> Vec<usize> {
+                v.iter().copied().filter(|&i| walker.explains(i)).collect()
+            };
+            (covered(&ev.breaching), covered(&baseline))
+        } else {
+            (ev.breaching.clone(), baseline.clone())
+        };
+        let too_few = explained.len() < ev.breaching.len() && explained.len() < MIN_EXPLAINED;
+        let mut causes = if ev.latency_breached && !too_few {
+            root_cause::explain(&walker, &explained, &covered_baseline, &label)
         } else {
             Vec::new()
         };
@@ -295,10 +331,13 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
         let mut d: Vec<u64> = ev.requests.iter().map(|&i| end_of(&a.spans[i])).collect();
         d.sort_unstable();
         let example = if ev.latency_breached {
-            example(set, a, &walker, &ev.breaching)
+            example(set, a, &walker, &explained)
         } else {
             None
         };
+        let lifecycle_covered = windowed.then(|| lifecycle_share(set, a, &ev.requests));
+        let fuller_capture =
+            (ev.latency_breached && too_few).then(|| fuller_capture(a, &ev.breaching));
         reports.push(SloReport {
             name: s.name.clone(),
             endpoint: label,
@@ -306,6 +345,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
             observed: ev.observed.clone(),
             breached: ev.breached(),
             breaching_requests: ev.breaching.len() as u64,
+            explained_requests: explained.len() as u64,
             root_causes: causes,
             requests: ev.requests.len() as u64,
             errors: ev.errors,
@@ -319,6 +359,8 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
             baseline_mean_ns: mean(&baseline),
             histogram: histogram(&d, s.latency.map(|l| l.threshold_ns())),
             example,
+            lifecycle_covered,
+            fuller_capture,
         });
     }
 
@@ -381,7 +423,12 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
                 .iter()
                 .filter(|g| g.created().is_some())
                 .count() as u64,
-            exited: a.goroutines.iter().filter(|g| g.exited().is_some()).count() as u64,
+            // Those that exited while not covered exited too, at a time not known.
+            exited: a
+                .goroutines
+                .iter()
+                .filter(|g| g.exited().is_some() || g.ended_by == EndedBy::ExitedUnseen)
+                .count() as u64,
             alive_at_end: a.goroutines.iter().filter(|g| g.alive_at_end()).count() as u64,
             leak_suspects: leaks,
         },
@@ -397,6 +444,45 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
         hint,
         warnings,
     }
+}
+
+/// The lifecycle coverage of the captures holding these requests, weighted by their length.
+fn lifecycle_share(set: &CaptureSet, a: &Analysis, requests: &[usize]) -> f64 {
+    let mut files: Vec<u32> = requests.iter().map(|&i| a.spans[i].key.file).collect();
+    files.sort_unstable();
+    files.dedup();
+    if files.is_empty() {
+        files = (0..set.files.len() as u32).collect();
+    }
+    let (mut covered, mut total) = (0.0, 0.0);
+    for fi in files {
+        let f = &set.files[fi as usize];
+        let dur = (f.end - f.start).max(0) as f64;
+        covered += a.coverage[fi as usize].coverage().lifecycle * dur;
+        total += dur;
+    }
+    if total > 0.0 {
+        covered / total
+    } else {
+        0.0
+    }
+}
+
+/// The gcap command that captures every transition of the processes serving these requests
+/// for long enough to explain them.
+fn fuller_capture(a: &Analysis, requests: &[usize]) -> String {
+    let mut pids: Vec<u32> = requests.iter().map(|&i| a.spans[i].pid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let p: Vec<String> = pids.iter().map(|p| format!("-p {p}")).collect();
+    format!(
+        "gcap -o full.gcap {} --budget off -d 30s",
+        if p.is_empty() {
+            "-p PID".into()
+        } else {
+            p.join(" ")
+        }
+    )
 }
 
 /// A round threshold near `ns` (1, 2 or 5 times a power of ten, at least 1ms).

@@ -1,6 +1,6 @@
 //! Decoding one events block: goroutine events grouped by goroutine (stored as
-//! [`Events`]), and the rest (thread switches, spans, GC, losses, process exits) split by
-//! consumer.
+//! [`Events`]), and the rest (thread switches, spans, GC, losses, process exits, coverage
+//! and snapshot ends) split by consumer.
 
 use std::cell::RefCell;
 
@@ -8,6 +8,7 @@ use gcap_format::{EventData, EventKind, EventsPayload, RawEvent};
 use rustc_hash::FxHashMap;
 
 use crate::capture_set::Ns;
+use crate::coverage::Records;
 use crate::goroutine::event::{is_goroutine_event, Events};
 use crate::goroutine::GoroutineKey;
 use crate::span::SpanEv;
@@ -25,6 +26,10 @@ pub(super) struct BlockOut {
     pub(crate) spans: Vec<SpanEv>,
     pub(crate) pauses: Vec<(Ns, EventKind)>,
     pub(crate) proc_exit: Option<Ns>,
+    /// Coverage and overhead records.
+    pub(crate) coverage: Records,
+    /// When the snapshots it completes were taken.
+    pub(crate) snapshots: Vec<Ns>,
     pub(crate) lost: u64,
     pub(crate) count: u64,
     pub(crate) problem: Option<String>,
@@ -164,6 +169,10 @@ fn other(out: &mut BlockOut, file: u32, raw: &RawEvent, t: Ns) {
         EventData::ProcExit { .. } => {
             out.proc_exit = Some(out.proc_exit.map_or(t, |x: Ns| x.min(t)))
         }
+        EventData::Coverage { .. } | EventData::Overhead { .. } => {
+            out.coverage.add(out.target, t, &ev.data)
+        }
+        EventData::SnapshotEnd { .. } => out.snapshots.push(t),
         // Goroutine events are handled by the caller.
         _ => {}
     }

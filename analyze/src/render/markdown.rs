@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use super::{burn, endpoint_numbers, pct, runtime, targets};
+use super::{
+    burn, capitalized, covered, endpoint_numbers, explained, pct, runtime, targets, too_few,
+};
 use crate::report::Report;
 use crate::units::fmt_ns;
 
@@ -50,6 +52,11 @@ pub fn render(r: &Report) -> String {
             c.events_lost
         );
     }
+    for c in &r.captures {
+        if let Some(cov) = covered(c) {
+            let _ = writeln!(o, "\n`{}` covered: {cov}.", c.file);
+        }
+    }
     let _ = writeln!(o, "\n## Endpoints\n");
     let _ = writeln!(o, "| endpoint | count | errors | p50 | p90 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|");
     for e in &r.endpoints {
@@ -77,6 +84,13 @@ pub fn render(r: &Report) -> String {
             s.errors,
             burn(s.budget_burn)
         );
+        if let Some(e) = explained(s) {
+            let _ = writeln!(o, "{}.\n", capitalized(&e));
+        }
+        if let Some(t) = too_few(s) {
+            // No causes follow (too few to rank them).
+            let _ = writeln!(o, "**{}.**", capitalized(&t));
+        }
         if s.root_causes.is_empty() {
             continue;
         }

@@ -5,7 +5,8 @@ pub mod html;
 pub mod markdown;
 pub mod text;
 
-use crate::report::{CaptureInfo, Endpoint, Report};
+use crate::coverage;
+use crate::report::{CaptureInfo, Endpoint, Report, SloReport, MIN_EXPLAINED};
 use crate::units::fmt_ns;
 
 /// The contract's JSON object, pretty-printed.
@@ -23,6 +24,48 @@ pub(crate) fn targets(c: &CaptureInfo, exe: impl Fn(&str) -> &str) -> String {
         .map(|t| format!("{} (pid {}, {})", exe(&t.exe), t.pid, t.go_version))
         .collect();
     t.join(", ")
+}
+
+/// "lifecycle 3.1% of the time in 12 windows, spans 100%; gcap's cost 1.5% of the targets'
+/// CPU (budget 2.0%)": what a capture covered and cost, for captures that recorded either
+/// (None: a capture that predates budgets, which recorded everything).
+pub(crate) fn covered(c: &CaptureInfo) -> Option<String> {
+    let cost = coverage::describe_overhead(&c.overhead).map(|o| format!("gcap's cost {o}"));
+    let cov = c.windowed.then(|| coverage::describe(&c.coverage));
+    match (cov, cost) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    }
+}
+
+/// "explained 41 of 690 breaching requests (lifecycle covered 3.1% of the capture)", for
+/// SLOs over captures with windows that had breaching requests.
+pub(crate) fn explained(s: &SloReport) -> Option<String> {
+    let share = s.lifecycle_covered?;
+    (s.breaching_requests > 0).then(|| {
+        format!(
+            "explained {} of {} breaching requests (lifecycle covered {} of the capture)",
+            s.explained_requests,
+            s.breaching_requests,
+            coverage::percent(share)
+        )
+    })
+}
+
+/// "too few to rank causes (...): for a fuller capture, run gcap ...", when so.
+pub(crate) fn too_few(s: &SloReport) -> Option<String> {
+    s.fuller_capture.as_ref().map(|cmd| {
+        format!(
+            "too few to rank causes (fewer than {MIN_EXPLAINED} explained): for a fuller capture, run `{cmd}` (or a higher --budget)"
+        )
+    })
+}
+
+/// A sentence with its first letter upper-case.
+pub(crate) fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
 }
 
 /// The goroutines' and the runtime's summary: "N goroutines created, N exited, N alive at

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{burn, endpoint_numbers, pct, targets};
+use super::{burn, covered, endpoint_numbers, explained, pct, targets, too_few};
 use crate::report::Report;
 use crate::units::fmt_ns;
 
@@ -52,6 +52,9 @@ pub fn render(r: &Report, color: bool) -> String {
                 String::new()
             }
         );
+        if let Some(c) = covered(c) {
+            let _ = writeln!(o, "  covered: {c}");
+        }
     }
     let g = &r.goroutines;
     let _ = writeln!(
@@ -141,6 +144,12 @@ pub fn render(r: &Report, color: bool) -> String {
                 fmt_ns(s.breaching_mean_ns),
                 fmt_ns(s.baseline_mean_ns)
             );
+        }
+        if let Some(e) = explained(s) {
+            let _ = writeln!(o, "  {e}");
+        }
+        if let Some(t) = too_few(s) {
+            let _ = writeln!(o, "  {}", st.red(&t));
         }
         for (i, c) in s.root_causes.iter().enumerate() {
             let _ = writeln!(
