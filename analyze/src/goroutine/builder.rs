@@ -191,15 +191,18 @@ impl<'a> Builder<'a> {
                     g.creation_stack = e.b;
                     g.start_stack = e.c;
                 }
-                seen.push(Seen {
-                    t: e.t,
-                    snap: e.snap,
-                });
                 if i == 0 {
                     let start = f.start.min(e.t);
                     g.first_seen = start;
                     cur = Some(open(StateKind::Unknown, start));
                 }
+                continue;
+            }
+            if kind == READING {
+                seen.push(Seen {
+                    t: e.t,
+                    snap: Snap::of(&e),
+                });
                 continue;
             }
             last_event = Some(e.t);
