@@ -550,6 +550,9 @@ fn too_few_explained_requests_name_a_fuller_capture() {
     assert!(text.contains(
         "too few to rank causes (fewer than 5 explained): for a fuller capture, run `gcap -o full.gcap -p 100 --budget off -d 30s`"
     ));
+    let html = render::html::render(&r);
+    assert!(html.contains("Explained 2 of 4 breaching requests"));
+    assert!(html.contains("run <code>gcap -o full.gcap -p 100 --budget off -d 30s</code>"));
 }
 
 #[test]

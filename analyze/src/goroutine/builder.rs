@@ -187,19 +187,18 @@ impl<'a> Builder<'a> {
                 // A reading of a goroutine that may predate the capture: its origin when no
                 // creation event gave it, and the state windows opening after it start in.
                 if !g.was_created && g.start_stack == 0 {
-                    g.parent = Some(e.a);
-                    g.creation_stack = e.b;
-                    g.start_stack = e.c;
+                    origin(&mut g, &e);
                 }
+                if i == 0 {
+                    cur = Some(open(StateKind::Unknown, existed_before(&mut g, f, e.t)));
+                }
+                continue;
+            }
+            if kind == READING {
                 seen.push(Seen {
                     t: e.t,
-                    snap: e.snap,
+                    snap: Snap::of(&e),
                 });
-                if i == 0 {
-                    let start = f.start.min(e.t);
-                    g.first_seen = start;
-                    cur = Some(open(StateKind::Unknown, start));
-                }
                 continue;
             }
             last_event = Some(e.t);
@@ -207,31 +206,24 @@ impl<'a> Builder<'a> {
                 // Facts about a goroutine created before the capture (gcap reads them when it
                 // first sees it run): no state change, and no creation time.
                 if !g.was_created {
-                    g.parent = Some(e.a);
-                    g.creation_stack = e.b;
-                    g.start_stack = e.c;
+                    origin(&mut g, &e);
                 }
                 if i == 0 {
-                    let start = f.start.min(e.t);
-                    g.first_seen = start;
                     let kind = if windowed {
                         StateKind::Unknown
                     } else {
                         StateKind::Runnable
                     };
-                    cur = Some(open(kind, start));
+                    cur = Some(open(kind, existed_before(&mut g, f, e.t)));
                 }
                 continue;
             }
             if i == 0 && kind != CREATE && windowed {
                 // Existed before the capture, which did not see what it was doing.
-                let start = f.start.min(e.t);
-                g.first_seen = start;
-                cur = Some(open(StateKind::Unknown, start));
+                cur = Some(open(StateKind::Unknown, existed_before(&mut g, f, e.t)));
             } else if i == 0 && kind != CREATE {
                 // Existed before the capture: infer the state it was in.
-                let start = f.start.min(e.t);
-                g.first_seen = start;
+                let start = existed_before(&mut g, f, e.t);
                 cur = match kind {
                     START => Some(open(StateKind::Runnable, start)),
                     UNBLOCK => Some(Open {
@@ -260,9 +252,7 @@ impl<'a> Builder<'a> {
                     if i == 0 {
                         g.was_created = true;
                         g.first_seen = e.t;
-                        g.parent = Some(e.a);
-                        g.creation_stack = e.b;
-                        g.start_stack = e.c;
+                        origin(&mut g, &e);
                         Some(Open {
                             cause: Cause::Created,
                             ..open(StateKind::Runnable, e.t)
@@ -581,6 +571,21 @@ fn parked(
         reason,
         stack,
     })
+}
+
+/// Takes a goroutine's origin (parent, creation and start stacks) from a create, info or
+/// snapshot event.
+fn origin(g: &mut Goroutine, e: &GEv) {
+    g.parent = Some(e.a);
+    g.creation_stack = e.b;
+    g.start_stack = e.c;
+}
+
+/// A goroutine first seen at `t` that existed before the capture: its life is followed from
+/// the capture's start, which this returns.
+fn existed_before(g: &mut Goroutine, f: &LoadedCapture, t: Ns) -> Ns {
+    g.first_seen = f.start.min(t);
+    g.first_seen
 }
 
 fn open(kind: StateKind, start: Ns) -> Open {

@@ -21,6 +21,9 @@ pub(crate) mod kind {
     pub(crate) const EXIT: u8 = EventKind::GoExit as u8;
     pub(crate) const SAMPLE: u8 = EventKind::CpuSample as u8;
     pub(crate) const SNAPSHOT: u8 = EventKind::GoSnapshot as u8;
+    /// Not a file kind: what a snapshot read of the goroutine, the [`super::GEv`] that follows
+    /// each `SNAPSHOT` one (see [`super::Snap::of`]).
+    pub(crate) const READING: u8 = u8::MAX;
 }
 use kind::*;
 
@@ -44,24 +47,23 @@ pub(crate) fn is_goroutine_event(kind: u8) -> bool {
     )
 }
 
-/// One goroutine event as reconstruction reads it.
+/// One goroutine event as reconstruction reads it (32 bytes: millions go through the state
+/// machine, so a snapshot comes as two, its origin then its [`READING`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct GEv {
     pub(crate) t: Ns,
-    /// Create / info / snapshot: the parent; unblock: the waker.
+    /// Create / info / snapshot: the parent; unblock: the waker; reading: the time waiting.
     pub(crate) a: u64,
     /// Create / info / snapshot: the creation stack; start, syscall, sample: the thread;
-    /// block: the stack.
+    /// block, reading: the stack.
     pub(crate) b: u32,
     /// Create / info / snapshot: the start stack; stop, block: the reason; syscall enter,
-    /// sample: the stack.
+    /// sample: the stack; reading: status | reason << 8.
     pub(crate) c: u32,
     pub(crate) kind: u8,
-    /// Snapshot: what the goroutine was doing when read (default for other kinds).
-    pub(crate) snap: Snap,
 }
 
-/// A goroutine as a snapshot read it (the rest of a [`GEv`] of kind `SNAPSHOT`).
+/// A goroutine as a snapshot read it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Snap {
     /// How long it had been waiting (u64::MAX: unknown).
@@ -71,6 +73,19 @@ pub(crate) struct Snap {
     /// Go's status (`_Grunnable` = 1, ...) and wait reason.
     pub(crate) status: u8,
     pub(crate) reason: u8,
+}
+
+impl Snap {
+    /// The reading of a [`GEv`] of kind [`READING`].
+    pub(crate) fn of(e: &GEv) -> Snap {
+        debug_assert_eq!(e.kind, READING);
+        Snap {
+            waiting_ns: e.a,
+            stack: e.b,
+            status: e.c as u8,
+            reason: (e.c >> 8) as u8,
+        }
+    }
 }
 
 /// Go's goroutine statuses a snapshot records (`runtime/runtime2.go`).
@@ -306,7 +321,6 @@ impl Iterator for RunIter<'_> {
         let s = *self.slots.get(i)?;
         let kind = self.kinds[i];
         self.i = i + 1;
-        let mut snap = Snap::default();
         let (a, b, c) = match kind {
             CREATE | INFO => {
                 let parent = self.slots[i + 1].t as u64;
@@ -314,15 +328,22 @@ impl Iterator for RunIter<'_> {
                 (parent, s.x, s.y)
             }
             SNAPSHOT => {
+                // Its origin now, its reading next (from the slot after this one).
                 let origin = self.slots[i + 1];
-                snap = Snap {
-                    waiting_ns: self.slots[i + 2].t as u64,
-                    stack: s.x,
-                    status: s.y as u8,
-                    reason: (s.y >> 8) as u8,
-                };
-                self.i = i + 3;
                 (origin.t as u64, origin.x, origin.y)
+            }
+            CONT => {
+                // Only a snapshot's continuation is reached: its reading.
+                debug_assert_eq!(self.kinds[i - 1], SNAPSHOT);
+                let first = self.slots[i - 1];
+                self.i = i + 2;
+                return Some(GEv {
+                    t: first.t,
+                    a: self.slots[i + 1].t as u64,
+                    b: first.x,
+                    c: first.y,
+                    kind: READING,
+                });
             }
             UNBLOCK => (s.x as u64 | (s.y as u64) << 32, 0, 0),
             _ => (0, s.x, s.y),
@@ -333,7 +354,6 @@ impl Iterator for RunIter<'_> {
             b,
             c,
             kind,
-            snap,
         })
     }
 }

@@ -23,6 +23,7 @@ fn record_sizes() {
         std::mem::size_of::<States>(),
     );
     assert_eq!(std::mem::size_of::<Packed>(), 24);
+    assert_eq!(std::mem::size_of::<event::GEv>(), 32);
     assert_eq!(std::mem::size_of::<Name>(), 8);
     assert_eq!(std::mem::size_of::<Counts<Option<u8>>>(), 24);
     assert!(std::mem::size_of::<Goroutine>() <= 256);

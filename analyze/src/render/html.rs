@@ -109,8 +109,9 @@ fn slo(o: &mut String, s: &SloReport) {
     if let Some(e) = explained(s) {
         let _ = write!(o, "<p>{}.</p>", esc(&capitalized(&e)));
     }
-    if let Some(t) = too_few(s) {
-        let _ = write!(o, "<p class=bad>{}.</p>", esc(&capitalized(&t)));
+    // The sentence's own words need no escaping; the command does.
+    if let Some(t) = too_few(s, |c| format!("<code>{}</code>", esc(c))) {
+        let _ = write!(o, "<p class=bad>{}.</p>", capitalized(&t));
     }
     histogram(o, s);
     if !s.root_causes.is_empty() {

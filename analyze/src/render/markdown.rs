@@ -3,7 +3,8 @@
 use std::fmt::Write;
 
 use super::{
-    burn, capitalized, covered, endpoint_numbers, explained, pct, runtime, targets, too_few,
+    backticked, burn, capitalized, covered, endpoint_numbers, explained, pct, runtime, targets,
+    too_few,
 };
 use crate::report::Report;
 use crate::units::fmt_ns;
@@ -87,7 +88,7 @@ pub fn render(r: &Report) -> String {
         if let Some(e) = explained(s) {
             let _ = writeln!(o, "{}.\n", capitalized(&e));
         }
-        if let Some(t) = too_few(s) {
+        if let Some(t) = too_few(s, backticked) {
             // No causes follow (too few to rank them).
             let _ = writeln!(o, "**{}.**", capitalized(&t));
         }

@@ -52,13 +52,20 @@ pub(crate) fn explained(s: &SloReport) -> Option<String> {
     })
 }
 
-/// "too few to rank causes (...): for a fuller capture, run gcap ...", when so.
-pub(crate) fn too_few(s: &SloReport) -> Option<String> {
+/// "too few to rank causes (...): for a fuller capture, run gcap ...", when so; `code`
+/// writes the command as the format shows code.
+pub(crate) fn too_few(s: &SloReport, code: impl Fn(&str) -> String) -> Option<String> {
     s.fuller_capture.as_ref().map(|cmd| {
         format!(
-            "too few to rank causes (fewer than {MIN_EXPLAINED} explained): for a fuller capture, run `{cmd}` (or a higher --budget)"
+            "too few to rank causes (fewer than {MIN_EXPLAINED} explained): for a fuller capture, run {} (or a higher --budget)",
+            code(cmd)
         )
     })
+}
+
+/// A command as text and Markdown show code: `gcap ...`.
+pub(crate) fn backticked(cmd: &str) -> String {
+    format!("`{cmd}`")
 }
 
 /// A sentence with its first letter upper-case.

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{burn, covered, endpoint_numbers, explained, pct, targets, too_few};
+use super::{backticked, burn, covered, endpoint_numbers, explained, pct, targets, too_few};
 use crate::report::Report;
 use crate::units::fmt_ns;
 
@@ -148,7 +148,7 @@ pub fn render(r: &Report, color: bool) -> String {
         if let Some(e) = explained(s) {
             let _ = writeln!(o, "  {e}");
         }
-        if let Some(t) = too_few(s) {
+        if let Some(t) = too_few(s, backticked) {
             let _ = writeln!(o, "  {}", st.red(&t));
         }
         for (i, c) in s.root_causes.iter().enumerate() {
