@@ -31,7 +31,7 @@ use gcap_format::{SpanKind, StackId};
 
 use crate::analysis::Analysis;
 use crate::capture_set::{is_std_frame, CaptureSet, Ns};
-use crate::category::Category;
+use crate::category::{Category, StackFacts, Waker};
 use crate::goroutine::{Cause, Goroutine, GoroutineKey, State, StateKind};
 
 /// Where the program called into a client library: the first frame of the program's own
@@ -51,8 +51,8 @@ fn caller_of_client(frames: &[crate::capture_set::Frame]) -> Option<String> {
 #[derive(Clone, Debug)]
 struct StackInfo {
     where_: String,
-    /// The runtime's allocator or collector is on it (a semaphore in mallocgc is GC).
-    gc: bool,
+    /// What its frames say about a wait there.
+    facts: StackFacts,
     client_caller: Option<String>,
     /// For goroutines seen only through their stacks: (start function, creation site).
     origin: Option<(String, Option<String>)>,
@@ -98,7 +98,7 @@ pub(crate) struct Walker<'a> {
     pub a: &'a Analysis,
     /// Follow wake-ups and calls at most this deep.
     pub max_depth: u8,
-    clients: HashMap<GoroutineKey, Vec<usize>>,
+    clients: HashMap<GoroutineKey, Vec<ClientSpan>>,
     stw: HashMap<(u32, u32), Vec<(Ns, Ns)>>,
     stacks: RefCell<HashMap<(u32, u32, StackId), StackInfo>>,
     names: RefCell<HashMap<GoroutineKey, String>>,
@@ -195,6 +195,17 @@ impl RunningIndex {
     }
 }
 
+/// A client or SQL span of a goroutine, in the goroutine's list sorted by start.
+#[derive(Clone, Copy, Debug)]
+struct ClientSpan {
+    start: Ns,
+    /// The latest end of this span and of every one before it in the list, so that the
+    /// spans overlapping an interval are found by two binary searches (a keep-alive
+    /// connection's goroutine has one span per call of every request it served).
+    ends_by: Ns,
+    span: usize,
+}
+
 const BUCKET: i64 = 10_000_000;
 /// The location of stop-the-world pauses.
 pub(crate) const STW: &str = "runtime (stop-the-world pause)";
@@ -204,10 +215,18 @@ pub(crate) const ASSIST: &str =
 
 impl<'a> Walker<'a> {
     pub(crate) fn new(set: &'a CaptureSet, a: &'a Analysis) -> Self {
-        let mut clients: HashMap<GoroutineKey, Vec<usize>> = HashMap::default();
+        // Spans are sorted by start, so each goroutine's list is too.
+        let mut clients: HashMap<GoroutineKey, Vec<ClientSpan>> = HashMap::default();
         for (i, s) in a.spans.iter().enumerate() {
             if s.kind != SpanKind::HttpServer {
-                clients.entry(s.key).or_default().push(i);
+                let end = s.end_or(set.files[s.key.file as usize].end);
+                let v = clients.entry(s.key).or_default();
+                let ends_by = v.last().map_or(end, |c| c.ends_by.max(end));
+                v.push(ClientSpan {
+                    start: s.start,
+                    ends_by,
+                    span: i,
+                });
             }
         }
         let mut stw: HashMap<(u32, u32), Vec<(Ns, Ns)>> = HashMap::default();
@@ -244,14 +263,7 @@ impl<'a> Walker<'a> {
         }
         let f = &self.set.files[key.file as usize];
         let frames = f.frames(key.target, stack);
-        let gc = frames.iter().any(|fr| {
-            let n = fr.function.as_str();
-            n.starts_with("runtime.mallocgc")
-                || n.starts_with("runtime.gcAssist")
-                || n.starts_with("runtime.gcStart")
-                || n == "runtime.GC"
-                || n.starts_with("runtime.deductAssistCredit")
-        });
+        let facts = StackFacts::of(frames.iter().map(|fr| fr.function.as_str()));
         // The go statement's wrapper (`main.main.gowrap1`, at the go statement's line) sits
         // just below runtime.goexit; the frame above it is the start function.
         let mut origin = None;
@@ -272,7 +284,7 @@ impl<'a> Walker<'a> {
         }
         let info = StackInfo {
             where_: f.where_(key.target, stack),
-            gc,
+            facts,
             client_caller: caller_of_client(&frames),
             origin,
         };
@@ -419,8 +431,10 @@ impl<'a> Walker<'a> {
         // Client spans of this goroutine cut the interval.
         if split_clients {
             if let Some(cs) = self.clients.get(&key) {
+                let lo = cs.partition_point(|c| c.ends_by <= from);
+                let hi = cs.partition_point(|c| c.start < to);
                 let mut at = from;
-                for &c in cs {
+                for c in cs[lo..hi.max(lo)].iter().map(|c| c.span) {
                     let (cs0, ce0) = (self.a.spans[c].start, self.span_end(c));
                     let (a, b) = (cs0.max(at), ce0.min(to));
                     if b <= a {
@@ -498,24 +512,38 @@ impl<'a> Walker<'a> {
             StateKind::Blocked => {
                 let info = self.stack(key, s.stack);
                 let reason = s.reason.map_or("unknown", |r| f.wait_reason(key.target, r));
-                let mut cat = Category::of_wait_reason(reason);
-                if info.gc && cat != Category::Chan && cat != Category::Network {
-                    cat = Category::Gc;
-                }
-                (cat, info.where_)
+                (Category::of_wait(reason, info.facts), info.where_)
             }
+        };
+        // Who ended the wait: the runtime (0), or a goroutine.
+        let waker = match g.states.get(i + 1) {
+            Some(n) if s.kind == StateKind::Blocked && n.start == s.end => match n.cause {
+                Cause::Woken(w) => Some(w),
+                _ => None,
+            },
+            _ => None,
+        };
+        let woken_by = waker.map(|w| GoroutineKey { goid: w, ..key });
+        let waker_g = woken_by
+            .filter(|wk| wk.goid != 0)
+            .and_then(|wk| self.a.goroutine(wk));
+        // A waker created during the wait did not hold it up all along (the goroutine a
+        // timer starts, say): it is never followed.
+        let created_inside = waker_g
+            .and_then(|w| w.created())
+            .is_some_and(|c| c > s.start);
+        let cat = match (waker, waker_g) {
+            (Some(0), _) => cat.of_ended_wait(Waker::Runtime),
+            (Some(_), Some(w)) => cat.of_ended_wait(Waker::of_goroutine(&w.creation_site)),
+            _ => cat,
         };
         if s.kind == StateKind::Blocked
             && matches!(cat, Category::Mutex | Category::Chan | Category::Other)
             && depth < self.max_depth
+            && !created_inside
         {
-            let waker = g.states.get(i + 1).and_then(|n| match n.cause {
-                Cause::Woken(w) if w != 0 && n.start == s.end => Some(w),
-                _ => None,
-            });
-            if let Some(w) = waker {
-                let wk = GoroutineKey { goid: w, ..key };
-                if !chain.contains(&wk) && self.a.goroutine(wk).is_some() {
+            if let (Some(wk), Some(_)) = (woken_by, waker_g) {
+                if !chain.contains(&wk) {
                     let same_request = self.a.span_index.owner_at(wk, b) == Some(req);
                     let new_top;
                     let t = match top {
@@ -641,7 +669,7 @@ impl<'a> Walker<'a> {
             for st in g.states.iter_from(i0).take_while(|st| st.start < end) {
                 if st.kind == StateKind::Blocked && st.stack != 0 {
                     let info = self.stack(x.key, st.stack);
-                    if info.gc {
+                    if info.facts.gc {
                         *count.entry(info.where_).or_default() += 1;
                     }
                 }

@@ -54,6 +54,8 @@ pub struct Endpoint {
     pub p99_ns: u64,
     pub max_ns: u64,
     pub mean_ns: u64,
+    /// Requests still running when the capture stopped, counted with their duration so far.
+    pub open_requests: u64,
     /// pid(s) serving it.
     pub pids: Vec<u32>,
     /// The endpoint with the highest p99 (when there is no SLO, the one to look at).
@@ -106,6 +108,9 @@ pub struct SloReport {
     pub root_causes: Vec<RootCause>,
     // Extras.
     pub requests: u64,
+    /// Of `requests`, those still running when the capture stopped: counted with their
+    /// duration so far (a lower bound), breaching once it reaches the threshold.
+    pub open_requests: u64,
     pub errors: u64,
     pub error_rate: f64,
     pub threshold_ns: Option<u64>,
@@ -226,10 +231,10 @@ fn histogram(d: &[u64], threshold: Option<u64>) -> Vec<Bucket> {
 /// Builds the report: every endpoint, each SLO evaluated and its breach explained.
 pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
     let end_of = |s: &crate::span::Span| s.duration(set.files[s.key.file as usize].end);
-    // Endpoints.
+    // Endpoints (requests still running at the end with their duration so far).
     let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, s) in a.spans.iter().enumerate() {
-        if s.kind == SpanKind::HttpServer && s.end.is_some() {
+        if s.kind == SpanKind::HttpServer {
             by_name.entry(s.name.as_str()).or_default().push(i);
         }
     }
@@ -250,6 +255,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
                 p99_ns: percentile(&d, 99.0),
                 max_ns: d.last().copied().unwrap_or(0),
                 mean_ns: latency::mean(d.iter().copied()),
+                open_requests: v.iter().filter(|&&i| a.spans[i].end.is_none()).count() as u64,
                 pids,
                 slowest: false,
             }
@@ -308,6 +314,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
             breaching_requests: ev.breaching.len() as u64,
             root_causes: causes,
             requests: ev.requests.len() as u64,
+            open_requests: ev.open,
             errors: ev.errors,
             error_rate: ev.error_rate,
             threshold_ns: s.latency.map(|l| l.threshold_ns()),

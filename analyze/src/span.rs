@@ -4,8 +4,9 @@
 //!   lasts until the capture stopped (`complete: false`).
 //! * A server span belongs to the goroutine that started it (the handler). Goroutines the
 //!   handler creates during the span, and the goroutines those create, at any depth, belong
-//!   to the span too, from their creation until they exit or start serving a span of their
-//!   own (`SpanIndex::owner_at`).
+//!   to the span too, from their creation until the span ends, they exit or they start
+//!   serving a span of their own (`SpanIndex::owner_at`). A worker started lazily by one
+//!   request is not that request's once it has ended.
 //! * Client and SQL spans nest under the server span their goroutine belonged to when they
 //!   started (`parent`).
 //! * Across processes (and files), a server span whose incoming `traceparent` names span id
@@ -78,8 +79,8 @@ impl Span {
 pub(crate) struct SpanIndex {
     /// Server spans each goroutine served: (start, end, span), sorted.
     own: FxHashMap<GoroutineKey, Vec<(Ns, Ns, usize)>>,
-    /// The span a goroutine was created into: (from, span).
-    inherited: FxHashMap<GoroutineKey, (Ns, usize)>,
+    /// The span a goroutine was created into: (from, to, span); `to` is the span's end.
+    inherited: FxHashMap<GoroutineKey, (Ns, Ns, usize)>,
 }
 
 impl SpanIndex {
@@ -94,8 +95,8 @@ impl SpanIndex {
         }
         self.inherited
             .get(&key)
-            .filter(|(from, _)| *from <= t)
-            .map(|&(_, s)| s)
+            .filter(|&&(from, to, _)| from <= t && t <= to)
+            .map(|&(_, _, s)| s)
     }
 
     /// Times at which goroutine `key` starts or stops serving a span of its own.
@@ -316,7 +317,8 @@ pub(crate) fn build(
         for (tc, key, p) in created {
             let parent = GoroutineKey { goid: p, ..key };
             if let Some(s) = index.owner_at(parent, tc) {
-                index.inherited.insert(key, (tc, s));
+                let to = spans[s].end_or(set.files[spans[s].key.file as usize].end);
+                index.inherited.insert(key, (tc, to, s));
                 spans[s].goroutines.push(key.goid);
             }
         }

@@ -20,6 +20,7 @@ use gcap_format::{Event, EventData, Meta, StackId, Symbol, Target, Writer, Write
 use crate::analysis::{Analysis, Options};
 use crate::capture_set::CaptureSet;
 
+pub mod incident;
 pub mod scenario;
 
 /// Go 1.27's wait-reason strings, indexed by number.
@@ -79,12 +80,38 @@ pub mod reason {
     pub const SLEEP: u8 = 14;
     pub const SELECT: u8 = 18;
     pub const CHAN_RECEIVE: u8 = 19;
+    pub const SEMACQUIRE: u8 = 13;
     pub const MUTEX: u8 = 22;
+    pub const WAIT_GROUP: u8 = 25;
 }
 
 /// Monotonic time of the capture start in built captures: event times given to
 /// [`CaptureBuilder::ev`] are relative to it.
 pub const T0: u64 = 1_000_000_000;
+
+/// How a built capture is made (see [`CaptureBuilder::with_setup`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Setup<'a> {
+    /// The capture's wall-clock start.
+    pub start_unix_ns: u64,
+    /// The capture level ("spans", "lifecycle", "full").
+    pub level: &'a str,
+    /// The target's Go version (its wait reasons stay Go 1.27's).
+    pub go_version: &'a str,
+    /// Events per block: small by default, so that a few events span several blocks.
+    pub block_events: usize,
+}
+
+impl Default for Setup<'_> {
+    fn default() -> Self {
+        Setup {
+            start_unix_ns: 1_800_000_000_000_000_000,
+            level: "lifecycle",
+            go_version: "go1.27.3",
+            block_events: 4,
+        }
+    }
+}
 
 /// Builds a one-target capture in memory.
 pub struct CaptureBuilder {
@@ -107,8 +134,27 @@ impl CaptureBuilder {
 
     /// Same, recorded at capture level `level` ("spans", "lifecycle", "full").
     pub fn with_level(pid: u32, exe: &str, start_unix_ns: u64, level: &str) -> CaptureBuilder {
+        Self::with_setup(
+            pid,
+            exe,
+            &Setup {
+                start_unix_ns,
+                level,
+                ..Setup::default()
+            },
+        )
+    }
+
+    /// A capture made as `setup` says.
+    pub fn with_setup(pid: u32, exe: &str, setup: &Setup) -> CaptureBuilder {
+        let &Setup {
+            start_unix_ns,
+            level,
+            go_version,
+            block_events,
+        } = setup;
         let opts = WriterOptions {
-            block_events: 4,
+            block_events,
             ts_shift: 0,
             file_id: Some(*b"ganalyze-testkit"),
             ..WriterOptions::default()
@@ -129,7 +175,7 @@ impl CaptureBuilder {
             id: 0,
             pid,
             exe: exe.into(),
-            go_version: "go1.27.3".into(),
+            go_version: go_version.into(),
             wait_reasons: GO_WAIT_REASONS.iter().map(|s| s.to_string()).collect(),
             attached_mono_ns: T0,
             ..Target::default()

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{burn, endpoint_numbers, pct, runtime, targets};
+use super::{burn, endpoint_numbers, open_requests, pct, runtime, targets};
 use crate::category::Category;
 use crate::report::{Example, Report, SloReport};
 use crate::units::fmt_ns;
@@ -101,6 +101,9 @@ fn slo(o: &mut String, s: &SloReport) {
         s.errors,
         burn(s.budget_burn)
     );
+    if let Some(open) = open_requests(s) {
+        let _ = write!(o, "<p>{}.</p>", esc(&open));
+    }
     histogram(o, s);
     if !s.root_causes.is_empty() {
         o.push_str("<h3>Root causes (share of the excess latency)</h3>");

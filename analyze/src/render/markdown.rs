@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{burn, endpoint_numbers, pct, runtime, targets};
+use super::{burn, endpoint_numbers, open_requests, pct, runtime, targets};
 use crate::report::Report;
 use crate::units::fmt_ns;
 
@@ -77,6 +77,9 @@ pub fn render(r: &Report) -> String {
             s.errors,
             burn(s.budget_burn)
         );
+        if let Some(open) = open_requests(s) {
+            let _ = writeln!(o, "{open}.\n");
+        }
         if s.root_causes.is_empty() {
             continue;
         }

@@ -5,7 +5,7 @@ pub mod html;
 pub mod markdown;
 pub mod text;
 
-use crate::report::{CaptureInfo, Endpoint, Report};
+use crate::report::{CaptureInfo, Endpoint, Report, SloReport};
 use crate::units::fmt_ns;
 
 /// The contract's JSON object, pretty-printed.
@@ -55,6 +55,17 @@ pub(crate) fn endpoint_numbers(e: &Endpoint) -> [String; 6] {
         fmt_ns(e.p99_ns),
         fmt_ns(e.max_ns),
     ]
+}
+
+/// "N of them were still running when the capture stopped: counted with their duration so
+/// far", when any were.
+pub(crate) fn open_requests(s: &SloReport) -> Option<String> {
+    (s.open_requests > 0).then(|| {
+        format!(
+            "{} of them were still running when the capture stopped: counted with their duration so far",
+            s.open_requests
+        )
+    })
 }
 
 pub(crate) fn pct(x: f64) -> String {

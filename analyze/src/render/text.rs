@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{burn, endpoint_numbers, pct, targets};
+use super::{burn, endpoint_numbers, open_requests, pct, targets};
 use crate::report::Report;
 use crate::units::fmt_ns;
 
@@ -134,6 +134,9 @@ pub fn render(r: &Report, color: bool) -> String {
                 String::new()
             }
         );
+        if let Some(open) = open_requests(s) {
+            let _ = writeln!(o, "  {open}");
+        }
         if s.breaching_requests > 0 && s.latency_breached {
             let _ = writeln!(
                 o,

@@ -368,7 +368,14 @@ pub fn downstream() -> Vec<u8> {
     b.finish()
 }
 
-fn server(b: &mut CaptureBuilder, at: u64, goid: u64, span: u64, method: u32, path: u32) {
+pub(crate) fn server(
+    b: &mut CaptureBuilder,
+    at: u64,
+    goid: u64,
+    span: u64,
+    method: u32,
+    path: u32,
+) {
     b.ev(
         at,
         goid,
@@ -384,7 +391,7 @@ fn server(b: &mut CaptureBuilder, at: u64, goid: u64, span: u64, method: u32, pa
     );
 }
 
-fn end_span(b: &mut CaptureBuilder, at: u64, goid: u64, span: u64, status: u32) {
+pub(crate) fn end_span(b: &mut CaptureBuilder, at: u64, goid: u64, span: u64, status: u32) {
     b.ev(
         at,
         goid,

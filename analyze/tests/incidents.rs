@@ -1,0 +1,151 @@
+//! `ganalyze report` on the testkit's incidents (`testkit::incident`): the verdicts and
+//! causes that are easy to get wrong, with snapshots of the text they give.
+
+use std::time::Instant;
+
+use ganalyze::category::Category;
+use ganalyze::report::{self, Report, SloReport};
+use ganalyze::testkit::{analysed, incident};
+use ganalyze::{render, slo};
+
+fn report_of(name: &str, bytes: Vec<u8>, slos: &[&str]) -> Report {
+    let (set, a) = analysed(name, bytes);
+    let slos: Vec<_> = slos.iter().map(|s| slo::parse(s).unwrap()).collect();
+    report::build(&set, &a, &slos)
+}
+
+fn slo_of<'a>(r: &'a Report, endpoint: &str) -> &'a SloReport {
+    r.slos.iter().find(|s| s.endpoint == endpoint).unwrap()
+}
+
+/// Requests still running when the capture stopped count with their duration so far: five
+/// requests hanging for 10 s among 100 of 1 µs breach `p99 < 100ms`.
+#[test]
+fn hung_requests_breach() {
+    let r = report_of(
+        "hung.gcap",
+        incident::hung(),
+        &["GET /api/orders: p99 < 100ms"],
+    );
+    let s = slo_of(&r, "GET /api/orders");
+    assert!(s.breached, "{}", s.observed);
+    assert_eq!(
+        (s.requests, s.open_requests, s.breaching_requests),
+        (105, 5, 5)
+    );
+    // The 104th of 105: the second-longest hung request, a lower bound.
+    assert_eq!(s.observed, "p99 ≥ 9.999s");
+    let c = &s.root_causes[0];
+    assert_eq!(c.category, Category::Chan);
+    assert_eq!(c.where_, "main.(*api).orders (main.go:30)");
+    assert!(c.share > 0.99, "{}", c.share);
+    let e = r
+        .endpoints
+        .iter()
+        .find(|e| e.name == "GET /api/orders")
+        .unwrap();
+    assert_eq!(
+        (e.count, e.open_requests, e.max_ns),
+        (105, 5, 10_000_000_000)
+    );
+    insta::assert_snapshot!("hung_text", render::text::render(&r, false));
+}
+
+/// A timer or a context deadline ending a `select` is `sleep`, not `chan`.
+#[test]
+fn timers_and_deadlines_are_sleep() {
+    let r = report_of(
+        "timers.gcap",
+        incident::timers(),
+        &["GET /api/*: p99 < 1ms"],
+    );
+    let s = slo_of(&r, "GET /api/*");
+    assert!(s.breached);
+    let sleeps: Vec<&str> = s
+        .root_causes
+        .iter()
+        .filter(|c| c.category == Category::Sleep)
+        .map(|c| c.where_.as_str())
+        .collect();
+    assert_eq!(
+        sleeps,
+        ["main.poll (main.go:40)", "main.withDeadline (main.go:60)"]
+    );
+    assert!(s.root_causes.iter().all(|c| c.category != Category::Chan));
+    assert!(s
+        .root_causes
+        .iter()
+        .all(|c| c.category != Category::Sleep || c.blocker.is_none()));
+    insta::assert_snapshot!("timers_text", render::text::render(&r, false));
+}
+
+/// A WaitGroup fan-out is the slow worker's sleep, never a lock, on Go 1.21 (where Wait
+/// parks as `semacquire`) as on 1.27.
+#[test]
+fn wait_group_is_the_slow_worker() {
+    for version in ["go1.21.13", "go1.27.3"] {
+        let r = report_of(
+            "fanout.gcap",
+            incident::wait_group(version),
+            &["GET /api/fanout: p99 < 1ms"],
+        );
+        let s = slo_of(&r, "GET /api/fanout");
+        let c = &s.root_causes[0];
+        assert_eq!(
+            (c.category, c.where_.as_str()),
+            (Category::Sleep, "main.work (main.go:30)"),
+            "{version}"
+        );
+        assert!(
+            s.root_causes.iter().all(|c| c.category != Category::Mutex),
+            "{version}: {:?}",
+            s.root_causes
+        );
+    }
+}
+
+/// The second request waits for the worker the first one started, not for "other
+/// requests" (the first request had ended long before).
+#[test]
+fn lazy_worker_is_the_blocker() {
+    let r = report_of(
+        "lazy.gcap",
+        incident::lazy_worker(),
+        &["GET /api/orders: p99 < 5ms"],
+    );
+    let s = slo_of(&r, "GET /api/orders");
+    let c = &s.root_causes[0];
+    assert_eq!(c.category, Category::Chan);
+    assert_eq!(
+        c.blocker.as_deref(),
+        Some("main.worker created at main.(*pool).start (main.go:20)")
+    );
+    insta::assert_snapshot!("lazy_worker_text", render::text::render(&r, false));
+}
+
+/// 100,000 requests on one keep-alive connection, one query each: the root causes take
+/// less than twice the rest of the report (the walk finds a request's calls by binary
+/// search, not by scanning every call the connection made).
+#[test]
+fn keep_alive_root_causes_are_linear() {
+    let bytes = incident::keep_alive(100_000);
+    let t = Instant::now();
+    let (set, a) = analysed("conn.gcap", bytes);
+    let analysis = t.elapsed();
+    let t = Instant::now();
+    report::build(&set, &a, &[]);
+    let plain = t.elapsed();
+    let slos = [slo::parse("GET /api/items: p99 < 1ms").unwrap()];
+    let t = Instant::now();
+    let r = report::build(&set, &a, &slos);
+    let causes = t.elapsed().saturating_sub(plain);
+    let s = slo_of(&r, "GET /api/items");
+    assert_eq!((s.requests, s.breaching_requests), (100_000, 2_000));
+    assert_eq!(s.root_causes[0].category, Category::Downstream);
+    let rest = analysis + plain;
+    let ratio = causes.as_secs_f64() / rest.as_secs_f64();
+    println!(
+        "keep-alive, 100k requests: root causes {causes:?}, the rest {rest:?}: ratio {ratio:.2}"
+    );
+    assert!(ratio < 2.0, "root causes took {ratio:.2}× the rest");
+}
