@@ -278,10 +278,11 @@ fn per_request(c: &RootCause) -> String {
 
 /// One sentence a person can act on.
 pub(crate) fn summary(c: &RootCause, endpoint: &str) -> String {
+    // What the blocker did, unless it is the wait itself (nobody ended it).
     let doing = c
         .activities
         .first()
-        .filter(|a| a.share >= 0.3)
+        .filter(|a| a.share >= 0.3 && (a.category, a.where_.as_str()) != (c.category, &c.where_))
         .map(|a| {
             let at = if a.where_ == "unknown" || a.where_.is_empty() {
                 String::new()
