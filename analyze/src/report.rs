@@ -293,7 +293,8 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
                 .iter_mut()
                 .filter(|c| c.category == Category::Other && c.where_ == "unknown")
             {
-                c.summary = root_cause::unattributed_at_spans_level(c, &label);
+                c.summary =
+                    root_cause::unattributed_at_spans_level(c, &label, !baseline.is_empty());
             }
         }
         crate::timing::phase_mark("report: root causes");

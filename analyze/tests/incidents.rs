@@ -76,6 +76,16 @@ fn timers_and_deadlines_are_sleep() {
         .root_causes
         .iter()
         .all(|c| c.category != Category::Sleep || c.blocker.is_none()));
+    // No request met the SLO: nothing to compare with, and the report says so.
+    for c in &s.root_causes {
+        assert!(
+            c.summary
+                .contains("(no request met the SLO to compare with)")
+                && !c.summary.contains("vs 0ns"),
+            "{}",
+            c.summary
+        );
+    }
     insta::assert_snapshot!("timers_text", render::text::render(&r, false));
 }
 
@@ -148,4 +158,34 @@ fn keep_alive_root_causes_are_linear() {
         "keep-alive, 100k requests: root causes {causes:?}, the rest {rest:?}: ratio {ratio:.2}"
     );
     assert!(ratio < 2.0, "root causes took {ratio:.2}× the rest");
+}
+
+/// Shares are real differences of means: the slow query is matched with the fast runs of
+/// the same query (which never blocked, so their location is unknown), and the CPU the
+/// slow request did not spend is not clamped away from the excess.
+#[test]
+fn shares_compare_the_same_call() {
+    let r = report_of(
+        "query.gcap",
+        incident::slow_query(),
+        &["GET /api/orders: p95 < 1ms"],
+    );
+    let s = slo_of(&r, "GET /api/orders");
+    assert_eq!((s.requests, s.breaching_requests), (10, 1));
+    let c = &s.root_causes[0];
+    assert_eq!(c.category, Category::Downstream);
+    assert_eq!(c.where_, "main.loadOrder (main.go:118)");
+    assert_eq!(
+        (c.breaching_mean_ns, c.baseline_mean_ns),
+        (10_000_000, 100_000)
+    );
+    // 9.9 ms of an excess of 9.71 ms (CPU: 20 µs against 210 µs).
+    assert!((c.share - 9.9 / 9.71).abs() < 1e-9, "{}", c.share);
+    assert_eq!(s.root_causes.len(), 1, "{:?}", s.root_causes);
+    assert!(
+        c.summary
+            .contains("vs 100.0µs in requests that met the SLO"),
+        "{}",
+        c.summary
+    );
 }

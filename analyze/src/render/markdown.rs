@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{burn, endpoint_numbers, open_requests, pct, runtime, targets};
+use super::{burn, endpoint_numbers, open_requests, pct, runtime, slow_and_others, targets};
 use crate::report::Report;
 use crate::units::fmt_ns;
 
@@ -83,12 +83,7 @@ pub fn render(r: &Report) -> String {
         if s.root_causes.is_empty() {
             continue;
         }
-        let _ = writeln!(
-            o,
-            "Slow requests take {} on average, the others {}.\n",
-            fmt_ns(s.breaching_mean_ns),
-            fmt_ns(s.baseline_mean_ns)
-        );
+        let _ = writeln!(o, "S{}.\n", &slow_and_others(s)[1..]);
         let _ = writeln!(
             o,
             "| share | category | where | blocker |\n|---:|---|---|---|"

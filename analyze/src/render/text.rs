@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{burn, endpoint_numbers, open_requests, pct, targets};
+use super::{burn, endpoint_numbers, open_requests, pct, slow_and_others, targets};
 use crate::report::Report;
 use crate::units::fmt_ns;
 
@@ -138,12 +138,7 @@ pub fn render(r: &Report, color: bool) -> String {
             let _ = writeln!(o, "  {open}");
         }
         if s.breaching_requests > 0 && s.latency_breached {
-            let _ = writeln!(
-                o,
-                "  slow requests take {} on average, the others {}",
-                fmt_ns(s.breaching_mean_ns),
-                fmt_ns(s.baseline_mean_ns)
-            );
+            let _ = writeln!(o, "  {}", slow_and_others(s));
         }
         for (i, c) in s.root_causes.iter().enumerate() {
             let _ = writeln!(
