@@ -11,6 +11,7 @@ use crate::analysis::Analysis;
 use crate::capture_set::CaptureSet;
 use crate::category::Category;
 use crate::critical_path::Walker;
+use crate::failure;
 use crate::goroutine::{LeakParams, LeakSuspect};
 use crate::latency::{self, percentile};
 use crate::root_cause::{self, RootCause};
@@ -285,6 +286,8 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
         crate::timing::phase_mark("report: SLO evaluated");
         let mut causes = if ev.latency_breached {
             root_cause::explain(&walker, &ev.breaching, &baseline, &label)
+        } else if ev.errors_breached {
+            failure::explain(&walker, &ev.requests, &label)
         } else {
             Vec::new()
         };

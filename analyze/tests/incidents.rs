@@ -189,3 +189,75 @@ fn shares_compare_the_same_call() {
         c.summary
     );
 }
+
+/// A mistyped endpoint is an error that lists the endpoints seen, not "no requests: met"
+/// with exit 0 (a CI gate would pass).
+#[test]
+fn an_slo_matching_nothing_is_an_error() {
+    let d = tempfile::tempdir().unwrap();
+    let cap = d.path().join("lazy.gcap");
+    std::fs::write(&cap, incident::lazy_worker()).unwrap();
+    let run = |spec: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ganalyze"))
+            .arg("report")
+            .arg(&cap)
+            .args(["--slo", spec])
+            .output()
+            .unwrap()
+    };
+    let out = run("GET /api/order: p99 < 200ms");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    let err: Vec<&str> = err.lines().filter(|l| !l.contains("warning")).collect();
+    assert_eq!(
+        err,
+        [
+            r#"ganalyze: the SLO "GET /api/order: p99 < 200ms" matches no captured request; endpoints seen: GET /api/orders (3); give one of them, or a pattern such as "GET /api/*""#
+        ]
+    );
+    assert!(run("GET /api/orders: p99 < 200ms").status.success());
+    assert!(run("GET /api/*: p99 < 200ms").status.success());
+}
+
+/// An SLO breached on errors alone gets causes: the failing query, then the status chosen
+/// with no failing call.
+#[test]
+fn error_breaches_have_causes() {
+    let r = report_of(
+        "pay.gcap",
+        incident::failing(),
+        &["POST /api/pay: p99 < 1s, errors < 5%"],
+    );
+    let s = slo_of(&r, "POST /api/pay");
+    assert!(s.breached && s.errors_breached && !s.latency_breached);
+    assert_eq!(s.errors, 4);
+    let c: Vec<_> = s
+        .root_causes
+        .iter()
+        .map(|c| {
+            (
+                c.category,
+                c.where_.as_str(),
+                c.blocker.as_deref(),
+                c.share,
+                c.requests,
+            )
+        })
+        .collect();
+    assert_eq!(
+        c,
+        [
+            (
+                Category::Downstream,
+                "main.charge (main.go:77)",
+                Some(r#"INSERT "INSERT INTO payments VALUES (?)""#),
+                0.75,
+                3
+            ),
+            (Category::Other, "unknown", None, 0.25, 1),
+        ]
+    );
+    assert_eq!(s.root_causes[0].evidence.len(), 3);
+    insta::assert_snapshot!("failing_text", render::text::render(&r, false));
+}

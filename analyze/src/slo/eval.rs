@@ -8,7 +8,7 @@
 
 use gcap_format::SpanKind;
 
-use super::{round6, Latency, Slo};
+use super::{round6, Latency, Slo, SloError};
 use crate::latency;
 use crate::span::Span;
 use crate::units::{fmt_dur, fmt_ns, short_decimal};
@@ -40,6 +40,47 @@ impl Evaluation {
     pub(crate) fn breached(&self) -> bool {
         self.latency_breached || self.errors_breached
     }
+}
+
+/// Checks that every SLO covers at least one captured request: an endpoint that matches
+/// nothing (a typo such as `GET /api/order` for `GET /api/orders`) must not pass as "no
+/// requests: met". The error lists the endpoints seen, busiest first.
+pub fn require_requests(slos: &[Slo], spans: &[Span]) -> Result<(), SloError> {
+    let servers = || spans.iter().filter(|s| s.kind == SpanKind::HttpServer);
+    let Some(slo) = slos
+        .iter()
+        .find(|slo| !servers().any(|s| slo.endpoint.matches(&s.name)))
+    else {
+        return Ok(());
+    };
+    let mut seen: std::collections::BTreeMap<&str, u64> = Default::default();
+    for s in servers() {
+        *seen.entry(s.name.as_str()).or_default() += 1;
+    }
+    let mut seen: Vec<(&str, u64)> = seen.into_iter().collect();
+    seen.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    const LISTED: usize = 10;
+    let listed: Vec<String> = seen
+        .iter()
+        .take(LISTED)
+        .map(|(name, n)| format!("{name} ({n})"))
+        .collect();
+    let title = format!("{}: {}", slo.endpoint, slo.objective());
+    Err(SloError(if seen.is_empty() {
+        format!(
+            "the SLO {title:?} matches no request: the capture has no HTTP server requests (capture while the service is serving, at --level spans or above)"
+        )
+    } else {
+        format!(
+            "the SLO {title:?} matches no captured request; endpoints seen: {}{}; give one of them, or a pattern such as \"GET /api/*\"",
+            listed.join(", "),
+            if seen.len() > LISTED {
+                format!(" and {} more", seen.len() - LISTED)
+            } else {
+                String::new()
+            }
+        )
+    }))
 }
 
 /// Is this span a failed request?

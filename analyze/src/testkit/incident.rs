@@ -405,3 +405,75 @@ pub fn slow_query() -> Vec<u8> {
     b.end(20 * MS);
     b.finish()
 }
+
+/// Failing requests, fast ones (pid 900, `POST /api/pay`, twenty requests on g10..g29,
+/// request i from 1 + i ms, 100 µs each, each running the query `INSERT INTO payments
+/// VALUES (?)` 10..60 µs into it, in `IO wait` at `main.charge (main.go:77)` 20..50 µs).
+/// Requests 3, 8 and 13: the query returns an error and the request answers 500;
+/// request 17 answers 503 although its query succeeded; the others answer 200.
+pub fn failing() -> Vec<u8> {
+    let mut b = CaptureBuilder::new(900, "/srv/pay");
+    let s = std_frames(&mut b);
+    b.symbol(
+        0x14,
+        "internal/poll.(*FD).Read",
+        "/usr/lib/go/src/internal/poll/fd_unix.go",
+        165,
+    );
+    b.symbol(
+        0x15,
+        "database/sql.(*DB).execDC",
+        "/usr/lib/go/src/database/sql/sql.go",
+        1690,
+    );
+    b.symbol(0x20, "main.charge", "/src/pay/main.go", 77);
+    let read = b.stack(&[s.gopark, 0x14, 0x15, 0x20]);
+    let (post, path, insert) = (b.string("POST"), b.string("/api/pay"), b.string("INSERT"));
+    let query = b.string("INSERT INTO payments VALUES (?)");
+    for i in 0..20u64 {
+        let (g, t) = (10 + i, (1 + i) * MS);
+        let failed_query = matches!(i, 3 | 8 | 13);
+        b.ev(t - 10 * US, g, EventData::GoStart { tid: 1 });
+        server(&mut b, t, g, 2 * i + 1, post, path);
+        b.ev(
+            t + 10 * US,
+            g,
+            EventData::SpanStart {
+                span: 2 * i + 2,
+                kind: SpanKind::Sql,
+                method: insert,
+                host: 0,
+                target: query,
+                content_length: u64::MAX,
+                trace: None,
+            },
+        );
+        b.ev(
+            t + 20 * US,
+            g,
+            EventData::GoBlock {
+                reason: reason::IO_WAIT,
+                stack: read,
+            },
+        );
+        b.ev(t + 50 * US, g, EventData::GoUnblock { waker: 0 });
+        b.ev(t + 50 * US, g, EventData::GoStart { tid: 1 });
+        b.ev(
+            t + 60 * US,
+            g,
+            EventData::SpanEnd {
+                span: 2 * i + 2,
+                status: 0,
+                error: failed_query,
+            },
+        );
+        let status = match i {
+            17 => 503,
+            _ if failed_query => 500,
+            _ => 200,
+        };
+        end_span(&mut b, t + 100 * US, g, 2 * i + 1, status);
+    }
+    b.end(30 * MS);
+    b.finish()
+}
