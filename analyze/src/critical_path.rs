@@ -106,92 +106,68 @@ pub(crate) struct Walker<'a> {
     running: std::cell::OnceCell<RunningIndex>,
 }
 
-/// The running intervals of every goroutine, (goid, start, end), per (file, target) and 10 ms
-/// bucket, in one array sized by counting first (no vector per bucket, no growth): bucket
-/// `first + k` of a target is `iv[at[k]..at[k + 1]]`, its intervals in goroutine order.
+/// The running intervals of every goroutine, to find who ran during an interval. Per (file,
+/// target), each interval is listed under every 10 ms bucket it touches, sorted by bucket
+/// (only buckets something ran in take room, however long the capture); an interval
+/// touching more than [`RunningIndex::SPREAD`] buckets is listed once, among the long ones
+/// every query looks at. Memory is proportional to the intervals, never to the time span.
 #[derive(Default)]
 struct RunningIndex {
-    targets: HashMap<(u32, u32), (i64, Vec<usize>)>,
-    iv: Vec<(u64, Ns, Ns)>,
+    targets: HashMap<(u32, u32), Running>,
+}
+
+#[derive(Default)]
+struct Running {
+    /// (bucket, goid, start, end), sorted.
+    short: Vec<(i64, u64, Ns, Ns)>,
+    /// (goid, start, end) of the intervals longer than `SPREAD` buckets.
+    long: Vec<(u64, Ns, Ns)>,
 }
 
 impl RunningIndex {
+    /// At most this many buckets per interval.
+    const SPREAD: i64 = 64;
+
     fn build(gs: &[Goroutine]) -> RunningIndex {
-        fn running(
-            g: &Goroutine,
-        ) -> impl Iterator<Item = (Ns, Ns, std::ops::RangeInclusive<i64>)> + '_ {
-            g.states
-                .intervals(StateKind::Running)
-                .map(|(a, b)| (a, b, a.div_euclid(BUCKET)..=b.div_euclid(BUCKET)))
-        }
-        // The buckets each target's intervals may span: states tile a goroutine's life, so
-        // its running ones lie between the start of its first state and the end of its last.
-        let mut span: HashMap<(u32, u32), (i64, i64)> = HashMap::default();
-        for g in gs {
-            if let (Some(first), Some(last)) = (g.states.first(), g.states.last()) {
-                let (lo, hi) = (
-                    first.start.div_euclid(BUCKET),
-                    last.end.max(first.start).div_euclid(BUCKET),
-                );
-                let e = span.entry((g.key.file, g.key.target)).or_insert((lo, hi));
-                e.0 = e.0.min(lo);
-                e.1 = e.1.max(hi);
-            }
-        }
         let mut idx = RunningIndex::default();
-        for (&k, &(lo, hi)) in &span {
-            idx.targets.insert(k, (lo, vec![0; (hi - lo + 2) as usize]));
-        }
-        // Count per bucket, then turn the counts into offsets.
         for g in gs {
-            let Some((lo, at)) = idx.targets.get_mut(&(g.key.file, g.key.target)) else {
-                continue;
-            };
-            for (_, _, b) in running(g) {
-                for bk in b {
-                    at[(bk - *lo) as usize + 1] += 1;
+            let t = idx.targets.entry((g.key.file, g.key.target)).or_default();
+            for (a, b) in g.states.intervals(StateKind::Running) {
+                let (ba, bb) = (a.div_euclid(BUCKET), b.div_euclid(BUCKET));
+                if bb - ba >= Self::SPREAD {
+                    t.long.push((g.key.goid, a, b));
+                } else {
+                    t.short.extend((ba..=bb).map(|bk| (bk, g.key.goid, a, b)));
                 }
             }
         }
-        let mut total = 0;
-        for (_, at) in idx.targets.values_mut() {
-            at[0] = total;
-            for k in 1..at.len() {
-                at[k] += at[k - 1];
-            }
-            total = at[at.len() - 1];
-        }
-        idx.iv = vec![(0, 0, 0); total];
-        let mut next: HashMap<(u32, u32), Vec<usize>> = idx
-            .targets
-            .iter()
-            .map(|(&k, (_, at))| (k, at[..at.len() - 1].to_vec()))
-            .collect();
-        for g in gs {
-            let Some(n) = next.get_mut(&(g.key.file, g.key.target)) else {
-                continue;
-            };
-            let lo = idx.targets[&(g.key.file, g.key.target)].0;
-            for (a, b, bks) in running(g) {
-                for bk in bks {
-                    let p = &mut n[(bk - lo) as usize];
-                    idx.iv[*p] = (g.key.goid, a, b);
-                    *p += 1;
-                }
-            }
+        for t in idx.targets.values_mut() {
+            t.short.sort_unstable();
         }
         idx
     }
 
-    /// The intervals of one bucket of one target.
-    fn bucket(&self, file: u32, target: u32, bk: i64) -> &[(u64, Ns, Ns)] {
-        match self.targets.get(&(file, target)) {
-            Some((lo, at)) if bk >= *lo && bk - *lo < (at.len() - 1) as i64 => {
-                let k = (bk - *lo) as usize;
-                &self.iv[at[k]..at[k + 1]]
-            }
-            _ => &[],
-        }
+    /// (goid, start, end) of the intervals of one target that may overlap [a, b]: each
+    /// short one once per bucket it shares with [a, b].
+    fn around(
+        &self,
+        file: u32,
+        target: u32,
+        a: Ns,
+        b: Ns,
+    ) -> impl Iterator<Item = (u64, Ns, Ns)> + '_ {
+        let t = self.targets.get(&(file, target));
+        let short = t.map_or(&[][..], |t| {
+            let (ba, bb) = (a.div_euclid(BUCKET), b.div_euclid(BUCKET));
+            let lo = t.short.partition_point(|x| x.0 < ba);
+            let hi = t.short.partition_point(|x| x.0 <= bb);
+            &t.short[lo..hi.max(lo)]
+        });
+        let long = t.map_or(&[][..], |t| &t.long[..]);
+        short
+            .iter()
+            .map(|&(_, g, s, e)| (g, s, e))
+            .chain(long.iter().copied())
     }
 }
 
@@ -801,13 +777,11 @@ impl<'a> Walker<'a> {
             .get_or_init(|| RunningIndex::build(&self.a.goroutines));
         let mut per: HashMap<GoroutineKey, u64> = HashMap::default();
         let mut seen: rustc_hash::FxHashSet<(u64, Ns)> = Default::default();
-        for bk in a.div_euclid(BUCKET)..=b.div_euclid(BUCKET) {
-            for &(goid, s, e) in idx.bucket(key.file, key.target, bk) {
-                if goid != key.goid && seen.insert((goid, s)) {
-                    let o = e.min(b) - s.max(a);
-                    if o > 0 {
-                        *per.entry(GoroutineKey { goid, ..key }).or_default() += o as u64;
-                    }
+        for (goid, s, e) in idx.around(key.file, key.target, a, b) {
+            if goid != key.goid && seen.insert((goid, s)) {
+                let o = e.min(b) - s.max(a);
+                if o > 0 {
+                    *per.entry(GoroutineKey { goid, ..key }).or_default() += o as u64;
                 }
             }
         }
