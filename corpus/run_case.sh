@@ -125,6 +125,10 @@ declare -A paths=(
   [gc_pressure]="/api/alloc /api/health"
   [cpu_starvation]="/api/work /api/health"
   [goroutine_leak]="/api/search /api/health"
+  [hung_request]="/api/orders /api/health"
+  [timer_timeout]="/api/poll /api/ctx /api/health"
+  [wait_group]="/api/fanout /api/health"
+  [lazy_worker]="/api/orders /api/health"
 )
 [[ -n "${paths[$case_]:-}" ]] || { echo "run_case: no URLs known for $case_" >&2; exit 2; }
 
@@ -137,7 +141,7 @@ fi
 
 urls=()
 for p in ${paths[$case_]}; do urls+=("http://$addr$p"); done
-declare -A rates=([worker_pool]=800 [gc_pressure]=100)
+declare -A rates=([worker_pool]=800 [gc_pressure]=100 [lazy_worker]=600)
 lg=("$bin/loadgen" -c "$C" -d "$D" -rate "${RATE:-${rates[$case_]:-500}}" -url "$(IFS=,; echo "${urls[*]}")")
 [[ -n "${TRACEPARENT:-}" ]] && lg+=(-traceparent)
 
