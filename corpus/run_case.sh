@@ -5,7 +5,7 @@
 #   corpus/run_case.sh CASE
 #
 # Environment:
-#   C=8            loadgen concurrency
+#   C=8            loadgen concurrency (32 for hung_request)
 #   RATE=N         loadgen -rate: requests per second over all URLs (0: unpaced);
 #                  default per case (see rates below), 500 for most
 #   D=5s           load duration (default 3s when GCAP is set, to fit in the capture)
@@ -24,7 +24,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 case_=${1:?usage: run_case.sh CASE}
 [[ -f "$here/$case_/main.go" && "$case_" != loadgen ]] || { echo "run_case.sh: unknown case $case_" >&2; exit 2; }
 bin=$here/bin
-C=${C:-8}
+# hung_request leaves a loadgen worker waiting for every hung request: more of them.
+declare -A concurrency=([hung_request]=32)
+C=${C:-${concurrency[$case_]:-8}}
 if [[ -n "${GCAP:-}" ]]; then D=${D:-3s}; else D=${D:-5s}; fi
 read -r -a svc_args <<<"${ARGS:-}"
 

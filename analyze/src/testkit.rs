@@ -20,6 +20,7 @@ use gcap_format::{Event, EventData, Meta, StackId, Symbol, Target, Writer, Write
 use crate::analysis::{Analysis, Options};
 use crate::capture_set::CaptureSet;
 
+pub mod corpus;
 pub mod incident;
 pub mod scenario;
 

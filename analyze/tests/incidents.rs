@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use ganalyze::category::Category;
 use ganalyze::report::{self, Report, SloReport};
-use ganalyze::testkit::{analysed, incident};
-use ganalyze::{render, slo};
+use ganalyze::testkit::{analysed, corpus, incident};
+use ganalyze::{render, slo, Analysis, CaptureSet, Options};
 
 fn report_of(name: &str, bytes: Vec<u8>, slos: &[&str]) -> Report {
     let (set, a) = analysed(name, bytes);
@@ -260,4 +260,129 @@ fn error_breaches_have_causes() {
     );
     assert_eq!(s.root_causes[0].evidence.len(), 3);
     insta::assert_snapshot!("failing_text", render::text::render(&r, false));
+}
+
+// ---- the same incidents in real Go programs (corpus/, captured with gcap) -------------
+
+fn corpus_report(name: &str, slos: &[&str]) -> Report {
+    let set = CaptureSet::open(&[corpus::capture(name)]).unwrap();
+    let a = Analysis::run(&set, &Options::default());
+    let slos: Vec<_> = slos.iter().map(|s| slo::parse(s).unwrap()).collect();
+    report::build(&set, &a, &slos)
+}
+
+#[test]
+fn corpus_hung_request() {
+    let r = corpus_report(
+        "hung_request",
+        &[
+            "GET /api/orders: p99 < 100ms",
+            "GET /api/health: p99 < 50ms",
+        ],
+    );
+    let s = slo_of(&r, "GET /api/orders");
+    assert!(s.breached, "{}", s.observed);
+    assert!(s.observed.starts_with("p99 ≥ "), "{}", s.observed);
+    assert!(s.open_requests >= 5, "{} open", s.open_requests);
+    assert!(s.breaching_requests >= 5);
+    let c = &s.root_causes[0];
+    assert_eq!(c.category, Category::Chan);
+    assert_eq!(
+        c.where_,
+        format!(
+            "main.(*api).orders (main.go:{})",
+            corpus::mark("hung_request", "where")
+        )
+    );
+    assert_eq!(c.blocker, None);
+    assert!(!slo_of(&r, "GET /api/health").breached);
+}
+
+#[test]
+fn corpus_timers_and_deadlines_are_sleep() {
+    let r = corpus_report(
+        "timer_timeout",
+        &["GET /api/poll: p99 < 5ms", "GET /api/ctx: p99 < 5ms"],
+    );
+    for (endpoint, func, m) in [
+        ("GET /api/poll", "main.poll", "poll"),
+        ("GET /api/ctx", "main.withDeadline", "deadline"),
+    ] {
+        let s = slo_of(&r, endpoint);
+        let c = &s.root_causes[0];
+        assert_eq!(
+            c.category,
+            Category::Sleep,
+            "{endpoint}: {:?}",
+            s.root_causes
+        );
+        assert_eq!(
+            c.where_,
+            format!("{func} (main.go:{})", corpus::mark("timer_timeout", m))
+        );
+        assert_eq!(c.blocker, None, "{endpoint}");
+        assert!(c.share > 0.8, "{endpoint}: {}", c.share);
+        assert!(
+            s.root_causes.iter().all(|c| c.category != Category::Chan),
+            "{endpoint}: {:?}",
+            s.root_causes
+        );
+    }
+}
+
+#[test]
+fn corpus_wait_group_is_the_slow_part_on_go_1_21_and_1_27() {
+    for (name, go) in [("wait_group_go1.21", "go1.21"), ("wait_group", "go1.27")] {
+        let r = corpus_report(name, &["GET /api/fanout: p99 < 5ms"]);
+        assert!(
+            r.captures[0].targets[0].go_version.starts_with(go),
+            "{name}"
+        );
+        let s = slo_of(&r, "GET /api/fanout");
+        let c = &s.root_causes[0];
+        assert_eq!(
+            (c.category, c.where_.clone()),
+            (
+                Category::Sleep,
+                format!("main.work (main.go:{})", corpus::mark("wait_group", "slow"))
+            ),
+            "{name}: {:?}",
+            s.root_causes
+        );
+        assert!(
+            s.root_causes.iter().all(|c| c.category != Category::Mutex),
+            "{name}: {:?}",
+            s.root_causes
+        );
+    }
+}
+
+#[test]
+fn corpus_lazy_worker_is_the_blocker() {
+    let r = corpus_report("lazy_worker", &["GET /api/orders: p99 < 10ms"]);
+    let s = slo_of(&r, "GET /api/orders");
+    let c = &s.root_causes[0];
+    assert_eq!(c.category, Category::Chan, "{:?}", s.root_causes);
+    assert_eq!(
+        c.where_,
+        format!(
+            "main.(*pool).submit (main.go:{})",
+            corpus::mark("lazy_worker", "where")
+        )
+    );
+    assert_eq!(
+        c.blocker.as_deref(),
+        Some(
+            format!(
+                "main.worker created at main.(*pool).spawn (main.go:{})",
+                corpus::mark("lazy_worker", "go-worker")
+            )
+            .as_str()
+        )
+    );
+    assert!(s.root_causes.iter().all(|c| !c
+        .blocker
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("other ")));
 }

@@ -39,7 +39,7 @@ func (a *api) orders(w http.ResponseWriter) {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
-	every := flag.Int64("every", 200, "every N-th /api/orders request hangs")
+	every := flag.Int64("every", 50, "every N-th /api/orders request hangs")
 	flag.Parse()
 	a := &api{every: *every, stuck: make(chan struct{})}
 
