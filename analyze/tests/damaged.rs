@@ -4,13 +4,12 @@
 //! Memory is measured exactly, by counting this test binary's allocations.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use ganalyze::report::{self, Report};
-use ganalyze::testkit::{scenario, CaptureBuilder};
+use ganalyze::testkit::{corpus, scenario, CaptureBuilder};
 use ganalyze::{slo, Analysis, CaptureSet, Options};
 use gcap_format::{EventData, SpanKind};
 
@@ -202,8 +201,7 @@ fn the_running_index_is_sparse() {
 #[test]
 fn byte_flips_keep_report_bounded() {
     let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/captures/lock_convoy.gcap");
-    let intact = std::fs::read(path).unwrap();
+    let intact = std::fs::read(corpus::capture("lock_convoy")).unwrap();
     let slos = [slo::parse("GET /api/orders: p99 < 10ms").unwrap()];
     let run = |bytes: Vec<u8>| measure(|| report_of(bytes, &slos).map(|r| r.endpoints.len()));
     // The intact file: the least of three runs (the machine may be busy).

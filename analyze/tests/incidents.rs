@@ -268,7 +268,10 @@ fn corpus_report(name: &str, slos: &[&str]) -> Report {
     let set = CaptureSet::open(&[corpus::capture(name)]).unwrap();
     let a = Analysis::run(&set, &Options::default());
     let slos: Vec<_> = slos.iter().map(|s| slo::parse(s).unwrap()).collect();
-    report::build(&set, &a, &slos)
+    let mut r = report::build(&set, &a, &slos);
+    // The snapshots name the file, not where the checkout is.
+    r.captures[0].file = format!("{name}.gcap");
+    r
 }
 
 #[test]
@@ -296,6 +299,7 @@ fn corpus_hung_request() {
     );
     assert_eq!(c.blocker, None);
     assert!(!slo_of(&r, "GET /api/health").breached);
+    insta::assert_snapshot!("corpus_hung_request_text", render::text::render(&r, false));
 }
 
 #[test]
@@ -328,6 +332,7 @@ fn corpus_timers_and_deadlines_are_sleep() {
             s.root_causes
         );
     }
+    insta::assert_snapshot!("corpus_timer_timeout_text", render::text::render(&r, false));
 }
 
 #[test]
@@ -385,4 +390,5 @@ fn corpus_lazy_worker_is_the_blocker() {
         .as_deref()
         .unwrap_or("")
         .starts_with("other ")));
+    insta::assert_snapshot!("corpus_lazy_worker_text", render::text::render(&r, false));
 }
