@@ -15,7 +15,9 @@
 
 use std::path::Path;
 
-use gcap_format::{Event, EventData, Meta, StackId, Symbol, Target, Writer, WriterOptions};
+use gcap_format::{
+    Event, EventData, Meta, SpanKind, StackId, Symbol, Target, Writer, WriterOptions,
+};
 
 use crate::analysis::{Analysis, Options};
 use crate::capture_set::CaptureSet;
@@ -233,6 +235,67 @@ impl CaptureBuilder {
             },
         ));
         self
+    }
+
+    /// A server span `span` (`method`, `path`: interned strings) starts on `goid`.
+    pub fn server_span(
+        &mut self,
+        rel: u64,
+        goid: u64,
+        span: u64,
+        method: u32,
+        path: u32,
+    ) -> &mut Self {
+        self.span_start(rel, goid, span, SpanKind::HttpServer, method, path)
+    }
+
+    /// A SQL span `span` (`verb`, `query`: interned strings) starts on `goid`.
+    pub fn query_span(
+        &mut self,
+        rel: u64,
+        goid: u64,
+        span: u64,
+        verb: u32,
+        query: u32,
+    ) -> &mut Self {
+        self.span_start(rel, goid, span, SpanKind::Sql, verb, query)
+    }
+
+    fn span_start(
+        &mut self,
+        rel: u64,
+        goid: u64,
+        span: u64,
+        kind: SpanKind,
+        method: u32,
+        target: u32,
+    ) -> &mut Self {
+        self.ev(
+            rel,
+            goid,
+            EventData::SpanStart {
+                span,
+                kind,
+                method,
+                host: 0,
+                target,
+                content_length: u64::MAX,
+                trace: None,
+            },
+        )
+    }
+
+    /// Span `span` ends with `status` (0: none), not in error.
+    pub fn end_span(&mut self, rel: u64, goid: u64, span: u64, status: u32) -> &mut Self {
+        self.ev(
+            rel,
+            goid,
+            EventData::SpanEnd {
+                span,
+                status,
+                error: false,
+            },
+        )
     }
 
     /// The capture stops `rel` ns after its start (default: at the last event).

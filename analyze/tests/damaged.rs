@@ -11,7 +11,7 @@ use std::time::Duration;
 use ganalyze::report::{self, Report};
 use ganalyze::testkit::{corpus, scenario, CaptureBuilder};
 use ganalyze::{slo, Analysis, CaptureSet, Options};
-use gcap_format::{EventData, SpanKind};
+use gcap_format::EventData;
 
 /// The system allocator, counting the bytes in use and their peak.
 struct Counting;
@@ -103,28 +103,8 @@ fn times_outside_the_capture_are_left_out() {
     let mut b = CaptureBuilder::new(1, "/srv/api");
     let (get, path) = (b.string("GET"), b.string("/api/orders"));
     b.ev(1_000_000, 10, EventData::GoStart { tid: 1 });
-    b.ev(
-        1_000_000,
-        10,
-        EventData::SpanStart {
-            span: 1,
-            kind: SpanKind::HttpServer,
-            method: get,
-            host: 0,
-            target: path,
-            content_length: u64::MAX,
-            trace: None,
-        },
-    );
-    b.ev(
-        100_000_000_000_000,
-        10,
-        EventData::SpanEnd {
-            span: 1,
-            status: 200,
-            error: false,
-        },
-    );
+    b.server_span(1_000_000, 10, 1, get, path);
+    b.end_span(100_000_000_000_000, 10, 1, 200);
     b.end(2_000_000_000);
     let r = report_of(b.finish(), &[]).unwrap();
     let e = &r.endpoints[0];
@@ -149,19 +129,7 @@ fn the_running_index_is_sparse() {
     let (get, path) = (b.string("GET"), b.string("/api/orders"));
     b.ev(0, 7, EventData::GoStart { tid: 1 });
     let t = 2 * DAY - 10_000_000;
-    b.ev(
-        t,
-        10,
-        EventData::SpanStart {
-            span: 1,
-            kind: SpanKind::HttpServer,
-            method: get,
-            host: 0,
-            target: path,
-            content_length: u64::MAX,
-            trace: None,
-        },
-    );
+    b.server_span(t, 10, 1, get, path);
     // Runnable for 5 ms while g7 holds the only CPU.
     b.ev(t + 1_000_000, 10, EventData::GoStart { tid: 2 });
     b.ev(
@@ -172,15 +140,7 @@ fn the_running_index_is_sparse() {
         },
     );
     b.ev(t + 7_000_000, 10, EventData::GoStart { tid: 2 });
-    b.ev(
-        t + 8_000_000,
-        10,
-        EventData::SpanEnd {
-            span: 1,
-            status: 200,
-            error: false,
-        },
-    );
+    b.end_span(t + 8_000_000, 10, 1, 200);
     b.end(2 * DAY);
     let bytes = b.finish();
     let slos = [slo::parse("GET /api/orders: p99 < 1ms").unwrap()];

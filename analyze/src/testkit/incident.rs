@@ -3,9 +3,8 @@
 //! connections serving many requests, failing requests. Times in the docs are after the
 //! capture start.
 
-use gcap_format::{EventData, SpanKind};
+use gcap_format::EventData;
 
-use super::scenario::{end_span, server};
 use super::{reason, CaptureBuilder, Setup};
 
 const US: u64 = 1_000;
@@ -62,13 +61,13 @@ pub fn hung() -> Vec<u8> {
     for i in 1..=100u64 {
         let (g, t) = (1000 + i, i * MS);
         b.ev(t - US, g, EventData::GoStart { tid: 1 });
-        server(&mut b, t, g, i, get, orders);
-        end_span(&mut b, t + US, g, i, 200);
+        b.server_span(t, g, i, get, orders);
+        b.end_span(t + US, g, i, 200);
     }
     for j in 0..5u64 {
         let (g, t) = (200 + j, 200 * MS + j * MS);
         b.ev(t - US, g, EventData::GoStart { tid: 2 });
-        server(&mut b, t, g, 101 + j, get, orders);
+        b.server_span(t, g, 101 + j, get, orders);
         b.ev(
             t + 10 * US,
             g,
@@ -111,14 +110,14 @@ pub fn timers() -> Vec<u8> {
         stack,
     };
     b.ev(MS - 10 * US, 10, EventData::GoStart { tid: 1 });
-    server(&mut b, MS, 10, 1, get, poll_path);
+    b.server_span(MS, 10, 1, get, poll_path);
     b.ev(1100 * US, 10, select(poll));
     b.ev(6100 * US, 10, EventData::GoUnblock { waker: 0 });
     b.ev(6200 * US, 10, EventData::GoStart { tid: 1 });
-    end_span(&mut b, 6300 * US, 10, 1, 200);
+    b.end_span(6300 * US, 10, 1, 200);
 
     b.ev(10 * MS - 10 * US, 11, EventData::GoStart { tid: 2 });
-    server(&mut b, 10 * MS, 11, 2, get, ctx_path);
+    b.server_span(10 * MS, 11, 2, get, ctx_path);
     b.ev(10_100 * US, 11, select(deadline));
     b.ev(
         15 * MS,
@@ -133,7 +132,7 @@ pub fn timers() -> Vec<u8> {
     b.ev(15_100 * US, 11, EventData::GoUnblock { waker: 50 });
     b.ev(15_150 * US, 50, EventData::GoExit);
     b.ev(15_200 * US, 11, EventData::GoStart { tid: 2 });
-    end_span(&mut b, 15_300 * US, 11, 2, 200);
+    b.end_span(15_300 * US, 11, 2, 200);
     b.end(20 * MS);
     b.finish()
 }
@@ -180,7 +179,7 @@ pub fn wait_group(go_version: &str) -> Vec<u8> {
     let start = b.func(0x23, "main.work", "/src/fanout/main.go", 28);
     let (get, path) = (b.string("GET"), b.string("/api/fanout"));
     b.ev(MS - 10 * US, 10, EventData::GoStart { tid: 1 });
-    server(&mut b, MS, 10, 1, get, path);
+    b.server_span(MS, 10, 1, get, path);
     for (g, t) in [(11, 1010 * US), (12, 1020 * US)] {
         b.ev(
             t,
@@ -220,7 +219,7 @@ pub fn wait_group(go_version: &str) -> Vec<u8> {
     b.ev(6150 * US, 10, EventData::GoUnblock { waker: 12 });
     b.ev(6160 * US, 12, EventData::GoExit);
     b.ev(6200 * US, 10, EventData::GoStart { tid: 1 });
-    end_span(&mut b, 6300 * US, 10, 1, 200);
+    b.end_span(6300 * US, 10, 1, 200);
     b.end(10 * MS);
     b.finish()
 }
@@ -249,7 +248,7 @@ pub fn lazy_worker() -> Vec<u8> {
         stack,
     };
     b.ev(MS - 10 * US, 10, EventData::GoStart { tid: 1 });
-    server(&mut b, MS, 10, 1, get, path);
+    b.server_span(MS, 10, 1, get, path);
     b.ev(
         1100 * US,
         20,
@@ -261,21 +260,21 @@ pub fn lazy_worker() -> Vec<u8> {
     );
     b.ev(1200 * US, 20, EventData::GoStart { tid: 2 });
     b.ev(1300 * US, 20, recv(jobs));
-    end_span(&mut b, 2 * MS, 10, 1, 200);
+    b.end_span(2 * MS, 10, 1, 200);
 
     b.ev(10 * MS - 10 * US, 11, EventData::GoStart { tid: 1 });
-    server(&mut b, 10 * MS, 11, 2, get, path);
+    b.server_span(10 * MS, 11, 2, get, path);
     b.ev(10_100 * US, 20, EventData::GoUnblock { waker: 11 });
     b.ev(10_200 * US, 11, recv(answer));
     b.ev(10_200 * US, 20, EventData::GoStart { tid: 2 });
     b.ev(19_800 * US, 11, EventData::GoUnblock { waker: 20 });
     b.ev(19_900 * US, 20, recv(jobs));
     b.ev(19_900 * US, 11, EventData::GoStart { tid: 1 });
-    end_span(&mut b, 20 * MS, 11, 2, 200);
+    b.end_span(20 * MS, 11, 2, 200);
 
     b.ev(30 * MS - 10 * US, 12, EventData::GoStart { tid: 1 });
-    server(&mut b, 30 * MS, 12, 3, get, path);
-    end_span(&mut b, 30_100 * US, 12, 3, 200);
+    b.server_span(30 * MS, 12, 3, get, path);
+    b.end_span(30_100 * US, 12, 3, 200);
     b.end(40 * MS);
     b.finish()
 }
@@ -309,23 +308,11 @@ pub fn keep_alive(n: u64) -> Vec<u8> {
     b.ev(t - 2 * US, 5, EventData::GoStart { tid: 1 });
     for i in 0..n {
         let d = if i % 50 == 49 { 5 * MS } else { 20 * US };
-        server(&mut b, t, 5, 2 * i + 1, get, path);
-        b.ev(
-            t + 10 * US,
-            5,
-            EventData::SpanStart {
-                span: 2 * i + 2,
-                kind: SpanKind::Sql,
-                method: select,
-                host: 0,
-                target: query,
-                content_length: u64::MAX,
-                trace: None,
-            },
-        );
-        end_span(&mut b, t + 10 * US + d, 5, 2 * i + 2, 0);
+        b.server_span(t, 5, 2 * i + 1, get, path);
+        b.query_span(t + 10 * US, 5, 2 * i + 2, select, query);
+        b.end_span(t + 10 * US + d, 5, 2 * i + 2, 0);
         let end = t + 20 * US + d;
-        end_span(&mut b, end, 5, 2 * i + 1, 200);
+        b.end_span(end, 5, 2 * i + 1, 200);
         b.ev(
             end + US,
             5,
@@ -369,20 +356,8 @@ pub fn slow_query() -> Vec<u8> {
         let (g, t) = (10 + i, (1 + i) * MS);
         let slow = i == 9;
         b.ev(t - 10 * US, g, EventData::GoStart { tid: 1 });
-        server(&mut b, t, g, 2 * i + 1, get, path);
-        b.ev(
-            t + 10 * US,
-            g,
-            EventData::SpanStart {
-                span: 2 * i + 2,
-                kind: SpanKind::Sql,
-                method: select,
-                host: 0,
-                target: query,
-                content_length: u64::MAX,
-                trace: None,
-            },
-        );
+        b.server_span(t, g, 2 * i + 1, get, path);
+        b.query_span(t + 10 * US, g, 2 * i + 2, select, query);
         let done = if slow {
             b.ev(
                 t + 20 * US,
@@ -398,9 +373,9 @@ pub fn slow_query() -> Vec<u8> {
         } else {
             t + 110 * US
         };
-        end_span(&mut b, done, g, 2 * i + 2, 0);
+        b.end_span(done, g, 2 * i + 2, 0);
         let after = if slow { 10 * US } else { 200 * US };
-        end_span(&mut b, done + after, g, 2 * i + 1, 200);
+        b.end_span(done + after, g, 2 * i + 1, 200);
     }
     b.end(20 * MS);
     b.finish()
@@ -434,20 +409,8 @@ pub fn failing() -> Vec<u8> {
         let (g, t) = (10 + i, (1 + i) * MS);
         let failed_query = matches!(i, 3 | 8 | 13);
         b.ev(t - 10 * US, g, EventData::GoStart { tid: 1 });
-        server(&mut b, t, g, 2 * i + 1, post, path);
-        b.ev(
-            t + 10 * US,
-            g,
-            EventData::SpanStart {
-                span: 2 * i + 2,
-                kind: SpanKind::Sql,
-                method: insert,
-                host: 0,
-                target: query,
-                content_length: u64::MAX,
-                trace: None,
-            },
-        );
+        b.server_span(t, g, 2 * i + 1, post, path);
+        b.query_span(t + 10 * US, g, 2 * i + 2, insert, query);
         b.ev(
             t + 20 * US,
             g,
@@ -472,7 +435,7 @@ pub fn failing() -> Vec<u8> {
             _ if failed_query => 500,
             _ => 200,
         };
-        end_span(&mut b, t + 100 * US, g, 2 * i + 1, status);
+        b.end_span(t + 100 * US, g, 2 * i + 1, status);
     }
     b.end(30 * MS);
     b.finish()
