@@ -320,7 +320,7 @@ impl Analysis {
             (
                 Vec::new(),
                 SpanIndex::default(),
-                span::unpaired(span_events),
+                span::unpaired(set, span_events),
             )
         };
         phase_mark("spans");

@@ -142,8 +142,24 @@ fn join(a: &str, b: &str) -> String {
     }
 }
 
+/// How many spans gcap saw end without having seen them start (they were running when it
+/// attached), from the files' stats: it records only their number, not what they were.
+fn started_before(set: &CaptureSet) -> Option<String> {
+    let n: u64 = set
+        .files
+        .iter()
+        .filter_map(|f| f.cap.stats())
+        .flat_map(|s| &s.extra)
+        .filter(|kv| kv.key == "spans.unmatched_ends")
+        .filter_map(|kv| kv.value.parse::<u64>().ok())
+        .sum();
+    (n > 0).then(|| format!(
+        "{n} requests or calls were already running when the capture started: only their end was seen, so no endpoint or SLO counts them (the longer a request, the likelier it is among them)"
+    ))
+}
+
 /// The spans' warnings without the spans: ends without a recorded start.
-pub(crate) fn unpaired(evs: Vec<SpanEv>) -> Vec<String> {
+pub(crate) fn unpaired(set: &CaptureSet, evs: Vec<SpanEv>) -> Vec<String> {
     let order = time_order(&evs);
     let mut open: FxHashMap<(u32, u32, u64), ()> = FxHashMap::default();
     let mut orphan_ends = 0u64;
@@ -161,7 +177,10 @@ pub(crate) fn unpaired(evs: Vec<SpanEv>) -> Vec<String> {
             _ => {}
         }
     }
-    orphan_warning(orphan_ends).into_iter().collect()
+    orphan_warning(orphan_ends)
+        .into_iter()
+        .chain(started_before(set))
+        .collect()
 }
 
 /// (time, index) of every event in time order, stable (ties in file and block order): the
@@ -271,6 +290,7 @@ pub(crate) fn build(
     drop(evs);
     phase_mark("spans: paired");
     warnings.extend(orphan_warning(orphan_ends));
+    warnings.extend(started_before(set));
     // Time order (stable: ties keep file order). Spans were made in start order already,
     // so this only reorders spans that started at the same instant.
     let key = |s: &Span| (s.start, s.key.file, s.pid, s.local_id);
@@ -514,6 +534,31 @@ mod tests {
                 serde_json::to_string(&span_rows(&set, a).collect::<Vec<_>>()).unwrap()
             };
             assert_eq!(rows(&with), rows(&spans_only));
+        }
+    }
+
+    /// Requests gcap saw only end (running when it attached) are said, with their number.
+    #[test]
+    fn spans_running_before_the_capture_are_said() {
+        let mut b = crate::testkit::CaptureBuilder::new(1, "/x");
+        b.ev(10, 4, EventData::GoStart { tid: 1 })
+            .stat("spans.unmatched_ends", 3);
+        let set = b.into_set();
+        for spans in [true, false] {
+            let a = Analysis::run(
+                &set,
+                &Options {
+                    spans,
+                    ..Options::default()
+                },
+            );
+            assert!(
+                a.warnings
+                    .iter()
+                    .any(|w| w.starts_with("3 requests or calls were already running")),
+                "{:?}",
+                a.warnings
+            );
         }
     }
 

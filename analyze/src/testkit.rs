@@ -122,6 +122,7 @@ pub struct CaptureBuilder {
     events: Vec<(u32, Event)>,
     end_rel: Option<u64>,
     lost: Vec<u64>,
+    stats: Vec<gcap_format::KeyValue>,
 }
 
 impl CaptureBuilder {
@@ -189,6 +190,7 @@ impl CaptureBuilder {
             events: Vec::new(),
             end_rel: None,
             lost: Vec::new(),
+            stats: Vec::new(),
         }
     }
 
@@ -310,6 +312,15 @@ impl CaptureBuilder {
         self
     }
 
+    /// Records a counter in the stats block, as gcap does (e.g. "spans.unmatched_ends").
+    pub fn stat(&mut self, key: &str, value: u64) -> &mut Self {
+        self.stats.push(gcap_format::KeyValue {
+            key: key.into(),
+            value: value.to_string(),
+        });
+        self
+    }
+
     /// The finished file's bytes.
     pub fn finish(mut self) -> Vec<u8> {
         // Dictionaries go out before events that use them: flush them first.
@@ -324,6 +335,7 @@ impl CaptureBuilder {
                 end_mono_ns: end,
                 stop_reason: "test".into(),
                 lost_per_cpu: self.lost.clone(),
+                extra: self.stats.clone(),
                 ..Default::default()
             })
             .expect("stats");
