@@ -103,8 +103,9 @@ fn decode_all(set: &CaptureSet, opts: &Options) -> Decoded {
         let fi = fi as u32;
         let delta = f.delta;
         let progress = opts.progress.clone();
+        let range = decode::TimeRange::of_capture(&f.cap);
         let outs = f.cap.par_map_blocks(|p| {
-            let out = decode::decode(p, fi, delta, !opts.goroutines);
+            let out = decode::decode(p, fi, delta, range, !opts.goroutines);
             if let Some(cb) = &progress {
                 cb(out.count);
             }
@@ -115,6 +116,13 @@ fn decode_all(set: &CaptureSet, opts: &Options) -> Decoded {
         d.lost_in_stats += f.cap.stats().map_or(0, |s| s.lost_per_cpu.iter().sum());
         d.runs
             .reserve(outs.iter().flatten().map(|o| o.runs.len()).sum());
+        let untrusted: u64 = outs.iter().flatten().map(|o| o.untrusted).sum();
+        if untrusted > 0 {
+            d.warnings.push(format!(
+                "{}: {untrusted} events had times outside their block's or the capture's time range (damaged bytes): left out",
+                f.path.display()
+            ));
+        }
         for out in outs {
             let out = match out {
                 Ok(o) => o,
@@ -353,7 +361,7 @@ impl Analysis {
             (
                 Vec::new(),
                 SpanIndex::default(),
-                span::unpaired(span_events),
+                span::unpaired(set, span_events),
             )
         };
         phase_mark("spans");

@@ -8,7 +8,8 @@
 //!   -> export::{parquet, chrome, folded}, table::{goroutine rows, span rows}
 //!   -> report::build(&set, &a, &slos)  slo (spec, OpenSLO, evaluation) -> critical_path
 //!                                    (each slow request's waits) -> root_cause (ranked, worded
-//!                                    by category) -> render::{text, json, markdown, html}
+//!                                    by category; failure: why failed requests failed)
+//!                                    -> render::{text, json, markdown, html}
 //! ```
 //! Durations and numbers are written and read in `units`, latency statistics computed in
 //! `latency`, and the root-cause categories (names, colours, wording) defined in `category`.
@@ -26,6 +27,7 @@ pub mod coverage;
 pub(crate) mod critical_path;
 pub mod error;
 pub mod export;
+pub(crate) mod failure;
 pub mod goroutine;
 pub(crate) mod latency;
 pub mod render;

@@ -12,6 +12,7 @@ use crate::capture_set::CaptureSet;
 use crate::category::Category;
 use crate::coverage::{Coverage, Overhead};
 use crate::critical_path::Walker;
+use crate::failure;
 use crate::goroutine::{EndedBy, LeakParams, LeakSuspect};
 use crate::latency::{self, percentile};
 use crate::root_cause::{self, RootCause};
@@ -61,6 +62,8 @@ pub struct Endpoint {
     pub p99_ns: u64,
     pub max_ns: u64,
     pub mean_ns: u64,
+    /// Requests still running when the capture stopped, counted with their duration so far.
+    pub open_requests: u64,
     /// pid(s) serving it.
     pub pids: Vec<u32>,
     /// The endpoint with the highest p99 (when there is no SLO, the one to look at).
@@ -116,6 +119,9 @@ pub struct SloReport {
     pub root_causes: Vec<RootCause>,
     // Extras.
     pub requests: u64,
+    /// Of `requests`, those still running when the capture stopped: counted with their
+    /// duration so far (a lower bound), breaching once it reaches the threshold.
+    pub open_requests: u64,
     pub errors: u64,
     pub error_rate: f64,
     pub threshold_ns: Option<u64>,
@@ -250,10 +256,10 @@ fn histogram(d: &[u64], threshold: Option<u64>) -> Vec<Bucket> {
 /// Builds the report: every endpoint, each SLO evaluated and its breach explained.
 pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
     let end_of = |s: &crate::span::Span| s.duration(set.files[s.key.file as usize].end);
-    // Endpoints.
+    // Endpoints (requests still running at the end with their duration so far).
     let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, s) in a.spans.iter().enumerate() {
-        if s.kind == SpanKind::HttpServer && s.end.is_some() {
+        if s.kind == SpanKind::HttpServer {
             by_name.entry(s.name.as_str()).or_default().push(i);
         }
     }
@@ -274,6 +280,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
                 p99_ns: percentile(&d, 99.0),
                 max_ns: d.last().copied().unwrap_or(0),
                 mean_ns: latency::mean(d.iter().copied()),
+                open_requests: v.iter().filter(|&&i| a.spans[i].end.is_none()).count() as u64,
                 pids,
                 slowest: false,
             }
@@ -315,6 +322,8 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
         let too_few = explained.len() < ev.breaching.len() && explained.len() < MIN_EXPLAINED;
         let mut causes = if ev.latency_breached && !too_few {
             root_cause::explain(&walker, &explained, &covered_baseline, &label)
+        } else if ev.errors_breached && !ev.latency_breached {
+            failure::explain(&walker, &ev.requests, &label)
         } else {
             Vec::new()
         };
@@ -323,7 +332,8 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
                 .iter_mut()
                 .filter(|c| c.category == Category::Other && c.where_ == "unknown")
             {
-                c.summary = root_cause::unattributed_at_spans_level(c, &label);
+                c.summary =
+                    root_cause::unattributed_at_spans_level(c, &label, !baseline.is_empty());
             }
         }
         crate::timing::phase_mark("report: root causes");
@@ -348,6 +358,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
             explained_requests: explained.len() as u64,
             root_causes: causes,
             requests: ev.requests.len() as u64,
+            open_requests: ev.open,
             errors: ev.errors,
             error_rate: ev.error_rate,
             threshold_ns: s.latency.map(|l| l.threshold_ns()),

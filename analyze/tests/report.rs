@@ -8,31 +8,13 @@ use std::process::Command;
 
 use ganalyze::category::Category;
 use ganalyze::report::{self, Report, SloReport};
+use ganalyze::testkit::corpus::mark;
 use ganalyze::testkit::scenario;
 use ganalyze::{render, slo, Analysis, CaptureSet, LoadedCapture, Options};
 use gcap_format::{EventData, SpanKind};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The line of `MARK:name` in a corpus program.
-fn mark(case: &str, name: &str) -> u32 {
-    let src = std::fs::read_to_string(repo().join(format!("corpus/{case}/main.go"))).unwrap();
-    let tag = format!("MARK:{name}");
-    let i = src
-        .lines()
-        .position(|l| {
-            l.split("//").nth(1).is_some_and(|c| {
-                c.trim_start().starts_with(&tag)
-                    && c.trim_start()[tag.len()..]
-                        .chars()
-                        .next()
-                        .is_none_or(|ch| ch == ' ' || ch == '.')
-            }) && !l.trim_start().starts_with("//")
-        })
-        .unwrap_or_else(|| panic!("no {tag} in {case}"));
-    i as u32 + 1
 }
 
 fn corpus_report(case: &str, slos: &[&str]) -> Report {

@@ -152,10 +152,6 @@ impl States {
         self.v[i].unpack(self.end_of(i))
     }
 
-    pub(crate) fn first(&self) -> Option<State> {
-        self.get(0)
-    }
-
     pub(crate) fn last(&self) -> Option<State> {
         self.len().checked_sub(1).and_then(|i| self.get(i))
     }

@@ -5,7 +5,8 @@
 use std::fmt::Write;
 
 use super::{
-    burn, capitalized, covered, endpoint_numbers, explained, pct, runtime, targets, too_few,
+    burn, capitalized, covered, endpoint_numbers, explained, open_requests, pct, runtime, targets,
+    too_few,
 };
 use crate::category::Category;
 use crate::report::{Example, Report, SloReport};
@@ -106,6 +107,9 @@ fn slo(o: &mut String, s: &SloReport) {
         s.errors,
         burn(s.budget_burn)
     );
+    if let Some(open) = open_requests(s) {
+        let _ = write!(o, "<p>{}.</p>", esc(&open));
+    }
     if let Some(e) = explained(s) {
         let _ = write!(o, "<p>{}.</p>", esc(&capitalized(&e)));
     }

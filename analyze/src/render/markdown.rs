@@ -3,8 +3,8 @@
 use std::fmt::Write;
 
 use super::{
-    backticked, burn, capitalized, covered, endpoint_numbers, explained, pct, runtime, targets,
-    too_few,
+    backticked, burn, capitalized, covered, endpoint_numbers, explained, open_requests, pct,
+    runtime, slow_and_others, targets, too_few,
 };
 use crate::report::Report;
 use crate::units::fmt_ns;
@@ -85,6 +85,9 @@ pub fn render(r: &Report) -> String {
             s.errors,
             burn(s.budget_burn)
         );
+        if let Some(open) = open_requests(s) {
+            let _ = writeln!(o, "{open}.\n");
+        }
         if let Some(e) = explained(s) {
             let _ = writeln!(o, "{}.\n", capitalized(&e));
         }
@@ -95,12 +98,7 @@ pub fn render(r: &Report) -> String {
         if s.root_causes.is_empty() {
             continue;
         }
-        let _ = writeln!(
-            o,
-            "Slow requests take {} on average, the others {}.\n",
-            fmt_ns(s.breaching_mean_ns),
-            fmt_ns(s.baseline_mean_ns)
-        );
+        let _ = writeln!(o, "S{}.\n", &slow_and_others(s)[1..]);
         let _ = writeln!(
             o,
             "| share | category | where | blocker |\n|---:|---|---|---|"

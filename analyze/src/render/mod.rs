@@ -107,6 +107,30 @@ pub(crate) fn endpoint_numbers(e: &Endpoint) -> [String; 6] {
     ]
 }
 
+/// "N of them were still running when the capture stopped: counted with their duration so
+/// far", when any were.
+pub(crate) fn open_requests(s: &SloReport) -> Option<String> {
+    (s.open_requests > 0).then(|| {
+        format!(
+            "{} of them were still running when the capture stopped: counted with their duration so far",
+            s.open_requests
+        )
+    })
+}
+
+/// "slow requests take X on average, the others Y", or "...; no request met the SLO".
+pub(crate) fn slow_and_others(s: &SloReport) -> String {
+    let slow = fmt_ns(s.breaching_mean_ns);
+    if s.requests > s.breaching_requests {
+        format!(
+            "slow requests take {slow} on average, the others {}",
+            fmt_ns(s.baseline_mean_ns)
+        )
+    } else {
+        format!("slow requests take {slow} on average; no request met the SLO")
+    }
+}
+
 pub(crate) fn pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
 }

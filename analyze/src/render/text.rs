@@ -2,7 +2,10 @@
 
 use std::fmt::Write;
 
-use super::{backticked, burn, covered, endpoint_numbers, explained, pct, targets, too_few};
+use super::{
+    backticked, burn, covered, endpoint_numbers, explained, open_requests, pct, slow_and_others,
+    targets, too_few,
+};
 use crate::report::Report;
 use crate::units::fmt_ns;
 
@@ -137,13 +140,11 @@ pub fn render(r: &Report, color: bool) -> String {
                 String::new()
             }
         );
+        if let Some(open) = open_requests(s) {
+            let _ = writeln!(o, "  {open}");
+        }
         if s.breaching_requests > 0 && s.latency_breached {
-            let _ = writeln!(
-                o,
-                "  slow requests take {} on average, the others {}",
-                fmt_ns(s.breaching_mean_ns),
-                fmt_ns(s.baseline_mean_ns)
-            );
+            let _ = writeln!(o, "  {}", slow_and_others(s));
         }
         if let Some(e) = explained(s) {
             let _ = writeln!(o, "  {e}");

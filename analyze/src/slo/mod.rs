@@ -6,6 +6,7 @@ mod eval;
 mod openslo;
 mod spec;
 
+pub use eval::require_requests;
 pub(crate) use eval::{evaluate, is_error};
 pub use openslo::parse_openslo;
 pub use spec::{parse, EndpointPattern, Latency, Slo, SloError};

@@ -368,34 +368,6 @@ pub fn downstream() -> Vec<u8> {
     b.finish()
 }
 
-fn server(b: &mut CaptureBuilder, at: u64, goid: u64, span: u64, method: u32, path: u32) {
-    b.ev(
-        at,
-        goid,
-        EventData::SpanStart {
-            span,
-            kind: SpanKind::HttpServer,
-            method,
-            host: 0,
-            target: path,
-            content_length: u64::MAX,
-            trace: None,
-        },
-    );
-}
-
-fn end_span(b: &mut CaptureBuilder, at: u64, goid: u64, span: u64, status: u32) {
-    b.ev(
-        at,
-        goid,
-        EventData::SpanEnd {
-            span,
-            status,
-            error: false,
-        },
-    );
-}
-
 /// A lock convoy with exact answers (times in µs after the capture start, pid 100).
 /// g7 (existing before the capture; its stacks end in `main.main.gowrap1` at main.go:88
 /// under `main.(*store).refresh`) sleeps 1000 µs at store.go:60 while holding the lock,
@@ -452,7 +424,7 @@ pub fn convoy() -> Vec<u8> {
         },
     );
     b.ev(190 * US, 10, EventData::GoStart { tid: 2 });
-    server(&mut b, 200 * US, 10, 1, get, orders);
+    b.server_span(200 * US, 10, 1, get, orders);
     b.ev(
         300 * US,
         10,
@@ -473,15 +445,15 @@ pub fn convoy() -> Vec<u8> {
         },
     );
     b.ev(1150 * US, 10, EventData::GoStart { tid: 2 });
-    end_span(&mut b, 1200 * US, 10, 1, 200);
+    b.end_span(1200 * US, 10, 1, 200);
     b.ev(1290 * US, 11, EventData::GoStart { tid: 3 });
-    server(&mut b, 1300 * US, 11, 2, get, orders);
-    end_span(&mut b, 1350 * US, 11, 2, 200);
-    server(&mut b, 1400 * US, 11, 3, get, orders);
-    end_span(&mut b, 1460 * US, 11, 3, 200);
+    b.server_span(1300 * US, 11, 2, get, orders);
+    b.end_span(1350 * US, 11, 2, 200);
+    b.server_span(1400 * US, 11, 3, get, orders);
+    b.end_span(1460 * US, 11, 3, 200);
     b.ev(1490 * US, 12, EventData::GoStart { tid: 4 });
-    server(&mut b, 1500 * US, 12, 4, get, health);
-    end_span(&mut b, 1510 * US, 12, 4, 200);
+    b.server_span(1500 * US, 12, 4, get, health);
+    b.end_span(1510 * US, 12, 4, 200);
     b.end(2000 * US);
     b.finish()
 }
@@ -526,7 +498,7 @@ pub fn checkout() -> Vec<u8> {
         b.string("127.0.0.1:9000"),
     );
     b.ev(90, 10, EventData::GoStart { tid: 1 });
-    server(&mut b, 100, 10, 1, get, checkout);
+    b.server_span(100, 10, 1, get, checkout);
     b.ev(
         200,
         10,
@@ -554,8 +526,8 @@ pub fn checkout() -> Vec<u8> {
     );
     b.ev(880, 10, EventData::GoUnblock { waker: 0 });
     b.ev(890, 10, EventData::GoStart { tid: 1 });
-    end_span(&mut b, 900, 10, 2, 200);
-    end_span(&mut b, 1000, 10, 1, 200);
+    b.end_span(900, 10, 2, 200);
+    b.end_span(1000, 10, 1, 200);
     b.end(2000);
     b.finish()
 }
@@ -603,7 +575,7 @@ pub fn checkout_backend() -> Vec<u8> {
     );
     b.ev(780, 20, EventData::GoUnblock { waker: 0 });
     b.ev(790, 20, EventData::GoStart { tid: 5 });
-    end_span(&mut b, 800, 20, 9, 200);
+    b.end_span(800, 20, 9, 200);
     b.end(2000);
     b.finish()
 }
@@ -834,7 +806,7 @@ pub fn windowed(slow_inside: usize) -> Vec<u8> {
         let h = 10 + 2 * k;
         create(&mut b, t - 20, h);
         b.ev((t - 15) * US, h, EventData::GoStart { tid: 2 });
-        server(&mut b, t * US, h, 100 + k, get, orders);
+        b.server_span(t * US, h, 100 + k, get, orders);
         b.ev(
             (t + 50) * US,
             h,
@@ -855,19 +827,19 @@ pub fn windowed(slow_inside: usize) -> Vec<u8> {
             },
         );
         b.ev((t + 610) * US, h, EventData::GoStart { tid: 2 });
-        end_span(&mut b, (t + 700) * US, h, 100 + k, 200);
+        b.end_span((t + 700) * US, h, 100 + k, 200);
         b.ev((t + 710) * US, h, EventData::GoExit);
         let fast = h + 1;
         create(&mut b, t + 730, fast);
         b.ev((t + 735) * US, fast, EventData::GoStart { tid: 3 });
-        server(&mut b, (t + 750) * US, fast, 200 + k, get, orders);
-        end_span(&mut b, (t + 800) * US, fast, 200 + k, 200);
+        b.server_span((t + 750) * US, fast, 200 + k, get, orders);
+        b.end_span((t + 800) * US, fast, 200 + k, 200);
         b.ev((t + 805) * US, fast, EventData::GoExit);
     }
     // Straddling the first window's end, then between the windows.
     create(&mut b, 3880, 90);
     b.ev(3885 * US, 90, EventData::GoStart { tid: 2 });
-    server(&mut b, 3900 * US, 90, 300, get, orders);
+    b.server_span(3900 * US, 90, 300, get, orders);
     b.ev(
         3950 * US,
         90,
@@ -876,12 +848,12 @@ pub fn windowed(slow_inside: usize) -> Vec<u8> {
             stack: lock,
         },
     );
-    end_span(&mut b, 4500 * US, 90, 300, 200);
-    server(&mut b, 4200 * US, 91, 301, get, orders);
-    end_span(&mut b, 4800 * US, 91, 301, 200);
+    b.end_span(4500 * US, 90, 300, 200);
+    b.server_span(4200 * US, 91, 301, get, orders);
+    b.end_span(4800 * US, 91, 301, 200);
     // A fast one between the windows.
-    server(&mut b, 5000 * US, 92, 302, get, orders);
-    end_span(&mut b, 5100 * US, 92, 302, 200);
+    b.server_span(5000 * US, 92, 302, get, orders);
+    b.end_span(5100 * US, 92, 302, 200);
     // g60: one more leak, created during the capture.
     b.ev(
         500 * US,
