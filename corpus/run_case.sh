@@ -5,7 +5,7 @@
 #   corpus/run_case.sh CASE
 #
 # Environment:
-#   C=8            loadgen concurrency
+#   C=8            loadgen concurrency (32 for hung_request)
 #   RATE=N         loadgen -rate: requests per second over all URLs (0: unpaced);
 #                  default per case (see rates below), 500 for most
 #   D=5s           load duration (default 3s when GCAP is set, to fit in the capture)
@@ -24,7 +24,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 case_=${1:?usage: run_case.sh CASE}
 [[ -f "$here/$case_/main.go" && "$case_" != loadgen ]] || { echo "run_case.sh: unknown case $case_" >&2; exit 2; }
 bin=$here/bin
-C=${C:-8}
+# hung_request leaves a loadgen worker waiting for every hung request: more of them.
+declare -A concurrency=([hung_request]=32)
+C=${C:-${concurrency[$case_]:-8}}
 if [[ -n "${GCAP:-}" ]]; then D=${D:-3s}; else D=${D:-5s}; fi
 read -r -a svc_args <<<"${ARGS:-}"
 
@@ -125,6 +127,10 @@ declare -A paths=(
   [gc_pressure]="/api/alloc /api/health"
   [cpu_starvation]="/api/work /api/health"
   [goroutine_leak]="/api/search /api/health"
+  [hung_request]="/api/orders /api/health"
+  [timer_timeout]="/api/poll /api/ctx /api/health"
+  [wait_group]="/api/fanout /api/health"
+  [lazy_worker]="/api/orders /api/health"
 )
 [[ -n "${paths[$case_]:-}" ]] || { echo "run_case: no URLs known for $case_" >&2; exit 2; }
 
@@ -137,7 +143,7 @@ fi
 
 urls=()
 for p in ${paths[$case_]}; do urls+=("http://$addr$p"); done
-declare -A rates=([worker_pool]=800 [gc_pressure]=100)
+declare -A rates=([worker_pool]=800 [gc_pressure]=100 [lazy_worker]=600)
 lg=("$bin/loadgen" -c "$C" -d "$D" -rate "${RATE:-${rates[$case_]:-500}}" -url "$(IFS=,; echo "${urls[*]}")")
 [[ -n "${TRACEPARENT:-}" ]] && lg+=(-traceparent)
 

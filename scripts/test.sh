@@ -13,7 +13,7 @@ step() { local name=$1; shift; echo "== $name" >&2; "$@" || failed+=("$name"); }
 
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
-step "cargo test" bash -c 'cargo test --workspace --no-fail-fast 2>&1 | tee "$0"' "$log"
+step "cargo test" bash -c 'set -o pipefail; cargo test --workspace --no-fail-fast 2>&1 | tee "$0"' "$log"
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo >&2

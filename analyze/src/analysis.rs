@@ -13,9 +13,10 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::capture_set::{CaptureSet, Ns};
+use crate::coverage::{FileCoverage, Records};
 use crate::goroutine::event::{kind::CREATE, Events, GEv};
 use crate::goroutine::off_cpu::{self, ThreadOff};
-use crate::goroutine::{self, Builder, Goroutine, GoroutineKey, LeakParams, LeakSuspect};
+use crate::goroutine::{self, Builder, Cover, Goroutine, GoroutineKey, LeakParams, LeakSuspect};
 use crate::span::{self, Span, SpanEv, SpanIndex};
 use crate::timing::{self, phase_mark};
 use key_index::KeyIndex;
@@ -57,6 +58,8 @@ pub struct Analysis {
     pub spans: Vec<Span>,
     pub(crate) span_index: SpanIndex,
     pub(crate) pauses: Vec<Pause>,
+    /// What each file (in the set's order) covered and what it cost.
+    pub coverage: Vec<FileCoverage>,
     /// Events decoded, and events the capture says were lost.
     pub events: u64,
     pub events_lost: u64,
@@ -83,6 +86,10 @@ struct Decoded {
     pause_events: FxHashMap<(u32, u32), Vec<(Ns, EventKind)>>,
     /// When each (file, target) process exited.
     proc_exit: FxHashMap<(u32, u32), Ns>,
+    /// Coverage and overhead records per file.
+    coverage: Vec<Records>,
+    /// When each (file, target)'s complete snapshots were taken, in time order.
+    snapshots: FxHashMap<(u32, u32), Vec<Ns>>,
     events: u64,
     lost_in_events: u64,
     lost_in_stats: u64,
@@ -96,17 +103,26 @@ fn decode_all(set: &CaptureSet, opts: &Options) -> Decoded {
         let fi = fi as u32;
         let delta = f.delta;
         let progress = opts.progress.clone();
+        let range = decode::TimeRange::of_capture(&f.cap);
         let outs = f.cap.par_map_blocks(|p| {
-            let out = decode::decode(p, fi, delta, !opts.goroutines);
+            let out = decode::decode(p, fi, delta, range, !opts.goroutines);
             if let Some(cb) = &progress {
                 cb(out.count);
             }
             Ok(out)
         });
         phase_mark("parallel decode of a file");
+        d.coverage.push(Records::default());
         d.lost_in_stats += f.cap.stats().map_or(0, |s| s.lost_per_cpu.iter().sum());
         d.runs
             .reserve(outs.iter().flatten().map(|o| o.runs.len()).sum());
+        let untrusted: u64 = outs.iter().flatten().map(|o| o.untrusted).sum();
+        if untrusted > 0 {
+            d.warnings.push(format!(
+                "{}: {untrusted} events had times outside their block's or the capture's time range (damaged bytes): left out",
+                f.path.display()
+            ));
+        }
         for out in outs {
             let out = match out {
                 Ok(o) => o,
@@ -155,9 +171,33 @@ fn decode_all(set: &CaptureSet, opts: &Options) -> Decoded {
                 let e = d.proc_exit.entry((fi, target)).or_insert(t);
                 *e = (*e).min(t);
             }
+            d.coverage[fi as usize].merge(out.coverage);
+            if !out.snapshots.is_empty() {
+                d.snapshots
+                    .entry((fi, target))
+                    .or_default()
+                    .extend(out.snapshots);
+            }
         }
     }
+    for v in d.snapshots.values_mut() {
+        v.sort_unstable();
+        v.dedup();
+    }
     d
+}
+
+/// What each file covered, from its records.
+fn file_coverage(set: &CaptureSet, d: &mut Decoded) -> Vec<FileCoverage> {
+    set.files
+        .iter()
+        .zip(std::mem::take(&mut d.coverage))
+        .map(|(f, r)| {
+            let level = f.cap.meta().map_or("", |m| m.level.as_str());
+            let ids: Vec<u32> = f.cap.targets().iter().map(|t| t.id).collect();
+            FileCoverage::new(level, &ids, f.start, f.end, r)
+        })
+        .collect()
 }
 
 /// The runs (sorted by goroutine) of each goroutine.
@@ -181,6 +221,7 @@ fn build_goroutines(
     set: &CaptureSet,
     opts: &Options,
     d: &Decoded,
+    coverage: &[FileCoverage],
     threads: &ThreadOff,
     groups: &[&[RunRef]],
 ) -> Vec<Goroutine> {
@@ -198,9 +239,16 @@ fn build_goroutines(
             .find(|t| t.0 == key.target)
             .map_or(0, |t| t.1);
         let exit = d.proc_exit.get(&(key.file, key.target)).copied();
+        let cover = Cover {
+            windows: coverage[key.file as usize].lifecycle(key.target),
+            snapshots: d
+                .snapshots
+                .get(&(key.file, key.target))
+                .map_or(&[], |v| v.as_slice()),
+        };
         let len: usize = parts.iter().map(|r| r.3 as usize).sum();
         if parts.len() == 1 {
-            return b.build(f, key, pid, run(&parts[0]).iter(), len, exit);
+            return b.build(f, key, pid, run(&parts[0]).iter(), len, exit, cover);
         }
         let sorted = parts
             .windows(2)
@@ -211,7 +259,7 @@ fn build_goroutines(
         if sorted {
             // The usual case: read the runs in place, no copy.
             let it = parts.iter().flat_map(|r| run(r).iter());
-            b.build(f, key, pid, it, len, exit)
+            b.build(f, key, pid, it, len, exit, cover)
         } else {
             // Blocks overlap a little in time: a stable sort keeps the order of
             // events with equal timestamps within a block.
@@ -220,7 +268,7 @@ fn build_goroutines(
                 all.extend(run(r).iter());
             }
             all.sort_by_key(|e| e.t);
-            b.build(f, key, pid, all.into_iter(), len, exit)
+            b.build(f, key, pid, all.into_iter(), len, exit, cover)
         }
     };
     let mut goroutines: Vec<Goroutine> = Vec::new();
@@ -269,6 +317,7 @@ impl Analysis {
     pub fn run(set: &CaptureSet, opts: &Options) -> Analysis {
         timing::start_run();
         let mut d = decode_all(set, opts);
+        let coverage = file_coverage(set, &mut d);
         phase_mark("decode and group");
         let threads = off_cpu::intervals(set, std::mem::take(&mut d.thread_events));
         phase_mark("thread intervals");
@@ -282,7 +331,7 @@ impl Analysis {
         // for the spans' goroutine trees.
         let created: Vec<(Ns, GoroutineKey, u64)>;
         if opts.goroutines {
-            goroutines = build_goroutines(set, opts, &d, &threads, &groups);
+            goroutines = build_goroutines(set, opts, &d, &coverage, &threads, &groups);
             phase_mark("goroutine state machines");
             debug_assert!(goroutines.windows(2).all(|w| w[0].key < w[1].key));
             drop(groups);
@@ -312,7 +361,7 @@ impl Analysis {
             (
                 Vec::new(),
                 SpanIndex::default(),
-                span::unpaired(span_events),
+                span::unpaired(set, span_events),
             )
         };
         phase_mark("spans");
@@ -329,6 +378,7 @@ impl Analysis {
             spans,
             span_index,
             pauses,
+            coverage,
             events: d.events,
             events_lost: lost,
             warnings,

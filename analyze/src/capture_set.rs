@@ -53,10 +53,14 @@ impl LoadedCapture {
             range.map_or(0, |r| r.0)
         };
         let delta = meta.start_unix_ns as i64 - start_mono as i64;
+        // The stop the stats block records, when there is one: events after it are
+        // damaged and left out of the analysis (`analysis::decode`), so they do not move it.
         let last = range.map_or(start_mono, |r| r.1);
         let end_mono = cap
             .stats()
-            .map_or(last, |s| s.end_mono_ns.max(last))
+            .map(|s| s.end_mono_ns)
+            .filter(|&e| e >= start_mono)
+            .unwrap_or(last)
             .max(start_mono);
         let stem = path
             .file_stem()

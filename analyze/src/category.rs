@@ -20,6 +20,53 @@ pub enum Category {
     Other,
 }
 
+/// What a blocked goroutine's stack says about its wait (see [`Category::of_wait`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct StackFacts {
+    /// The runtime's allocator or collector is on it (a semaphore in mallocgc is GC).
+    pub gc: bool,
+    /// It waits in `sync.(*WaitGroup).Wait`.
+    pub wait_group: bool,
+}
+
+impl StackFacts {
+    /// The facts of a stack, from its functions (innermost first).
+    pub(crate) fn of<'f>(functions: impl IntoIterator<Item = &'f str>) -> StackFacts {
+        let mut f = StackFacts::default();
+        for n in functions {
+            f.gc |= n.starts_with("runtime.mallocgc")
+                || n.starts_with("runtime.gcAssist")
+                || n.starts_with("runtime.gcStart")
+                || n == "runtime.GC"
+                || n.starts_with("runtime.deductAssistCredit");
+            f.wait_group |= n == "sync.(*WaitGroup).Wait";
+        }
+        f
+    }
+}
+
+/// Who ended a wait, as far as its category is concerned (see [`Category::of_ended_wait`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Waker {
+    /// The runtime, with no goroutine to blame: a timer, the network poller, the GC.
+    Runtime,
+    /// A goroutine a timer started (`time.AfterFunc`: context deadlines, timeouts).
+    Timer,
+    /// Any other goroutine.
+    Goroutine,
+}
+
+impl Waker {
+    /// A goroutine created at `creation_site` ("pkg.Func (file.go:LINE)").
+    pub(crate) fn of_goroutine(creation_site: &str) -> Waker {
+        if creation_site.starts_with("time.goFunc") {
+            Waker::Timer
+        } else {
+            Waker::Goroutine
+        }
+    }
+}
+
 /// The words of one root cause's sentence, already written (see [`Category::sentence`]).
 pub(crate) struct CauseWords<'a> {
     /// Its share: "62% of the excess".
@@ -83,6 +130,32 @@ impl Category {
             Category::Gc => "#9c755f",
             Category::OffCpu => "#bab0ac",
             Category::Other => "#7f7f7f",
+        }
+    }
+
+    /// The category of a blocked goroutine's wait: its reason (Go's own string), corrected
+    /// by what its stack shows. A semaphore taken in the allocator or the collector is
+    /// `gc`; `sync.WaitGroup.Wait` parks as `semacquire` before Go 1.24, and waiting for
+    /// goroutines to finish is not a lock: `other`, whatever the version says.
+    pub(crate) fn of_wait(reason: &str, stack: StackFacts) -> Category {
+        let cat = Category::of_wait_reason(reason);
+        if stack.wait_group && cat == Category::Mutex {
+            Category::Other
+        } else if stack.gc && cat != Category::Chan && cat != Category::Network {
+            Category::Gc
+        } else {
+            cat
+        }
+    }
+
+    /// The category of a wait given who ended it. A channel operation or `select` that a
+    /// timer completed (woken by the runtime, with no goroutine to blame, or by the goroutine
+    /// `time.AfterFunc` starts, as a `context` deadline does) waited for time to pass:
+    /// `sleep`, not `chan`.
+    pub(crate) fn of_ended_wait(self, waker: Waker) -> Category {
+        match (self, waker) {
+            (Category::Chan, Waker::Runtime | Waker::Timer) => Category::Sleep,
+            (c, _) => c,
         }
     }
 
@@ -233,6 +306,44 @@ mod tests {
         ] {
             assert_eq!(Category::of_wait_reason(r), c, "{r}");
         }
+    }
+
+    #[test]
+    fn stacks_and_wakers_correct_the_reason() {
+        let wg = StackFacts::of([
+            "runtime.gopark",
+            "sync.runtime_Semacquire",
+            "sync.(*WaitGroup).Wait",
+            "main.handler",
+        ]);
+        // Go 1.21 parks a WaitGroup waiter as `semacquire`: not a lock.
+        assert_eq!(Category::of_wait("semacquire", wg), Category::Other);
+        assert_eq!(
+            Category::of_wait("sync.WaitGroup.Wait", wg),
+            Category::Other
+        );
+        let lock = StackFacts::of(["sync.runtime_SemacquireMutex", "sync.(*Mutex).Lock"]);
+        assert_eq!(Category::of_wait("semacquire", lock), Category::Mutex);
+        let alloc = StackFacts::of(["runtime.mallocgc", "main.churn"]);
+        assert_eq!(Category::of_wait("semacquire", alloc), Category::Gc);
+        assert_eq!(Category::of_wait("chan receive", alloc), Category::Chan);
+        // A timer ends a select: sleep; a goroutine: still a channel.
+        assert_eq!(
+            Category::Chan.of_ended_wait(Waker::Runtime),
+            Category::Sleep
+        );
+        assert_eq!(
+            Category::Chan.of_ended_wait(Waker::of_goroutine("time.goFunc (sleep.go:177)")),
+            Category::Sleep
+        );
+        assert_eq!(
+            Category::Chan.of_ended_wait(Waker::of_goroutine("main.main (main.go:9)")),
+            Category::Chan
+        );
+        assert_eq!(
+            Category::Mutex.of_ended_wait(Waker::Runtime),
+            Category::Mutex
+        );
     }
 
     /// The contract's names are snake_case, serialised as the name, and distinct.

@@ -31,8 +31,8 @@ use gcap_format::{SpanKind, StackId};
 
 use crate::analysis::Analysis;
 use crate::capture_set::{is_std_frame, CaptureSet, Ns};
-use crate::category::Category;
-use crate::goroutine::{Cause, Goroutine, GoroutineKey, State, StateKind};
+use crate::category::{Category, StackFacts, Waker};
+use crate::goroutine::{Cause, Goroutine, GoroutineKey, State, StateKind, UNCOVERED};
 
 /// Where the program called into a client library: the first frame of the program's own
 /// code outside database/sql and the standard library.
@@ -51,8 +51,8 @@ fn caller_of_client(frames: &[crate::capture_set::Frame]) -> Option<String> {
 #[derive(Clone, Debug)]
 struct StackInfo {
     where_: String,
-    /// The runtime's allocator or collector is on it (a semaphore in mallocgc is GC).
-    gc: bool,
+    /// What its frames say about a wait there.
+    facts: StackFacts,
     client_caller: Option<String>,
     /// For goroutines seen only through their stacks: (start function, creation site).
     origin: Option<(String, Option<String>)>,
@@ -90,6 +90,11 @@ impl Segment {
     pub(crate) fn duration(&self) -> u64 {
         (self.end - self.start).max(0) as u64
     }
+
+    /// Whether this is time the capture did not cover (its goroutine's state is unknown).
+    pub(crate) fn uncovered(&self) -> bool {
+        self.activity == Category::Other && self.activity_where == UNCOVERED
+    }
 }
 
 /// Walks critical paths over one analysis (reuses symbolization across requests).
@@ -98,7 +103,7 @@ pub(crate) struct Walker<'a> {
     pub a: &'a Analysis,
     /// Follow wake-ups and calls at most this deep.
     pub max_depth: u8,
-    clients: HashMap<GoroutineKey, Vec<usize>>,
+    clients: HashMap<GoroutineKey, Vec<ClientSpan>>,
     stw: HashMap<(u32, u32), Vec<(Ns, Ns)>>,
     stacks: RefCell<HashMap<(u32, u32, StackId), StackInfo>>,
     names: RefCell<HashMap<GoroutineKey, String>>,
@@ -106,93 +111,80 @@ pub(crate) struct Walker<'a> {
     running: std::cell::OnceCell<RunningIndex>,
 }
 
-/// The running intervals of every goroutine, (goid, start, end), per (file, target) and 10 ms
-/// bucket, in one array sized by counting first (no vector per bucket, no growth): bucket
-/// `first + k` of a target is `iv[at[k]..at[k + 1]]`, its intervals in goroutine order.
+/// The running intervals of every goroutine, to find who ran during an interval. Per (file,
+/// target), each interval is listed under every 10 ms bucket it touches, sorted by bucket
+/// (only buckets something ran in take room, however long the capture); an interval
+/// touching more than [`RunningIndex::SPREAD`] buckets is listed once, among the long ones
+/// every query looks at. Memory is proportional to the intervals, never to the time span.
 #[derive(Default)]
 struct RunningIndex {
-    targets: HashMap<(u32, u32), (i64, Vec<usize>)>,
-    iv: Vec<(u64, Ns, Ns)>,
+    targets: HashMap<(u32, u32), Running>,
+}
+
+#[derive(Default)]
+struct Running {
+    /// (bucket, goid, start, end), sorted.
+    short: Vec<(i64, u64, Ns, Ns)>,
+    /// (goid, start, end) of the intervals longer than `SPREAD` buckets.
+    long: Vec<(u64, Ns, Ns)>,
 }
 
 impl RunningIndex {
+    /// At most this many buckets per interval.
+    const SPREAD: i64 = 64;
+
     fn build(gs: &[Goroutine]) -> RunningIndex {
-        fn running(
-            g: &Goroutine,
-        ) -> impl Iterator<Item = (Ns, Ns, std::ops::RangeInclusive<i64>)> + '_ {
-            g.states
-                .intervals(StateKind::Running)
-                .map(|(a, b)| (a, b, a.div_euclid(BUCKET)..=b.div_euclid(BUCKET)))
-        }
-        // The buckets each target's intervals may span: states tile a goroutine's life, so
-        // its running ones lie between the start of its first state and the end of its last.
-        let mut span: HashMap<(u32, u32), (i64, i64)> = HashMap::default();
-        for g in gs {
-            if let (Some(first), Some(last)) = (g.states.first(), g.states.last()) {
-                let (lo, hi) = (
-                    first.start.div_euclid(BUCKET),
-                    last.end.max(first.start).div_euclid(BUCKET),
-                );
-                let e = span.entry((g.key.file, g.key.target)).or_insert((lo, hi));
-                e.0 = e.0.min(lo);
-                e.1 = e.1.max(hi);
-            }
-        }
         let mut idx = RunningIndex::default();
-        for (&k, &(lo, hi)) in &span {
-            idx.targets.insert(k, (lo, vec![0; (hi - lo + 2) as usize]));
-        }
-        // Count per bucket, then turn the counts into offsets.
         for g in gs {
-            let Some((lo, at)) = idx.targets.get_mut(&(g.key.file, g.key.target)) else {
-                continue;
-            };
-            for (_, _, b) in running(g) {
-                for bk in b {
-                    at[(bk - *lo) as usize + 1] += 1;
+            let t = idx.targets.entry((g.key.file, g.key.target)).or_default();
+            for (a, b) in g.states.intervals(StateKind::Running) {
+                let (ba, bb) = (a.div_euclid(BUCKET), b.div_euclid(BUCKET));
+                if bb - ba >= Self::SPREAD {
+                    t.long.push((g.key.goid, a, b));
+                } else {
+                    t.short.extend((ba..=bb).map(|bk| (bk, g.key.goid, a, b)));
                 }
             }
         }
-        let mut total = 0;
-        for (_, at) in idx.targets.values_mut() {
-            at[0] = total;
-            for k in 1..at.len() {
-                at[k] += at[k - 1];
-            }
-            total = at[at.len() - 1];
-        }
-        idx.iv = vec![(0, 0, 0); total];
-        let mut next: HashMap<(u32, u32), Vec<usize>> = idx
-            .targets
-            .iter()
-            .map(|(&k, (_, at))| (k, at[..at.len() - 1].to_vec()))
-            .collect();
-        for g in gs {
-            let Some(n) = next.get_mut(&(g.key.file, g.key.target)) else {
-                continue;
-            };
-            let lo = idx.targets[&(g.key.file, g.key.target)].0;
-            for (a, b, bks) in running(g) {
-                for bk in bks {
-                    let p = &mut n[(bk - lo) as usize];
-                    idx.iv[*p] = (g.key.goid, a, b);
-                    *p += 1;
-                }
-            }
+        for t in idx.targets.values_mut() {
+            t.short.sort_unstable();
         }
         idx
     }
 
-    /// The intervals of one bucket of one target.
-    fn bucket(&self, file: u32, target: u32, bk: i64) -> &[(u64, Ns, Ns)] {
-        match self.targets.get(&(file, target)) {
-            Some((lo, at)) if bk >= *lo && bk - *lo < (at.len() - 1) as i64 => {
-                let k = (bk - *lo) as usize;
-                &self.iv[at[k]..at[k + 1]]
-            }
-            _ => &[],
-        }
+    /// (goid, start, end) of the intervals of one target that may overlap [a, b]: each
+    /// short one once per bucket it shares with [a, b].
+    fn around(
+        &self,
+        file: u32,
+        target: u32,
+        a: Ns,
+        b: Ns,
+    ) -> impl Iterator<Item = (u64, Ns, Ns)> + '_ {
+        let t = self.targets.get(&(file, target));
+        let short = t.map_or(&[][..], |t| {
+            let (ba, bb) = (a.div_euclid(BUCKET), b.div_euclid(BUCKET));
+            let lo = t.short.partition_point(|x| x.0 < ba);
+            let hi = t.short.partition_point(|x| x.0 <= bb);
+            &t.short[lo..hi.max(lo)]
+        });
+        let long = t.map_or(&[][..], |t| &t.long[..]);
+        short
+            .iter()
+            .map(|&(_, g, s, e)| (g, s, e))
+            .chain(long.iter().copied())
     }
+}
+
+/// A client or SQL span of a goroutine, in the goroutine's list sorted by start.
+#[derive(Clone, Copy, Debug)]
+struct ClientSpan {
+    start: Ns,
+    /// The latest end of this span and of every one before it in the list, so that the
+    /// spans overlapping an interval are found by two binary searches (a keep-alive
+    /// connection's goroutine has one span per call of every request it served).
+    ends_by: Ns,
+    span: usize,
 }
 
 const BUCKET: i64 = 10_000_000;
@@ -204,10 +196,18 @@ pub(crate) const ASSIST: &str =
 
 impl<'a> Walker<'a> {
     pub(crate) fn new(set: &'a CaptureSet, a: &'a Analysis) -> Self {
-        let mut clients: HashMap<GoroutineKey, Vec<usize>> = HashMap::default();
+        // Spans are sorted by start, so each goroutine's list is too.
+        let mut clients: HashMap<GoroutineKey, Vec<ClientSpan>> = HashMap::default();
         for (i, s) in a.spans.iter().enumerate() {
             if s.kind != SpanKind::HttpServer {
-                clients.entry(s.key).or_default().push(i);
+                let end = s.end_or(set.files[s.key.file as usize].end);
+                let v = clients.entry(s.key).or_default();
+                let ends_by = v.last().map_or(end, |c| c.ends_by.max(end));
+                v.push(ClientSpan {
+                    start: s.start,
+                    ends_by,
+                    span: i,
+                });
             }
         }
         let mut stw: HashMap<(u32, u32), Vec<(Ns, Ns)>> = HashMap::default();
@@ -244,14 +244,7 @@ impl<'a> Walker<'a> {
         }
         let f = &self.set.files[key.file as usize];
         let frames = f.frames(key.target, stack);
-        let gc = frames.iter().any(|fr| {
-            let n = fr.function.as_str();
-            n.starts_with("runtime.mallocgc")
-                || n.starts_with("runtime.gcAssist")
-                || n.starts_with("runtime.gcStart")
-                || n == "runtime.GC"
-                || n.starts_with("runtime.deductAssistCredit")
-        });
+        let facts = StackFacts::of(frames.iter().map(|fr| fr.function.as_str()));
         // The go statement's wrapper (`main.main.gowrap1`, at the go statement's line) sits
         // just below runtime.goexit; the frame above it is the start function.
         let mut origin = None;
@@ -272,7 +265,7 @@ impl<'a> Walker<'a> {
         }
         let info = StackInfo {
             where_: f.where_(key.target, stack),
-            gc,
+            facts,
             client_caller: caller_of_client(&frames),
             origin,
         };
@@ -313,6 +306,18 @@ impl<'a> Walker<'a> {
         };
         self.names.borrow_mut().insert(key, s.clone());
         s
+    }
+
+    /// Whether the capture explains request `req`: it lies wholly inside a lifecycle window
+    /// of its process, and its critical path touches no time the capture did not cover.
+    pub(crate) fn explains(&self, req: usize) -> bool {
+        let s = &self.a.spans[req];
+        let covered = self.a.coverage[s.key.file as usize].lifecycle_covers(
+            s.key.target,
+            s.start,
+            self.span_end(req),
+        );
+        covered && !self.path(req).iter().any(Segment::uncovered)
     }
 
     /// The critical path of server span `req`, in time order.
@@ -419,8 +424,10 @@ impl<'a> Walker<'a> {
         // Client spans of this goroutine cut the interval.
         if split_clients {
             if let Some(cs) = self.clients.get(&key) {
+                let lo = cs.partition_point(|c| c.ends_by <= from);
+                let hi = cs.partition_point(|c| c.start < to);
                 let mut at = from;
-                for &c in cs {
+                for c in cs[lo..hi.max(lo)].iter().map(|c| c.span) {
                     let (cs0, ce0) = (self.a.spans[c].start, self.span_end(c));
                     let (a, b) = (cs0.max(at), ce0.min(to));
                     if b <= a {
@@ -495,27 +502,42 @@ impl<'a> Walker<'a> {
             StateKind::OffCpu => (Category::OffCpu, self.sample_where(g, a, b)),
             StateKind::Runnable => (Category::Runnable, self.sample_where(g, a, b)),
             StateKind::Syscall => (Category::Syscall, self.stack(key, s.stack).where_),
+            StateKind::Unknown => (Category::Other, UNCOVERED.into()),
             StateKind::Blocked => {
                 let info = self.stack(key, s.stack);
                 let reason = s.reason.map_or("unknown", |r| f.wait_reason(key.target, r));
-                let mut cat = Category::of_wait_reason(reason);
-                if info.gc && cat != Category::Chan && cat != Category::Network {
-                    cat = Category::Gc;
-                }
-                (cat, info.where_)
+                (Category::of_wait(reason, info.facts), info.where_)
             }
+        };
+        // Who ended the wait: the runtime (0), or a goroutine.
+        let waker = match g.states.get(i + 1) {
+            Some(n) if s.kind == StateKind::Blocked && n.start == s.end => match n.cause {
+                Cause::Woken(w) => Some(w),
+                _ => None,
+            },
+            _ => None,
+        };
+        let woken_by = waker.map(|w| GoroutineKey { goid: w, ..key });
+        let waker_g = woken_by
+            .filter(|wk| wk.goid != 0)
+            .and_then(|wk| self.a.goroutine(wk));
+        // A waker created during the wait did not hold it up all along (the goroutine a
+        // timer starts, say): it is never followed.
+        let created_inside = waker_g
+            .and_then(|w| w.created())
+            .is_some_and(|c| c > s.start);
+        let cat = match (waker, waker_g) {
+            (Some(0), _) => cat.of_ended_wait(Waker::Runtime),
+            (Some(_), Some(w)) => cat.of_ended_wait(Waker::of_goroutine(&w.creation_site)),
+            _ => cat,
         };
         if s.kind == StateKind::Blocked
             && matches!(cat, Category::Mutex | Category::Chan | Category::Other)
             && depth < self.max_depth
+            && !created_inside
         {
-            let waker = g.states.get(i + 1).and_then(|n| match n.cause {
-                Cause::Woken(w) if w != 0 && n.start == s.end => Some(w),
-                _ => None,
-            });
-            if let Some(w) = waker {
-                let wk = GoroutineKey { goid: w, ..key };
-                if !chain.contains(&wk) && self.a.goroutine(wk).is_some() {
+            if let (Some(wk), Some(_)) = (woken_by, waker_g) {
+                if !chain.contains(&wk) {
                     let same_request = self.a.span_index.owner_at(wk, b) == Some(req);
                     let new_top;
                     let t = match top {
@@ -641,7 +663,7 @@ impl<'a> Walker<'a> {
             for st in g.states.iter_from(i0).take_while(|st| st.start < end) {
                 if st.kind == StateKind::Blocked && st.stack != 0 {
                     let info = self.stack(x.key, st.stack);
-                    if info.gc {
+                    if info.facts.gc {
                         *count.entry(info.where_).or_default() += 1;
                     }
                 }
@@ -773,13 +795,11 @@ impl<'a> Walker<'a> {
             .get_or_init(|| RunningIndex::build(&self.a.goroutines));
         let mut per: HashMap<GoroutineKey, u64> = HashMap::default();
         let mut seen: rustc_hash::FxHashSet<(u64, Ns)> = Default::default();
-        for bk in a.div_euclid(BUCKET)..=b.div_euclid(BUCKET) {
-            for &(goid, s, e) in idx.bucket(key.file, key.target, bk) {
-                if goid != key.goid && seen.insert((goid, s)) {
-                    let o = e.min(b) - s.max(a);
-                    if o > 0 {
-                        *per.entry(GoroutineKey { goid, ..key }).or_default() += o as u64;
-                    }
+        for (goid, s, e) in idx.around(key.file, key.target, a, b) {
+            if goid != key.goid && seen.insert((goid, s)) {
+                let o = e.min(b) - s.max(a);
+                if o > 0 {
+                    *per.entry(GoroutineKey { goid, ..key }).or_default() += o as u64;
                 }
             }
         }

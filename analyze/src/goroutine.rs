@@ -3,7 +3,9 @@
 //! A goroutine is, at any moment, in one of five states (`StateKind`): running on an OS
 //! thread, runnable (wanting a P), blocked (parked with one of Go's wait reasons), in a
 //! system call, or running but with its thread descheduled by the kernel (`off_cpu`, from the
-//! ThreadOff/ThreadOn events of the thread it runs on).
+//! ThreadOff/ThreadOn events of the thread it runs on). A sixth, `unknown`, is time the
+//! capture did not cover (outside its lifecycle windows, see `crate::coverage`) and no
+//! snapshot of the goroutine explained.
 //!
 //! | file | what it holds |
 //! |---|---|
@@ -30,7 +32,7 @@ mod states;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use builder::Builder;
+pub(crate) use builder::{Builder, Cover};
 pub(crate) use counts::Counts;
 pub(crate) use leak::leak_suspects;
 pub use leak::{LeakParams, LeakSuspect};
@@ -40,5 +42,5 @@ pub(crate) use record::EndedBy;
 pub use record::{Goroutine, GoroutineKey};
 pub use state::State;
 pub(crate) use state::StateKind;
-pub(crate) use state::{describe_state, reason_name, Cause};
+pub(crate) use state::{describe_state, reason_name, Cause, UNCOVERED};
 pub use states::{States, StatesIter};

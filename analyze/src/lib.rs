@@ -8,10 +8,13 @@
 //!   -> export::{parquet, chrome, folded}, table::{goroutine rows, span rows}
 //!   -> report::build(&set, &a, &slos)  slo (spec, OpenSLO, evaluation) -> critical_path
 //!                                    (each slow request's waits) -> root_cause (ranked, worded
-//!                                    by category) -> render::{text, json, markdown, html}
+//!                                    by category; failure: why failed requests failed)
+//!                                    -> render::{text, json, markdown, html}
 //! ```
 //! Durations and numbers are written and read in `units`, latency statistics computed in
 //! `latency`, and the root-cause categories (names, colours, wording) defined in `category`.
+//! What each capture covered (its lifecycle windows) and cost is read in [`coverage`]: time
+//! outside the windows is unknown, and only requests wholly inside them are explained.
 //!
 //! Times inside the library are nanoseconds on one axis for every file of a set
 //! ([`Ns`], Unix-epoch based); `CaptureSet::rel` turns them into the contract's
@@ -20,9 +23,11 @@
 pub mod analysis;
 pub mod capture_set;
 pub mod category;
+pub mod coverage;
 pub(crate) mod critical_path;
 pub mod error;
 pub mod export;
+pub(crate) mod failure;
 pub mod goroutine;
 pub(crate) mod latency;
 pub mod render;

@@ -10,8 +10,10 @@ use serde::Serialize;
 use crate::analysis::Analysis;
 use crate::capture_set::CaptureSet;
 use crate::category::Category;
+use crate::coverage::{Coverage, Overhead};
 use crate::critical_path::Walker;
-use crate::goroutine::{LeakParams, LeakSuspect};
+use crate::failure;
+use crate::goroutine::{EndedBy, LeakParams, LeakSuspect};
 use crate::latency::{self, percentile};
 use crate::root_cause::{self, RootCause};
 use crate::slo::{self, Slo};
@@ -31,9 +33,15 @@ pub struct CaptureInfo {
     pub duration_ns: u64,
     pub events: u64,
     pub events_lost: u64,
+    /// What the capture covered (as in `info`).
+    pub coverage: Coverage,
     /// The capture level ("lifecycle", "full", ...).
     pub level: String,
     pub complete: bool,
+    /// gcap's budget and measured cost (as in `info`).
+    pub overhead: Overhead,
+    /// Whether the capture recorded when its probes were attached (its windows).
+    pub windowed: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -54,6 +62,8 @@ pub struct Endpoint {
     pub p99_ns: u64,
     pub max_ns: u64,
     pub mean_ns: u64,
+    /// Requests still running when the capture stopped, counted with their duration so far.
+    pub open_requests: u64,
     /// pid(s) serving it.
     pub pids: Vec<u32>,
     /// The endpoint with the highest p99 (when there is no SLO, the one to look at).
@@ -103,9 +113,15 @@ pub struct SloReport {
     pub observed: String,
     pub breached: bool,
     pub breaching_requests: u64,
+    /// Breaching requests whose whole critical path the capture covered: the root causes
+    /// come from these.
+    pub explained_requests: u64,
     pub root_causes: Vec<RootCause>,
     // Extras.
     pub requests: u64,
+    /// Of `requests`, those still running when the capture stopped: counted with their
+    /// duration so far (a lower bound), breaching once it reaches the threshold.
+    pub open_requests: u64,
     pub errors: u64,
     pub error_rate: f64,
     pub threshold_ns: Option<u64>,
@@ -119,6 +135,12 @@ pub struct SloReport {
     pub baseline_mean_ns: u64,
     pub histogram: Vec<Bucket>,
     pub example: Option<Example>,
+    /// The share of the time of the captures holding its requests that had lifecycle probes
+    /// attached (None: captures without windows, which recorded every transition).
+    pub lifecycle_covered: Option<f64>,
+    /// When too few breaching requests were explained to rank causes: the gcap command for a
+    /// fuller capture.
+    pub fuller_capture: Option<String>,
 }
 
 impl SloReport {
@@ -157,6 +179,10 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
+/// Below this many explained breaching requests (when the capture missed others), causes
+/// are not ranked: a share computed from a handful of requests says little.
+pub const MIN_EXPLAINED: usize = 5;
+
 /// Leak suspects for the report: goroutines alive and blocked at the end, grouped by
 /// creation site and place, whose oldest has been blocked at least 1 s and a fifth of the
 /// capture; at least two from one creation site in the program's own code (single
@@ -170,10 +196,11 @@ pub(crate) fn report_leak_params() -> LeakParams {
     }
 }
 
-fn captures(set: &CaptureSet) -> Vec<CaptureInfo> {
+fn captures(set: &CaptureSet, a: &Analysis) -> Vec<CaptureInfo> {
     set.files
         .iter()
-        .map(|f| {
+        .zip(&a.coverage)
+        .map(|(f, cov)| {
             let cap = &f.cap;
             let meta = cap.meta().cloned().unwrap_or_default();
             CaptureInfo {
@@ -191,8 +218,11 @@ fn captures(set: &CaptureSet) -> Vec<CaptureInfo> {
                 duration_ns: (f.end - f.start).max(0) as u64,
                 events: cap.event_count(),
                 events_lost: cap.stats().map_or(0, |s| s.lost_per_cpu.iter().sum()),
+                coverage: cov.coverage(),
                 level: meta.level.clone(),
                 complete: cap.recovery().complete,
+                overhead: cov.overhead(),
+                windowed: cov.windowed(),
             }
         })
         .collect()
@@ -226,10 +256,10 @@ fn histogram(d: &[u64], threshold: Option<u64>) -> Vec<Bucket> {
 /// Builds the report: every endpoint, each SLO evaluated and its breach explained.
 pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
     let end_of = |s: &crate::span::Span| s.duration(set.files[s.key.file as usize].end);
-    // Endpoints.
+    // Endpoints (requests still running at the end with their duration so far).
     let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, s) in a.spans.iter().enumerate() {
-        if s.kind == SpanKind::HttpServer && s.end.is_some() {
+        if s.kind == SpanKind::HttpServer {
             by_name.entry(s.name.as_str()).or_default().push(i);
         }
     }
@@ -250,6 +280,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
                 p99_ns: percentile(&d, 99.0),
                 max_ns: d.last().copied().unwrap_or(0),
                 mean_ns: latency::mean(d.iter().copied()),
+                open_requests: v.iter().filter(|&&i| a.spans[i].end.is_none()).count() as u64,
                 pids,
                 slowest: false,
             }
@@ -260,7 +291,8 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
     }
 
     crate::timing::phase_mark("report: endpoints");
-    let caps = captures(set);
+    let caps = captures(set, a);
+    let windowed = caps.iter().any(|c| c.windowed);
     // `--level spans` records requests but no goroutine lifecycle: a critical path then
     // knows client calls and nothing else, and the report says so instead of guessing.
     let spans_only = !caps.is_empty() && caps.iter().all(|c| c.level == "spans");
@@ -277,8 +309,21 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
             .collect();
         let label = s.endpoint.to_string();
         crate::timing::phase_mark("report: SLO evaluated");
-        let mut causes = if ev.latency_breached {
-            root_cause::explain(&walker, &ev.breaching, &baseline, &label)
+        // With windows, only requests the capture wholly covered are compared: the breaching
+        // ones it explains against the others it covered.
+        let (explained, covered_baseline) = if windowed {
+            let covered = |v: &[usize]| -> Vec<usize> {
+                v.iter().copied().filter(|&i| walker.explains(i)).collect()
+            };
+            (covered(&ev.breaching), covered(&baseline))
+        } else {
+            (ev.breaching.clone(), baseline.clone())
+        };
+        let too_few = explained.len() < ev.breaching.len() && explained.len() < MIN_EXPLAINED;
+        let mut causes = if ev.latency_breached && !too_few {
+            root_cause::explain(&walker, &explained, &covered_baseline, &label)
+        } else if ev.errors_breached && !ev.latency_breached {
+            failure::explain(&walker, &ev.requests, &label)
         } else {
             Vec::new()
         };
@@ -287,7 +332,8 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
                 .iter_mut()
                 .filter(|c| c.category == Category::Other && c.where_ == "unknown")
             {
-                c.summary = root_cause::unattributed_at_spans_level(c, &label);
+                c.summary =
+                    root_cause::unattributed_at_spans_level(c, &label, !baseline.is_empty());
             }
         }
         crate::timing::phase_mark("report: root causes");
@@ -295,10 +341,13 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
         let mut d: Vec<u64> = ev.requests.iter().map(|&i| end_of(&a.spans[i])).collect();
         d.sort_unstable();
         let example = if ev.latency_breached {
-            example(set, a, &walker, &ev.breaching)
+            example(set, a, &walker, &explained)
         } else {
             None
         };
+        let lifecycle_covered = windowed.then(|| lifecycle_share(set, a, &ev.requests));
+        let fuller_capture =
+            (ev.latency_breached && too_few).then(|| fuller_capture(a, &ev.breaching));
         reports.push(SloReport {
             name: s.name.clone(),
             endpoint: label,
@@ -306,8 +355,10 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
             observed: ev.observed.clone(),
             breached: ev.breached(),
             breaching_requests: ev.breaching.len() as u64,
+            explained_requests: explained.len() as u64,
             root_causes: causes,
             requests: ev.requests.len() as u64,
+            open_requests: ev.open,
             errors: ev.errors,
             error_rate: ev.error_rate,
             threshold_ns: s.latency.map(|l| l.threshold_ns()),
@@ -319,6 +370,8 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
             baseline_mean_ns: mean(&baseline),
             histogram: histogram(&d, s.latency.map(|l| l.threshold_ns())),
             example,
+            lifecycle_covered,
+            fuller_capture,
         });
     }
 
@@ -381,7 +434,12 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
                 .iter()
                 .filter(|g| g.created().is_some())
                 .count() as u64,
-            exited: a.goroutines.iter().filter(|g| g.exited().is_some()).count() as u64,
+            // Those that exited while not covered exited too, at a time not known.
+            exited: a
+                .goroutines
+                .iter()
+                .filter(|g| g.exited().is_some() || g.ended_by == EndedBy::ExitedUnseen)
+                .count() as u64,
             alive_at_end: a.goroutines.iter().filter(|g| g.alive_at_end()).count() as u64,
             leak_suspects: leaks,
         },
@@ -397,6 +455,45 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
         hint,
         warnings,
     }
+}
+
+/// The lifecycle coverage of the captures holding these requests, weighted by their length.
+fn lifecycle_share(set: &CaptureSet, a: &Analysis, requests: &[usize]) -> f64 {
+    let mut files: Vec<u32> = requests.iter().map(|&i| a.spans[i].key.file).collect();
+    files.sort_unstable();
+    files.dedup();
+    if files.is_empty() {
+        files = (0..set.files.len() as u32).collect();
+    }
+    let (mut covered, mut total) = (0.0, 0.0);
+    for fi in files {
+        let f = &set.files[fi as usize];
+        let dur = (f.end - f.start).max(0) as f64;
+        covered += a.coverage[fi as usize].coverage().lifecycle * dur;
+        total += dur;
+    }
+    if total > 0.0 {
+        covered / total
+    } else {
+        0.0
+    }
+}
+
+/// The gcap command that captures every transition of the processes serving these requests
+/// for long enough to explain them.
+fn fuller_capture(a: &Analysis, requests: &[usize]) -> String {
+    let mut pids: Vec<u32> = requests.iter().map(|&i| a.spans[i].pid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let p: Vec<String> = pids.iter().map(|p| format!("-p {p}")).collect();
+    format!(
+        "gcap -o full.gcap {} --budget off -d 30s",
+        if p.is_empty() {
+            "-p PID".into()
+        } else {
+            p.join(" ")
+        }
+    )
 }
 
 /// A round threshold near `ns` (1, 2 or 5 times a power of ten, at least 1ms).

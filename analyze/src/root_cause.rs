@@ -1,11 +1,25 @@
 //! Root causes of an SLO breach: the critical paths of the breaching requests, aggregated
-//! per (category, where, blocker), ranked by their share of the *excess* latency.
+//! per (category, where, blocker), with each cause's share of the *excess* latency: how much
+//! longer the breaching requests took than the requests that met the objective.
 //!
-//! For every cause, `breaching_mean` is the mean time per breaching request its segments
-//! took and `baseline_mean` the same over the requests that met the objective. The excess
-//! of a cause is `max(0, breaching_mean - baseline_mean)`; its share is its excess over the
-//! sum of all excesses. A cause as present in fast requests as in slow ones (the handler's
-//! own CPU time, say) thus ranks low however large it is.
+//! The share is computed top down, so that every figure is a real difference of means:
+//!
+//! 1. per category: the mean time per breaching request in it, minus the same over the
+//!    requests that met the objective (negative when slow requests spend less there). The
+//!    categories' differences add up to the whole excess (the paths tile the requests).
+//! 2. within a category, per call: the downstream call for `downstream` time ("GET
+//!    host/path", the SQL query), the code location for the rest. Fast runs of a slow
+//!    query count as its baseline wherever they happened to wait (often nowhere).
+//! 3. within a call, per (location, blocker): its part of the call's difference, in
+//!    proportion to its time in the breaching requests.
+//!
+//! A share is its difference over the whole excess; nothing is clamped, so a cause as
+//! present in fast requests as in slow ones (the handler's own CPU time, say) has a share
+//! near zero however large it is. When no request met the objective there is nothing to
+//! compare with: the shares are of the breaching requests' time, and the sentences say so.
+//! Sums run over ordered maps, so the same capture always gives the same figures.
+
+use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -59,7 +73,19 @@ pub struct RootCause {
     pub activities: Vec<Activity>,
 }
 
+/// A cause: (category, where, blocker).
 type Key = (Category, String, Option<String>);
+
+/// What a cause's time is matched on in the requests that met the objective: the category
+/// and the call (the downstream call, else the location).
+type CallKey = (Category, String);
+
+fn call_of(k: &Key) -> CallKey {
+    match (k.0, &k.2) {
+        (Category::Downstream, Some(call)) => (k.0, call.clone()),
+        _ => (k.0, k.1.clone()),
+    }
+}
 
 #[derive(Default)]
 struct Acc {
@@ -80,8 +106,8 @@ fn sample(v: &[usize]) -> Vec<usize> {
         .collect()
 }
 
-fn aggregate(w: &Walker, reqs: &[usize], keep: bool) -> HashMap<Key, Acc> {
-    let mut m: HashMap<Key, Acc> = HashMap::default();
+fn aggregate(w: &Walker, reqs: &[usize], keep: bool) -> BTreeMap<Key, Acc> {
+    let mut m: BTreeMap<Key, Acc> = BTreeMap::new();
     for &r in reqs {
         let path = w.path(r);
         let mut per: HashMap<Key, (i64, u64)> = HashMap::default();
@@ -126,37 +152,34 @@ pub(crate) fn explain(
     let (bs, base) = (sample(breaching), sample(baseline));
     let slow = aggregate(w, &bs, true);
     let fast = aggregate(w, &base, false);
-    let nb = bs.len() as f64;
-    let na = base.len() as f64;
-    let mut rows: Vec<(Key, Acc, f64, f64)> = slow
-        .into_iter()
-        .map(|(k, acc)| {
-            let bm = acc.total as f64 / nb;
-            let am = if na > 0.0 {
-                fast.get(&k).map_or(0.0, |x| x.total as f64 / na)
-            } else {
-                0.0
-            };
-            (k, acc, bm, am)
-        })
-        .collect();
-    let excess: f64 = rows.iter().map(|r| (r.2 - r.3).max(0.0)).sum();
-    let weight = |r: &(Key, Acc, f64, f64)| {
-        if excess > 0.0 {
-            (r.2 - r.3).max(0.0) / excess
-        } else {
-            let all: f64 = rows.iter().map(|x| x.2).sum();
-            if all > 0.0 {
-                r.2 / all
-            } else {
-                0.0
-            }
-        }
-    };
+    let compared = !base.is_empty();
+    let (nb, na) = (bs.len() as f64, base.len().max(1) as f64);
+    // Time per call, in breaching and in baseline requests.
+    let mut calls: BTreeMap<CallKey, (u64, u64)> = BTreeMap::new();
+    for (k, acc) in &slow {
+        calls.entry(call_of(k)).or_default().0 += acc.total;
+    }
+    for (k, acc) in &fast {
+        calls.entry(call_of(k)).or_default().1 += acc.total;
+    }
+    let diff = |(b, a): (u64, u64)| b as f64 / nb - a as f64 / na;
+    // The whole excess, summed over the calls in order (integer totals, one division each).
+    let (slow_total, fast_total) = calls
+        .values()
+        .fold((0u64, 0u64), |(b, a), x| (b + x.0, a + x.1));
+    let excess = diff((slow_total, fast_total));
     let mut out: Vec<RootCause> = Vec::new();
-    let shares: Vec<f64> = rows.iter().map(weight).collect();
-    for (i, (k, mut acc, bm, am)) in rows.drain(..).enumerate() {
-        let share = shares[i];
+    for (k, mut acc) in slow {
+        let call = calls[&call_of(&k)];
+        // This cause's part of its call, by its time in the breaching requests.
+        let part = acc.total as f64 / call.0.max(1) as f64;
+        let bm = acc.total as f64 / nb;
+        let am = call.1 as f64 / na * part;
+        let share = if excess > 0.0 {
+            (bm - am) / excess
+        } else {
+            acc.total as f64 / slow_total.max(1) as f64
+        };
         if share < 0.01 {
             continue;
         }
@@ -191,14 +214,14 @@ pub(crate) fn explain(
             })
             .collect();
         keep_largest_shares(&mut acts, 5, |a| (a.share, a.category, a.where_.as_str()));
-        let mut blocker = k.2.clone();
-        if k.0 == Category::Runnable && blocker.is_none() {
+        let (category, where_, mut blocker) = k;
+        if category == Category::Runnable && blocker.is_none() {
             blocker = cpu_holders(w, &acc.segments);
         }
         let mut rc = RootCause {
-            category: k.0,
+            category,
             share,
-            where_: k.1.clone(),
+            where_,
             blocker,
             evidence,
             summary: String::new(),
@@ -207,7 +230,7 @@ pub(crate) fn explain(
             requests: acc.requests,
             activities: acts,
         };
-        rc.summary = summary(&rc, endpoint);
+        rc.summary = summary(&rc, endpoint, compared);
         out.push(rc);
     }
     keep_largest_shares(&mut out, 8, |c| (c.share, c.category, c.where_.as_str()));
@@ -262,26 +285,39 @@ fn cpu_holders(w: &Walker, segs: &[Segment]) -> Option<String> {
     (!names.is_empty()).then(|| format!("CPU held by {}", names.join(" and ")))
 }
 
-/// "62% of the excess".
-fn share_of_excess(c: &RootCause) -> String {
-    format!("{:.0}% of the excess", c.share * 100.0)
+/// "62% of the excess", or "62% of their time" when no request met the SLO.
+fn share_of_excess(c: &RootCause, compared: bool) -> String {
+    if compared {
+        format!("{:.0}% of the excess", c.share * 100.0)
+    } else {
+        format!("{:.0}% of their time", c.share * 100.0)
+    }
 }
 
-/// "3.00ms per slow request vs 1.00ms in requests that met the SLO".
-fn per_request(c: &RootCause) -> String {
-    format!(
-        "{} per slow request vs {} in requests that met the SLO",
-        fmt_ns(c.breaching_mean_ns),
-        fmt_ns(c.baseline_mean_ns)
-    )
+/// "3.00ms per slow request vs 1.00ms in requests that met the SLO", or, when none did,
+/// "3.00ms per slow request (no request met the SLO to compare with)".
+fn per_request(c: &RootCause, compared: bool) -> String {
+    if compared {
+        format!(
+            "{} per slow request vs {} in requests that met the SLO",
+            fmt_ns(c.breaching_mean_ns),
+            fmt_ns(c.baseline_mean_ns)
+        )
+    } else {
+        format!(
+            "{} per slow request (no request met the SLO to compare with)",
+            fmt_ns(c.breaching_mean_ns)
+        )
+    }
 }
 
-/// One sentence a person can act on.
-pub(crate) fn summary(c: &RootCause, endpoint: &str) -> String {
+/// One sentence a person can act on; `compared`: some requests met the SLO.
+pub(crate) fn summary(c: &RootCause, endpoint: &str, compared: bool) -> String {
+    // What the blocker did, unless it is the wait itself (nobody ended it).
     let doing = c
         .activities
         .first()
-        .filter(|a| a.share >= 0.3)
+        .filter(|a| a.share >= 0.3 && (a.category, a.where_.as_str()) != (c.category, &c.where_))
         .map(|a| {
             let at = if a.where_ == "unknown" || a.where_.is_empty() {
                 String::new()
@@ -301,21 +337,21 @@ pub(crate) fn summary(c: &RootCause, endpoint: &str) -> String {
         format!(" in {}", c.where_)
     };
     c.category.sentence(&CauseWords {
-        share: &share_of_excess(c),
+        share: &share_of_excess(c, compared),
         endpoint,
         at: &at,
         blocker: c.blocker.as_deref(),
         doing: &doing,
-        per: &per_request(c),
+        per: &per_request(c, compared),
     })
 }
 
 /// The sentence of time a spans-level capture cannot attribute (it has no goroutine
 /// lifecycle to say where the handlers spent it).
-pub(crate) fn unattributed_at_spans_level(c: &RootCause, endpoint: &str) -> String {
+pub(crate) fn unattributed_at_spans_level(c: &RootCause, endpoint: &str, compared: bool) -> String {
     format!(
         "{}: {endpoint} handlers spend it outside any captured client call ({}), and a --level spans capture has no goroutine lifecycle to say where; capture a few seconds with --level lifecycle to explain it.",
-        share_of_excess(c),
-        per_request(c)
+        share_of_excess(c, compared),
+        per_request(c, compared)
     )
 }

@@ -4,8 +4,9 @@
 //!   lasts until the capture stopped (`complete: false`).
 //! * A server span belongs to the goroutine that started it (the handler). Goroutines the
 //!   handler creates during the span, and the goroutines those create, at any depth, belong
-//!   to the span too, from their creation until they exit or start serving a span of their
-//!   own (`SpanIndex::owner_at`).
+//!   to the span too, from their creation until the span ends, they exit or they start
+//!   serving a span of their own (`SpanIndex::owner_at`). A worker started lazily by one
+//!   request is not that request's once it has ended.
 //! * Client and SQL spans nest under the server span their goroutine belonged to when they
 //!   started (`parent`).
 //! * Across processes (and files), a server span whose incoming `traceparent` names span id
@@ -78,8 +79,8 @@ impl Span {
 pub(crate) struct SpanIndex {
     /// Server spans each goroutine served: (start, end, span), sorted.
     own: FxHashMap<GoroutineKey, Vec<(Ns, Ns, usize)>>,
-    /// The span a goroutine was created into: (from, span).
-    inherited: FxHashMap<GoroutineKey, (Ns, usize)>,
+    /// The span a goroutine was created into: (from, to, span); `to` is the span's end.
+    inherited: FxHashMap<GoroutineKey, (Ns, Ns, usize)>,
 }
 
 impl SpanIndex {
@@ -94,8 +95,8 @@ impl SpanIndex {
         }
         self.inherited
             .get(&key)
-            .filter(|(from, _)| *from <= t)
-            .map(|&(_, s)| s)
+            .filter(|&&(from, to, _)| from <= t && t <= to)
+            .map(|&(_, _, s)| s)
     }
 
     /// Times at which goroutine `key` starts or stops serving a span of its own.
@@ -141,8 +142,24 @@ fn join(a: &str, b: &str) -> String {
     }
 }
 
+/// How many spans gcap saw end without having seen them start (they were running when it
+/// attached), from the files' stats: it records only their number, not what they were.
+fn started_before(set: &CaptureSet) -> Option<String> {
+    let n: u64 = set
+        .files
+        .iter()
+        .filter_map(|f| f.cap.stats())
+        .flat_map(|s| &s.extra)
+        .filter(|kv| kv.key == "spans.unmatched_ends")
+        .filter_map(|kv| kv.value.parse::<u64>().ok())
+        .sum();
+    (n > 0).then(|| format!(
+        "{n} requests or calls were already running when the capture started: only their end was seen, so no endpoint or SLO counts them (the longer a request, the likelier it is among them)"
+    ))
+}
+
 /// The spans' warnings without the spans: ends without a recorded start.
-pub(crate) fn unpaired(evs: Vec<SpanEv>) -> Vec<String> {
+pub(crate) fn unpaired(set: &CaptureSet, evs: Vec<SpanEv>) -> Vec<String> {
     let order = time_order(&evs);
     let mut open: FxHashMap<(u32, u32, u64), ()> = FxHashMap::default();
     let mut orphan_ends = 0u64;
@@ -160,7 +177,10 @@ pub(crate) fn unpaired(evs: Vec<SpanEv>) -> Vec<String> {
             _ => {}
         }
     }
-    orphan_warning(orphan_ends).into_iter().collect()
+    orphan_warning(orphan_ends)
+        .into_iter()
+        .chain(started_before(set))
+        .collect()
 }
 
 /// (time, index) of every event in time order, stable (ties in file and block order): the
@@ -270,6 +290,7 @@ pub(crate) fn build(
     drop(evs);
     phase_mark("spans: paired");
     warnings.extend(orphan_warning(orphan_ends));
+    warnings.extend(started_before(set));
     // Time order (stable: ties keep file order). Spans were made in start order already,
     // so this only reorders spans that started at the same instant.
     let key = |s: &Span| (s.start, s.key.file, s.pid, s.local_id);
@@ -316,7 +337,8 @@ pub(crate) fn build(
         for (tc, key, p) in created {
             let parent = GoroutineKey { goid: p, ..key };
             if let Some(s) = index.owner_at(parent, tc) {
-                index.inherited.insert(key, (tc, s));
+                let to = spans[s].end_or(set.files[spans[s].key.file as usize].end);
+                index.inherited.insert(key, (tc, to, s));
                 spans[s].goroutines.push(key.goid);
             }
         }
@@ -512,6 +534,31 @@ mod tests {
                 serde_json::to_string(&span_rows(&set, a).collect::<Vec<_>>()).unwrap()
             };
             assert_eq!(rows(&with), rows(&spans_only));
+        }
+    }
+
+    /// Requests gcap saw only end (running when it attached) are said, with their number.
+    #[test]
+    fn spans_running_before_the_capture_are_said() {
+        let mut b = crate::testkit::CaptureBuilder::new(1, "/x");
+        b.ev(10, 4, EventData::GoStart { tid: 1 })
+            .stat("spans.unmatched_ends", 3);
+        let set = b.into_set();
+        for spans in [true, false] {
+            let a = Analysis::run(
+                &set,
+                &Options {
+                    spans,
+                    ..Options::default()
+                },
+            );
+            assert!(
+                a.warnings
+                    .iter()
+                    .any(|w| w.starts_with("3 requests or calls were already running")),
+                "{:?}",
+                a.warnings
+            );
         }
     }
 

@@ -8,8 +8,11 @@ use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use serde::Serialize;
 
+use crate::analysis::Analysis;
+use crate::capture_set::CaptureSet;
+use crate::coverage;
 use crate::error::{AnalyzeError, Result};
-use crate::goroutine::LeakSuspect;
+use crate::goroutine::{EndedBy, LeakSuspect};
 use crate::latency::percentile;
 use crate::units::{fmt_at, fmt_ns};
 
@@ -103,18 +106,43 @@ fn csv_error(e: csv::Error) -> AnalyzeError {
     }
 }
 
+/// What each capture with windows covered, one line each (none for captures that recorded
+/// everything): what the text listings say before their rows.
+pub fn coverage_notes(set: &CaptureSet, a: &Analysis) -> String {
+    let mut out = String::new();
+    for (f, c) in set.files.iter().zip(&a.coverage) {
+        if c.windowed() {
+            out.push_str(&format!(
+                "{}: covered {}; what it did not cover is unknown, in no total\n",
+                f.name,
+                coverage::describe(&c.coverage())
+            ));
+        }
+    }
+    out
+}
+
 /// The `goroutines` text report: a summary, leak suspects, then one row per goroutine.
 pub fn goroutines_text(rows: &[GoroutineRow], leaks: &[LeakSuspect], limit: usize) -> String {
     let mut out = String::new();
     let created = rows.iter().filter(|r| r.created_ns.is_some()).count();
     let exited = rows.iter().filter(|r| r.exited_ns.is_some()).count();
     let alive = rows.iter().filter(|r| r.state_at_end.is_some()).count();
+    let unseen = rows
+        .iter()
+        .filter(|r| r.ended_by == EndedBy::ExitedUnseen)
+        .count();
     let pids: std::collections::BTreeSet<u32> = rows.iter().map(|r| r.pid).collect();
     out.push_str(&format!(
-        "{} goroutines in {} process{}: {created} created and {exited} exited during the capture, {alive} alive at the end\n",
+        "{} goroutines in {} process{}: {created} created and {exited} exited during the capture, {alive} alive at the end{}\n",
         rows.len(),
         pids.len(),
         if pids.len() == 1 { "" } else { "es" },
+        if unseen > 0 {
+            format!(", {unseen} exited while the capture did not cover them")
+        } else {
+            String::new()
+        }
     ));
     if !leaks.is_empty() {
         out.push_str("\nLeak suspects (alive at the end, blocked for long):\n");
@@ -207,7 +235,8 @@ pub fn goroutines_text(rows: &[GoroutineRow], leaks: &[LeakSuspect], limit: usiz
             },
             match (&r.state_at_end, r.ended_by) {
                 (Some(s), _) => truncate(s, 60),
-                (None, crate::goroutine::EndedBy::ProcessExit) => "process exited".into(),
+                (None, EndedBy::ProcessExit) => "process exited".into(),
+                (None, EndedBy::ExitedUnseen) => "exited unseen".into(),
                 (None, _) => "exited".into(),
             },
         ]);

@@ -15,11 +15,15 @@
 
 use std::path::Path;
 
-use gcap_format::{Event, EventData, Meta, StackId, Symbol, Target, Writer, WriterOptions};
+use gcap_format::{
+    Event, EventData, Meta, SpanKind, StackId, Symbol, Target, Writer, WriterOptions,
+};
 
 use crate::analysis::{Analysis, Options};
 use crate::capture_set::CaptureSet;
 
+pub mod corpus;
+pub mod incident;
 pub mod scenario;
 
 /// Go 1.27's wait-reason strings, indexed by number.
@@ -79,12 +83,38 @@ pub mod reason {
     pub const SLEEP: u8 = 14;
     pub const SELECT: u8 = 18;
     pub const CHAN_RECEIVE: u8 = 19;
+    pub const SEMACQUIRE: u8 = 13;
     pub const MUTEX: u8 = 22;
+    pub const WAIT_GROUP: u8 = 25;
 }
 
 /// Monotonic time of the capture start in built captures: event times given to
 /// [`CaptureBuilder::ev`] are relative to it.
 pub const T0: u64 = 1_000_000_000;
+
+/// How a built capture is made (see [`CaptureBuilder::with_setup`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Setup<'a> {
+    /// The capture's wall-clock start.
+    pub start_unix_ns: u64,
+    /// The capture level ("spans", "lifecycle", "full").
+    pub level: &'a str,
+    /// The target's Go version (its wait reasons stay Go 1.27's).
+    pub go_version: &'a str,
+    /// Events per block: small by default, so that a few events span several blocks.
+    pub block_events: usize,
+}
+
+impl Default for Setup<'_> {
+    fn default() -> Self {
+        Setup {
+            start_unix_ns: 1_800_000_000_000_000_000,
+            level: "lifecycle",
+            go_version: "go1.27.3",
+            block_events: 4,
+        }
+    }
+}
 
 /// Builds a one-target capture in memory.
 pub struct CaptureBuilder {
@@ -92,6 +122,7 @@ pub struct CaptureBuilder {
     events: Vec<(u32, Event)>,
     end_rel: Option<u64>,
     lost: Vec<u64>,
+    stats: Vec<gcap_format::KeyValue>,
 }
 
 impl CaptureBuilder {
@@ -107,8 +138,27 @@ impl CaptureBuilder {
 
     /// Same, recorded at capture level `level` ("spans", "lifecycle", "full").
     pub fn with_level(pid: u32, exe: &str, start_unix_ns: u64, level: &str) -> CaptureBuilder {
+        Self::with_setup(
+            pid,
+            exe,
+            &Setup {
+                start_unix_ns,
+                level,
+                ..Setup::default()
+            },
+        )
+    }
+
+    /// A capture made as `setup` says.
+    pub fn with_setup(pid: u32, exe: &str, setup: &Setup) -> CaptureBuilder {
+        let &Setup {
+            start_unix_ns,
+            level,
+            go_version,
+            block_events,
+        } = setup;
         let opts = WriterOptions {
-            block_events: 4,
+            block_events,
             ts_shift: 0,
             file_id: Some(*b"ganalyze-testkit"),
             ..WriterOptions::default()
@@ -129,7 +179,7 @@ impl CaptureBuilder {
             id: 0,
             pid,
             exe: exe.into(),
-            go_version: "go1.27.3".into(),
+            go_version: go_version.into(),
             wait_reasons: GO_WAIT_REASONS.iter().map(|s| s.to_string()).collect(),
             attached_mono_ns: T0,
             ..Target::default()
@@ -140,6 +190,7 @@ impl CaptureBuilder {
             events: Vec::new(),
             end_rel: None,
             lost: Vec::new(),
+            stats: Vec::new(),
         }
     }
 
@@ -188,6 +239,67 @@ impl CaptureBuilder {
         self
     }
 
+    /// A server span `span` (`method`, `path`: interned strings) starts on `goid`.
+    pub fn server_span(
+        &mut self,
+        rel: u64,
+        goid: u64,
+        span: u64,
+        method: u32,
+        path: u32,
+    ) -> &mut Self {
+        self.span_start(rel, goid, span, SpanKind::HttpServer, method, path)
+    }
+
+    /// A SQL span `span` (`verb`, `query`: interned strings) starts on `goid`.
+    pub fn query_span(
+        &mut self,
+        rel: u64,
+        goid: u64,
+        span: u64,
+        verb: u32,
+        query: u32,
+    ) -> &mut Self {
+        self.span_start(rel, goid, span, SpanKind::Sql, verb, query)
+    }
+
+    fn span_start(
+        &mut self,
+        rel: u64,
+        goid: u64,
+        span: u64,
+        kind: SpanKind,
+        method: u32,
+        target: u32,
+    ) -> &mut Self {
+        self.ev(
+            rel,
+            goid,
+            EventData::SpanStart {
+                span,
+                kind,
+                method,
+                host: 0,
+                target,
+                content_length: u64::MAX,
+                trace: None,
+            },
+        )
+    }
+
+    /// Span `span` ends with `status` (0: none), not in error.
+    pub fn end_span(&mut self, rel: u64, goid: u64, span: u64, status: u32) -> &mut Self {
+        self.ev(
+            rel,
+            goid,
+            EventData::SpanEnd {
+                span,
+                status,
+                error: false,
+            },
+        )
+    }
+
     /// The capture stops `rel` ns after its start (default: at the last event).
     pub fn end(&mut self, rel: u64) -> &mut Self {
         self.end_rel = Some(rel);
@@ -197,6 +309,15 @@ impl CaptureBuilder {
     /// Records lost events in the stats block.
     pub fn lost(&mut self, per_cpu: &[u64]) -> &mut Self {
         self.lost = per_cpu.to_vec();
+        self
+    }
+
+    /// Records a counter in the stats block, as gcap does (e.g. "spans.unmatched_ends").
+    pub fn stat(&mut self, key: &str, value: u64) -> &mut Self {
+        self.stats.push(gcap_format::KeyValue {
+            key: key.into(),
+            value: value.to_string(),
+        });
         self
     }
 
@@ -214,6 +335,7 @@ impl CaptureBuilder {
                 end_mono_ns: end,
                 stop_reason: "test".into(),
                 lost_per_cpu: self.lost.clone(),
+                extra: self.stats.clone(),
                 ..Default::default()
             })
             .expect("stats");

@@ -48,6 +48,7 @@ fn scenarios() -> tempfile::TempDir {
     std::fs::write(d.path().join("leak.gcap"), scenario::leak()).unwrap();
     std::fs::write(d.path().join("frontend.gcap"), scenario::spans()).unwrap();
     std::fs::write(d.path().join("pricing.gcap"), scenario::downstream()).unwrap();
+    std::fs::write(d.path().join("windowed.gcap"), scenario::windowed(2)).unwrap();
     d
 }
 
@@ -190,6 +191,47 @@ fn snapshots_of_known_captures() {
         "spans_two_services_text",
         ok(&run_in(p, &["spans", "frontend.gcap", "pricing.gcap"]))
     );
+    // A budgeted capture: what it covered and cost, unknown time, unseen exits.
+    insta::assert_snapshot!(
+        "info_windowed_text",
+        ok(&run_in(p, &["info", "windowed.gcap"]))
+    );
+    insta::assert_snapshot!(
+        "goroutines_windowed_text",
+        ok(&run_in(p, &["goroutines", "windowed.gcap"]))
+    );
+}
+
+#[test]
+fn info_json_has_coverage_and_overhead() {
+    let d = scenarios();
+    let info = |file: &str| -> Value {
+        serde_json::from_str(&ok(&run_in(d.path(), &["info", "--format", "json", file]))).unwrap()
+    };
+    let v = info("windowed.gcap");
+    let c = &v["coverage"];
+    assert_eq!(c["lifecycle"].as_f64(), Some(0.8));
+    assert_eq!(c["spans"].as_f64(), Some(1.0));
+    assert_eq!(c["windows"], 2);
+    let o = &v["overhead"];
+    assert_eq!(o["budget"].as_f64(), Some(0.02));
+    assert!((o["measured"].as_f64().unwrap() - 0.015).abs() < 1e-12);
+    // A capture that predates budgets: covered by its level, cost unknown.
+    let v = info("lifecycle.gcap");
+    assert_eq!(v["coverage"]["lifecycle"].as_f64(), Some(1.0));
+    assert_eq!(v["coverage"]["windows"], 1);
+    assert!(v["overhead"]["budget"].is_null() && v["overhead"]["measured"].is_null());
+    // Goroutine rows say how much of each life was not covered.
+    let gs = json(
+        d.path(),
+        &["goroutines", "--format", "json", "windowed.gcap"],
+    );
+    let g7 = gs.iter().find(|g| g["goid"] == 7).unwrap();
+    assert_eq!(g7["unknown_ns"], 2_000_000);
+    assert_eq!(g7["start_function"], "main.(*store).refresh");
+    let g50 = gs.iter().find(|g| g["goid"] == 50).unwrap();
+    assert_eq!(g50["ended_by"], "exited_unseen");
+    assert!(g50["exited_ns"].is_null());
 }
 
 #[test]

@@ -14,18 +14,7 @@ fn capture(case: &str) -> PathBuf {
 }
 
 fn ganalyze(cmd: &str, case: &str) -> Vec<Value> {
-    let out = Command::new(env!("CARGO_BIN_EXE_ganalyze"))
-        .args([cmd, "--format", "json"])
-        .arg(capture(case))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice::<Value>(&out.stdout)
-        .unwrap()
+    json_of(&[cmd, "--format", "json"], case)
         .as_array()
         .unwrap()
         .clone()
@@ -237,4 +226,57 @@ fn gc_pressure() {
         "{}",
         v["events_by_kind"]
     );
+}
+
+/// The binary's JSON output of `args` on one case's capture.
+fn json_of(args: &[&str], case: &str) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_ganalyze"))
+        .args(args)
+        .arg(capture(case))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every corpus capture predates budgets: it recorded every transition, so it is covered
+/// throughout, no goroutine has unknown time, and every breaching request is explained.
+#[test]
+fn captures_without_windows_are_covered_throughout() {
+    for case in [
+        "lifecycle",
+        "lock_convoy",
+        "worker_pool",
+        "slow_downstream",
+        "slow_sql",
+        "goroutine_leak",
+        "cpu_starvation",
+        "gc_pressure",
+    ] {
+        let info = json_of(&["info", "--format", "json"], case);
+        let c = &info["coverage"];
+        assert_eq!(c["spans"].as_f64(), Some(1.0), "{case}");
+        assert_eq!(c["lifecycle"].as_f64(), Some(1.0), "{case}");
+        assert_eq!(c["windows"], 1, "{case}");
+        assert!(info["overhead"]["budget"].is_null(), "{case}");
+        assert!(info["overhead"]["measured"].is_null(), "{case}");
+        for g in ganalyze("goroutines", case) {
+            assert_eq!(g["unknown_ns"], 0, "{case}: goroutine {}", g["goid"]);
+        }
+        // An SLO that matches no request is an error: the lifecycle case serves none.
+        let slo: &[&str] = if case == "lifecycle" {
+            &[]
+        } else {
+            &["--slo", "*: p50 < 1ms"]
+        };
+        let r = json_of(&[&["report", "--format", "json"][..], slo].concat(), case);
+        assert_eq!(r["captures"][0]["coverage"], *c, "{case}");
+        for s in r["slos"].as_array().unwrap() {
+            assert_eq!(s["explained_requests"], s["breaching_requests"], "{case}");
+        }
+    }
 }

@@ -8,31 +8,13 @@ use std::process::Command;
 
 use ganalyze::category::Category;
 use ganalyze::report::{self, Report, SloReport};
+use ganalyze::testkit::corpus::mark;
 use ganalyze::testkit::scenario;
 use ganalyze::{render, slo, Analysis, CaptureSet, LoadedCapture, Options};
 use gcap_format::{EventData, SpanKind};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The line of `MARK:name` in a corpus program.
-fn mark(case: &str, name: &str) -> u32 {
-    let src = std::fs::read_to_string(repo().join(format!("corpus/{case}/main.go"))).unwrap();
-    let tag = format!("MARK:{name}");
-    let i = src
-        .lines()
-        .position(|l| {
-            l.split("//").nth(1).is_some_and(|c| {
-                c.trim_start().starts_with(&tag)
-                    && c.trim_start()[tag.len()..]
-                        .chars()
-                        .next()
-                        .is_none_or(|ch| ch == ' ' || ch == '.')
-            }) && !l.trim_start().starts_with("//")
-        })
-        .unwrap_or_else(|| panic!("no {tag} in {case}"));
-    i as u32 + 1
 }
 
 fn corpus_report(case: &str, slos: &[&str]) -> Report {
@@ -440,10 +422,19 @@ fn json_has_the_contract_shape() {
         "observed",
         "breached",
         "breaching_requests",
+        "explained_requests",
         "root_causes",
     ] {
         assert!(!s[k].is_null(), "slos.{k}");
     }
+    // A capture that recorded every transition explains every breaching request.
+    assert_eq!(s["explained_requests"], s["breaching_requests"]);
+    let cov = &v["captures"][0]["coverage"];
+    assert_eq!(
+        (cov["spans"].as_f64(), cov["lifecycle"].as_f64()),
+        (Some(1.0), Some(1.0))
+    );
+    assert_eq!(cov["windows"], 1);
     let c = &s["root_causes"][0];
     assert_eq!(c["category"], "mutex");
     assert!(c["share"].as_f64().unwrap() > 0.0 && c["share"].as_f64().unwrap() <= 1.0);
@@ -459,6 +450,101 @@ fn json_has_the_contract_shape() {
         .map(|c| c["share"].as_f64().unwrap())
         .collect();
     assert!(shares.windows(2).all(|w| w[0] >= w[1]), "sorted by share");
+}
+
+// ---- budgeted captures: lifecycle windows and snapshots -------------------------------
+
+fn windowed_report(slow_inside: usize) -> Report {
+    let set = CaptureSet::from_bytes("windowed.gcap", scenario::windowed(slow_inside)).unwrap();
+    let a = Analysis::run(&set, &Options::default());
+    report::build(
+        &set,
+        &a,
+        &[slo::parse("GET /api/orders: p99 < 500us").unwrap()],
+    )
+}
+
+#[test]
+fn only_requests_inside_lifecycle_windows_are_explained() {
+    let r = windowed_report(6);
+    let c = &r.captures[0];
+    assert!(c.windowed);
+    assert!((c.coverage.lifecycle - 0.8).abs() < 1e-9);
+    assert_eq!((c.coverage.spans, c.coverage.windows), (1.0, 2));
+    assert_eq!(c.overhead.budget, Some(0.02));
+    assert!((c.overhead.measured.unwrap() - 0.015).abs() < 1e-12);
+    let s = slo_of(&r, "GET /api/orders");
+    // Six inside the windows, one straddling the first one's end, one between them.
+    assert_eq!((s.breaching_requests, s.explained_requests), (8, 6));
+    // Latencies count every request, covered or not: six fast ones of 50 µs, one of 100.
+    assert_eq!((s.requests, s.baseline_mean_ns), (15, 400_000 / 7));
+    assert_eq!(s.lifecycle_covered, Some(0.8));
+    assert_eq!(s.fuller_capture, None);
+    let top = &s.root_causes[0];
+    assert_eq!(top.category, Category::Mutex);
+    assert_eq!(top.where_, "main.(*store).get (store.go:41)");
+    // The blocker is named from the snapshots: it was created before the capture.
+    assert_eq!(
+        top.blocker.as_deref(),
+        Some("main.(*store).refresh created at main.main (main.go:88)")
+    );
+    assert_eq!(top.requests, 6);
+    assert_eq!(top.breaching_mean_ns, 550_000);
+    // Every cause and the example come from the explained requests (spans 100:100..105),
+    // never the straddling (100:300) or the uncovered (100:301) one.
+    for c in &s.root_causes {
+        for e in &c.evidence {
+            assert!(!["100:300", "100:301"].contains(&e.span.as_str()), "{e:?}");
+        }
+        assert_ne!(
+            c.where_,
+            "unknown (outside the capture's lifecycle windows)"
+        );
+    }
+    let e = s.example.as_ref().unwrap();
+    assert!(e.span.starts_with("100:10"), "{}", e.span);
+    // The leak: three goroutines parked at one place in both snapshots.
+    let l = &r.goroutines.leak_suspects;
+    assert_eq!(l.len(), 1, "{l:?}");
+    // Three parked since before the capture, one since 600 µs: the group's oldest counts.
+    assert_eq!((l[0].count, l[0].blocked_on.as_str()), (4, "chan receive"));
+    assert_eq!(l[0].creation_site, "main.startWorkers (leak.go:5)");
+    let text = render::text::render(&r, false);
+    assert!(
+        text.contains("explained 6 of 8 breaching requests (lifecycle covered 80% of the capture)")
+    );
+    assert!(!text.contains("too few"));
+}
+
+#[test]
+fn too_few_explained_requests_name_a_fuller_capture() {
+    let r = windowed_report(2);
+    let s = slo_of(&r, "GET /api/orders");
+    assert!(s.breached);
+    assert_eq!((s.breaching_requests, s.explained_requests), (4, 2));
+    assert!(s.root_causes.is_empty(), "{:?}", s.root_causes);
+    assert_eq!(
+        s.fuller_capture.as_deref(),
+        Some("gcap -o full.gcap -p 100 --budget off -d 30s")
+    );
+    let text = render::text::render(&r, false);
+    assert!(text.contains("explained 2 of 4 breaching requests"));
+    assert!(text.contains(
+        "too few to rank causes (fewer than 5 explained): for a fuller capture, run `gcap -o full.gcap -p 100 --budget off -d 30s`"
+    ));
+    let html = render::html::render(&r);
+    assert!(html.contains("Explained 2 of 4 breaching requests"));
+    assert!(html.contains("run <code>gcap -o full.gcap -p 100 --budget off -d 30s</code>"));
+}
+
+#[test]
+fn snapshots_of_windowed_reports() {
+    for (name, n) in [("windowed", 6), ("windowed_few", 2)] {
+        let r = windowed_report(n);
+        insta::assert_snapshot!(format!("{name}_text"), render::text::render(&r, false));
+        insta::assert_snapshot!(format!("{name}_markdown"), render::markdown::render(&r));
+    }
+    insta::assert_snapshot!("windowed_json", render::json(&windowed_report(6)));
 }
 
 // ---- the command line ----------------------------------------------------------------

@@ -1,6 +1,12 @@
 //! Decoding one events block: goroutine events grouped by goroutine (stored as
-//! [`Events`]), and the rest (thread switches, spans, GC, losses, process exits) split by
-//! consumer.
+//! [`Events`]), and the rest (thread switches, spans, GC, losses, process exits, coverage
+//! and snapshot ends) split by consumer.
+//!
+//! Only trusted times are analysed: an event is dropped (and counted) when its time lies
+//! outside its block's range (as the block and the index record it) or the capture's (from
+//! its start to the stop the stats block records). A damaged byte in a time delta moves
+//! every later event of the block, by up to years; kept, such events made requests last
+//! days and goroutines run for hours in a capture of seconds.
 
 use std::cell::RefCell;
 
@@ -8,6 +14,7 @@ use gcap_format::{EventData, EventKind, EventsPayload, RawEvent};
 use rustc_hash::FxHashMap;
 
 use crate::capture_set::Ns;
+use crate::coverage::Records;
 use crate::goroutine::event::{is_goroutine_event, Events};
 use crate::goroutine::GoroutineKey;
 use crate::span::SpanEv;
@@ -25,9 +32,50 @@ pub(super) struct BlockOut {
     pub(crate) spans: Vec<SpanEv>,
     pub(crate) pauses: Vec<(Ns, EventKind)>,
     pub(crate) proc_exit: Option<Ns>,
+    /// Coverage and overhead records.
+    pub(crate) coverage: Records,
+    /// When the snapshots it completes were taken.
+    pub(crate) snapshots: Vec<Ns>,
     pub(crate) lost: u64,
     pub(crate) count: u64,
+    /// Events dropped because their time was outside the trusted range.
+    pub(crate) untrusted: u64,
     pub(crate) problem: Option<String>,
+}
+
+/// The monotonic times a capture's events may have (inclusive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct TimeRange {
+    pub(super) lo: u64,
+    pub(super) hi: u64,
+}
+
+impl TimeRange {
+    /// A block's first time is rounded down to its tick (32 ns by default): a margin.
+    const ROUNDING: u64 = 1 << 16;
+
+    /// A capture's range: from its start (metadata) to its stop (stats block); without a
+    /// stats block (a cut file) it has no known end.
+    pub(super) fn of_capture(cap: &gcap_format::Capture) -> TimeRange {
+        let start = cap.meta().map_or(0, |m| m.start_mono_ns);
+        let stop = cap.stats().map(|s| s.end_mono_ns).filter(|&e| e >= start);
+        TimeRange {
+            lo: start.saturating_sub(Self::ROUNDING),
+            hi: stop.map_or(u64::MAX, |e| e.saturating_add(Self::ROUNDING)),
+        }
+    }
+
+    /// Within both ranges.
+    fn and(self, o: TimeRange) -> TimeRange {
+        TimeRange {
+            lo: self.lo.max(o.lo),
+            hi: self.hi.min(o.hi),
+        }
+    }
+
+    fn has(self, t: u64) -> bool {
+        (self.lo..=self.hi).contains(&t)
+    }
 }
 
 /// Per-thread buffers reused from block to block (no fresh memory per block).
@@ -51,14 +99,22 @@ thread_local! {
 /// rest (spans, threads, GC) through the typed event.
 /// `first_only`: keep only each goroutine's first event of the block (all that is needed
 /// when the goroutines are not built).
-pub(super) fn decode(p: &EventsPayload, file: u32, delta: i64, first_only: bool) -> BlockOut {
-    SCRATCH.with(|s| decode_with(p, file, delta, first_only, &mut s.borrow_mut()))
+/// `capture`: the times the capture's events may have.
+pub(super) fn decode(
+    p: &EventsPayload,
+    file: u32,
+    delta: i64,
+    capture: TimeRange,
+    first_only: bool,
+) -> BlockOut {
+    SCRATCH.with(|s| decode_with(p, file, delta, capture, first_only, &mut s.borrow_mut()))
 }
 
 fn decode_with(
     p: &EventsPayload,
     file: u32,
     delta: i64,
+    capture: TimeRange,
     first_only: bool,
     sc: &mut Scratch,
 ) -> BlockOut {
@@ -67,6 +123,16 @@ fn decode_with(
         target: a.target.to_native(),
         ..BlockOut::default()
     };
+    // The block's range as it says and as the index (or the frame scan) recorded it.
+    let trusted = capture
+        .and(TimeRange {
+            lo: a.t_min.to_native(),
+            hi: a.t_max.to_native(),
+        })
+        .and(TimeRange {
+            lo: p.info.t_min,
+            hi: p.info.t_max,
+        });
     let n = a.count.to_native() as usize;
     sc.events.clear();
     sc.group.clear();
@@ -77,6 +143,10 @@ fn decode_with(
     let (mut last_goid, mut last_group) = (u64::MAX, 0u32);
     let res = a.for_each_raw(|raw| {
         out.count += 1;
+        if !trusted.has(raw.ts) {
+            out.untrusted += 1;
+            return;
+        }
         let t = raw.ts as i64 + delta;
         if !is_goroutine_event(raw.kind) {
             other(&mut out, file, raw, t);
@@ -105,10 +175,18 @@ fn decode_with(
         sc.groups[g as usize].1 += k;
     });
     if let Err(e) = res {
-        out.problem = Some(format!(
-            "events block at byte {} is damaged after {} events ({}): the rest of it was skipped",
-            p.info.offset, out.count, e.0
-        ));
+        // The block's columns disagree: each is decoded on its own, so damage in one (the
+        // goroutine ids, say) spoils events before the point where decoding failed too.
+        // None of the block is analysed.
+        let problem = format!(
+            "events block at byte {} is damaged ({}): its events were left out",
+            p.info.offset, e.0
+        );
+        return BlockOut {
+            target: out.target,
+            problem: Some(problem),
+            ..BlockOut::default()
+        };
     }
     if first_only {
         // The first event of each group, with its continuation.
@@ -164,6 +242,10 @@ fn other(out: &mut BlockOut, file: u32, raw: &RawEvent, t: Ns) {
         EventData::ProcExit { .. } => {
             out.proc_exit = Some(out.proc_exit.map_or(t, |x: Ns| x.min(t)))
         }
+        EventData::Coverage { .. } | EventData::Overhead { .. } => {
+            out.coverage.add(out.target, t, &ev.data)
+        }
+        EventData::SnapshotEnd { .. } => out.snapshots.push(t),
         // Goroutine events are handled by the caller.
         _ => {}
     }

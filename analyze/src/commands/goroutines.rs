@@ -30,6 +30,7 @@ pub(crate) fn run(
             Format::Text => {
                 let rows: Vec<_> = rows.collect();
                 let leaks = a.leak_suspects(set, &leak);
+                write!(out, "{}", table::coverage_notes(set, a))?;
                 write!(out, "{}", table::goroutines_text(&rows, &leaks, limit))?;
             }
         }

@@ -3,29 +3,37 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use ganalyze::coverage::{self, FileCoverage};
 use gcap_format::{Capture, EventKind};
 use serde_json::{json, Value};
 
 use crate::Format;
 
-/// The contract's JSON object for one capture.
-pub(crate) fn info_json(file: &str, cap: &Capture) -> Value {
+/// When a capture started and stopped, on its monotonic clock.
+fn time_span(cap: &Capture) -> (u64, u64) {
     let meta = cap.meta().cloned().unwrap_or_default();
     let (t0, t1) = cap
         .time_range()
         .unwrap_or((meta.start_mono_ns, meta.start_mono_ns));
     let end = cap.stats().map_or(t1, |s| s.end_mono_ns.max(t1));
+    let start = if meta.start_mono_ns > 0 {
+        meta.start_mono_ns
+    } else {
+        t0
+    };
+    (start, end)
+}
+
+/// The contract's JSON object for one capture, whose coverage is `cov`.
+pub(crate) fn info_json(file: &str, cap: &Capture, cov: &FileCoverage) -> Value {
+    let meta = cap.meta().cloned().unwrap_or_default();
+    let (start, end) = time_span(cap);
     let lost: u64 = cap.stats().map_or(0, |s| s.lost_per_cpu.iter().sum());
     let targets: Vec<Value> = cap
         .targets()
         .iter()
         .map(|t| json!({"pid": t.pid, "exe": t.exe, "go_version": t.go_version, "build_id": t.build_id}))
         .collect();
-    let start = if meta.start_mono_ns > 0 {
-        meta.start_mono_ns
-    } else {
-        t0
-    };
     json!({
         "file": file,
         "format_version": cap.header().version,
@@ -51,6 +59,8 @@ pub(crate) fn info_json(file: &str, cap: &Capture) -> Value {
                 .collect::<std::collections::BTreeMap<_, _>>()
         }),
         "stop_reason": cap.stats().map(|s| s.stop_reason.clone()),
+        "coverage": cov.coverage(),
+        "overhead": cov.overhead(),
     })
 }
 
@@ -58,9 +68,11 @@ pub(crate) fn run(files: &[PathBuf], format: Format) -> anyhow::Result<ExitCode>
     let mut out = Vec::new();
     for f in files {
         let cap = super::open(f)?;
-        let mut v = info_json(&f.display().to_string(), &cap);
+        let (start, end) = time_span(&cap);
+        let cov = FileCoverage::of_capture(&cap, start, end.max(start));
+        let mut v = info_json(&f.display().to_string(), &cap, &cov);
         if format == Format::Text {
-            print_text(&cap, &v);
+            print_text(&cap, &v, &cov);
         } else {
             v["events_by_kind"] = events_by_kind(&cap)?;
             out.push(v);
@@ -95,7 +107,7 @@ fn events_by_kind(cap: &Capture) -> anyhow::Result<Value> {
     Ok(serde_json::to_value(counts)?)
 }
 
-fn print_text(cap: &Capture, v: &Value) {
+fn print_text(cap: &Capture, v: &Value, cov: &FileCoverage) {
     println!("{}", v["file"].as_str().unwrap_or(""));
     println!("  format version  {}", v["format_version"]);
     if let Some(m) = cap.meta() {
@@ -122,6 +134,13 @@ fn print_text(cap: &Capture, v: &Value) {
         "  events          {} ({} lost)",
         v["events"], v["events_lost"]
     );
+    // Captures that predate budgets recorded everything and say nothing more here.
+    if cov.windowed() {
+        println!("  coverage        {}", coverage::describe(&cov.coverage()));
+    }
+    if let Some(o) = coverage::describe_overhead(&cov.overhead()) {
+        println!("  overhead        {o}");
+    }
     println!("  blocks          {}  bytes {}", v["blocks"], v["bytes"]);
     if v["complete"].as_bool() == Some(true) {
         println!("  complete        yes");

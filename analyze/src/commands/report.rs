@@ -40,6 +40,8 @@ pub(crate) fn run(
     // SLOs first: a typo should not cost an analysis.
     let slos = slos(specs, slo_file)?;
     let (set, a) = super::analyze::analyze(files, Options::default())?;
+    // An SLO that matches nothing is a mistake, not an objective met.
+    slo::require_requests(&slos, &a.spans)?;
     let r = report::build(&set, &a, &slos);
     super::exit_without_freeing(set, a);
     let color =

@@ -23,6 +23,7 @@ pub(crate) fn run(files: &[PathBuf], format: Format, limit: usize) -> anyhow::Re
             Format::Csv => table::spans_csv(rows, out)?,
             Format::Text => {
                 let rows: Vec<_> = rows.collect();
+                write!(out, "{}", table::coverage_notes(set, a))?;
                 write!(out, "{}", table::spans_text(&rows, limit))?;
             }
         }

@@ -1,7 +1,7 @@
 //! The walker on hand-built scenarios with exact expected segments.
 
 use super::*;
-use crate::testkit::scenario;
+use crate::testkit::{incident, scenario};
 use crate::{CaptureSet, LoadedCapture, Options};
 
 fn run(set: &CaptureSet) -> Analysis {
@@ -253,4 +253,121 @@ fn downstream_descends_into_the_captured_backend() {
             (900, 1000, "on_cpu", u.clone(), None, "on_cpu", u, 10),
         ]
     );
+}
+
+/// A `select` a timer ends is `sleep`; so is one a context deadline ends, and the goroutine
+/// `time.AfterFunc` started for it (created during the wait) is never followed.
+#[test]
+fn timers_and_deadlines_are_sleep() {
+    let set = CaptureSet::from_bytes("t.gcap", incident::timers()).unwrap();
+    let a = run(&set);
+    let w = Walker::new(&set, &a);
+    let u = "unknown".to_string();
+    let poll = "main.poll (main.go:40)".to_string();
+    assert_eq!(
+        rows(&set, &w.path(span_named(&a, "GET /api/poll")), 100_000),
+        vec![
+            (10, 11, "on_cpu", u.clone(), None, "on_cpu", u.clone(), 10),
+            (11, 61, "sleep", poll.clone(), None, "sleep", poll, 10),
+            (
+                61,
+                62,
+                "runnable",
+                u.clone(),
+                None,
+                "runnable",
+                u.clone(),
+                10
+            ),
+            (62, 63, "on_cpu", u.clone(), None, "on_cpu", u.clone(), 10),
+        ]
+    );
+    let ctx = "main.withDeadline (main.go:60)".to_string();
+    assert_eq!(
+        rows(&set, &w.path(span_named(&a, "GET /api/ctx")), 100_000),
+        vec![
+            (100, 101, "on_cpu", u.clone(), None, "on_cpu", u.clone(), 11),
+            (101, 151, "sleep", ctx.clone(), None, "sleep", ctx, 11),
+            (
+                151,
+                152,
+                "runnable",
+                u.clone(),
+                None,
+                "runnable",
+                u.clone(),
+                11
+            ),
+            (152, 153, "on_cpu", u.clone(), None, "on_cpu", u, 11),
+        ]
+    );
+}
+
+/// `sync.WaitGroup.Wait` is never a lock, on any Go version: before 1.24 it parks as
+/// `semacquire`, and the stack says it is a WaitGroup. Followed, it is the slow worker's
+/// sleep; not followed (depth 0), the waiter's own segment is `other`.
+#[test]
+fn wait_group_is_never_a_lock() {
+    for version in ["go1.21.13", "go1.27.3"] {
+        let set = CaptureSet::from_bytes("w.gcap", incident::wait_group(version)).unwrap();
+        let a = run(&set);
+        let mut w = Walker::new(&set, &a);
+        let req = span_named(&a, "GET /api/fanout");
+        let path = rows(&set, &w.path(req), 10_000);
+        assert_eq!(
+            path[1],
+            (
+                110,
+                607,
+                "sleep",
+                "main.work (main.go:30)".into(),
+                None,
+                "sleep",
+                "main.work (main.go:30)".into(),
+                12
+            ),
+            "{version}: {path:?}"
+        );
+        assert!(path.iter().all(|r| r.2 != "mutex"), "{version}: {path:?}");
+        w.max_depth = 0;
+        let own = rows(&set, &w.path(req), 10_000);
+        assert_eq!(
+            own[1],
+            (
+                110,
+                615,
+                "other",
+                "main.fanout (main.go:50)".into(),
+                None,
+                "other",
+                "main.fanout (main.go:50)".into(),
+                10
+            ),
+            "{version}: {own:?}"
+        );
+    }
+}
+
+/// A worker the first request started lazily is not that request's once it has ended: the
+/// second request waits for the worker, not for "other requests".
+#[test]
+fn a_lazily_started_worker_is_not_its_first_requests() {
+    let set = CaptureSet::from_bytes("l.gcap", incident::lazy_worker()).unwrap();
+    let a = run(&set);
+    let w = Walker::new(&set, &a);
+    let second = a.spans.iter().position(|s| s.local_id == 2).unwrap();
+    let path = w.path(second);
+    let waits: Vec<_> = path
+        .iter()
+        .filter(|s| s.category == Category::Chan)
+        .collect();
+    assert!(!waits.is_empty(), "{path:?}");
+    for s in waits {
+        assert_eq!(
+            s.blocker.as_deref(),
+            Some("main.worker created at main.(*pool).start (main.go:20)"),
+            "{s:?}"
+        );
+        assert_eq!(s.where_, "main.submit (main.go:40)");
+    }
 }

@@ -153,6 +153,10 @@ pub(crate) fn chrome_to<W: Write>(
     for g in &a.goroutines {
         let f = &set.files[g.key.file as usize];
         for (s, owner, first_piece) in owned_states(&a.span_index, g) {
+            // Time the capture did not cover stays a gap in the track.
+            if s.kind == StateKind::Unknown {
+                continue;
+            }
             let pid = track_pid(owner, g.key.file, g.key.target);
             let tid = g.key.goid;
             if named.insert((pid, tid)) {
@@ -224,5 +228,25 @@ mod tests {
         assert!(evs
             .iter()
             .any(|e| e["ph"] == "X" && e["name"] == "blocked: sync.Mutex.Lock" && e["tid"] == 3));
+    }
+
+    #[test]
+    fn time_not_covered_is_a_gap_in_the_tracks() {
+        let (set, a) = analysed("orders-1.gcap", scenario::windowed(2));
+        let mut buf = Vec::new();
+        chrome_to(&set, &a, &mut buf).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        let evs = v["traceEvents"].as_array().unwrap();
+        assert!(!evs.iter().any(|e| e["args"]["state"] == "unknown"));
+        // g7 sleeps in both windows: two slices from the snapshots, at 0 and 6 ms.
+        let sleeps: Vec<f64> = evs
+            .iter()
+            .filter(|e| e["tid"] == 7 && e["name"] == "blocked: sleep")
+            .map(|e| e["ts"].as_f64().unwrap())
+            .collect();
+        assert!(
+            sleeps.contains(&0.0) && sleeps.contains(&6000.0),
+            "{sleeps:?}"
+        );
     }
 }

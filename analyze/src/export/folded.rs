@@ -21,7 +21,8 @@ pub(crate) fn folded_lines(set: &CaptureSet, a: &Analysis) -> Vec<String> {
         let f = &set.files[g.key.file as usize];
         for (s, owner, _) in owned_states(&a.span_index, g) {
             let d = s.duration();
-            if d == 0 {
+            // Time the capture did not cover was spent on nothing known.
+            if d == 0 || s.kind == StateKind::Unknown {
                 continue;
             }
             let span = owner.map_or("(no span)", |i| a.spans[i].name.as_str());
@@ -114,5 +115,22 @@ mod tests {
         let svg = folded(&set, &a, &dir.path().join("g.folded")).unwrap();
         let text = std::fs::read_to_string(svg).unwrap();
         assert!(text.contains("<svg"));
+    }
+
+    #[test]
+    fn folded_stacks_leave_out_time_not_covered() {
+        let (set, a) = analysed("orders-1.gcap", scenario::windowed(2));
+        let lines = folded_lines(&set, &a);
+        assert!(!lines.iter().any(|l| l.contains("[unknown]")), "{lines:#?}");
+        let sum: u64 = lines
+            .iter()
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum();
+        let known: u64 = a
+            .goroutines
+            .iter()
+            .map(|g| (g.end - g.first_seen) as u64 - g.unknown_ns())
+            .sum();
+        assert_eq!(sum, known);
     }
 }

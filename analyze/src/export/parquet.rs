@@ -19,6 +19,7 @@ fn cause_name(c: Cause) -> Option<String> {
         Cause::Woken(_) => Some("woken".into()),
         Cause::Preempted => Some("preempted".into()),
         Cause::Yielded => Some("yielded".into()),
+        Cause::Snapshot => Some("snapshot".into()),
         Cause::Unknown => None,
     }
 }

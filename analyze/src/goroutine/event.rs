@@ -20,6 +20,10 @@ pub(crate) mod kind {
     pub(crate) const SYS_OUT: u8 = EventKind::SyscallExit as u8;
     pub(crate) const EXIT: u8 = EventKind::GoExit as u8;
     pub(crate) const SAMPLE: u8 = EventKind::CpuSample as u8;
+    pub(crate) const SNAPSHOT: u8 = EventKind::GoSnapshot as u8;
+    /// Not a file kind: what a snapshot read of the goroutine, the [`super::GEv`] that follows
+    /// each `SNAPSHOT` one (see [`super::Snap::of`]).
+    pub(crate) const READING: u8 = u8::MAX;
 }
 use kind::*;
 
@@ -29,27 +33,80 @@ use kind::*;
 pub(crate) fn is_goroutine_event(kind: u8) -> bool {
     matches!(
         kind,
-        CREATE | INFO | START | SYS_OUT | STOP | BLOCK | UNBLOCK | SYS_IN | SAMPLE | EXIT
+        CREATE
+            | INFO
+            | START
+            | SYS_OUT
+            | STOP
+            | BLOCK
+            | UNBLOCK
+            | SYS_IN
+            | SAMPLE
+            | EXIT
+            | SNAPSHOT
     )
 }
 
-/// One goroutine event as reconstruction reads it.
+/// One goroutine event as reconstruction reads it (32 bytes: millions go through the state
+/// machine, so a snapshot comes as two, its origin then its [`READING`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct GEv {
     pub(crate) t: Ns,
-    /// Create / info: the parent; unblock: the waker.
+    /// Create / info / snapshot: the parent; unblock: the waker; reading: the time waiting.
     pub(crate) a: u64,
-    /// Create / info: the creation stack; start, syscall, sample: the thread; block: the stack.
+    /// Create / info / snapshot: the creation stack; start, syscall, sample: the thread;
+    /// block, reading: the stack.
     pub(crate) b: u32,
-    /// Create / info: the start stack; stop, block: the reason; syscall enter, sample: the stack.
+    /// Create / info / snapshot: the start stack; stop, block: the reason; syscall enter,
+    /// sample: the stack; reading: status | reason << 8.
     pub(crate) c: u32,
     pub(crate) kind: u8,
+}
+
+/// A goroutine as a snapshot read it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Snap {
+    /// How long it had been waiting (u64::MAX: unknown).
+    pub(crate) waiting_ns: u64,
+    /// Where it is parked.
+    pub(crate) stack: u32,
+    /// Go's status (`_Grunnable` = 1, ...) and wait reason.
+    pub(crate) status: u8,
+    pub(crate) reason: u8,
+}
+
+impl Snap {
+    /// The reading of a [`GEv`] of kind [`READING`].
+    pub(crate) fn of(e: &GEv) -> Snap {
+        debug_assert_eq!(e.kind, READING);
+        Snap {
+            waiting_ns: e.a,
+            stack: e.b,
+            status: e.c as u8,
+            reason: (e.c >> 8) as u8,
+        }
+    }
+}
+
+/// Go's goroutine statuses a snapshot records (`runtime/runtime2.go`).
+pub(crate) mod go_status {
+    pub(crate) const IDLE: u8 = 0;
+    pub(crate) const RUNNABLE: u8 = 1;
+    pub(crate) const RUNNING: u8 = 2;
+    pub(crate) const SYSCALL: u8 = 3;
+    pub(crate) const WAITING: u8 = 4;
+    pub(crate) const MORIBUND: u8 = 5;
+    pub(crate) const DEAD: u8 = 6;
+    pub(crate) const COPYSTACK: u8 = 8;
+    pub(crate) const PREEMPTED: u8 = 9;
 }
 
 /// How a goroutine event is stored: 16 bytes plus its kind byte (a separate column). Fields
 /// as in [`GEv`]: `x` is `b`, `y` is `c`. An unblock's waker is split over `x` (low half) and
 /// `y` (high half); a create or info event takes two slots, the second (kind [`CONT`])
-/// holding the parent in `t`.
+/// holding the parent in `t`. A snapshot takes three: its parked stack in `x` and status |
+/// reason << 8 in `y`, then the parent, creation and start stacks as a create's second slot,
+/// then the waiting time in `t`.
 #[derive(Clone, Copy, Default)]
 struct Slot {
     t: Ns,
@@ -57,8 +114,18 @@ struct Slot {
     y: u32,
 }
 
-/// The kind of the second slot of a create or info event.
+/// The kind of the slots after the first of a create, info or snapshot event.
 const CONT: u8 = 0;
+
+/// How many slots an event of this kind takes.
+#[inline]
+fn slots_of(kind: u8) -> u32 {
+    match kind {
+        CREATE | INFO => 2,
+        SNAPSHOT => 3,
+        _ => 1,
+    }
+}
 
 /// Goroutine events as stored: a column of slots and a column of their kinds.
 #[derive(Default)]
@@ -85,12 +152,50 @@ impl Events {
     }
 
     /// Stores a goroutine event (kind [`is_goroutine_event`]) at `t`; returns how many slots
-    /// it took. 0: not stored (malformed arguments, which `to_event` rejects, or a CPU sample
-    /// outside any goroutine).
+    /// it took. 0: not stored (malformed arguments, which `to_event` rejects, a CPU sample
+    /// outside any goroutine, or a snapshot of a goroutine slot not in use).
     #[inline]
     pub(crate) fn push(&mut self, raw: &RawEvent, t: Ns) -> u32 {
         // `to_event` is the one place that knows each kind's arguments.
         let Some(ev) = raw.to_event() else { return 0 };
+        if let EventData::GoSnapshot {
+            status,
+            reason,
+            waiting_ns,
+            parent,
+            creation,
+            start,
+            stack,
+            ..
+        } = ev.data
+        {
+            if matches!(
+                status,
+                go_status::IDLE | go_status::MORIBUND | go_status::DEAD
+            ) {
+                return 0;
+            }
+            let slots = [
+                Slot {
+                    t,
+                    x: stack,
+                    y: status as u32 | (reason as u32) << 8,
+                },
+                Slot {
+                    t: parent as i64,
+                    x: creation,
+                    y: start,
+                },
+                Slot {
+                    t: waiting_ns as i64,
+                    x: 0,
+                    y: 0,
+                },
+            ];
+            self.slots.extend_from_slice(&slots);
+            self.kinds.extend_from_slice(&[raw.kind, CONT, CONT]);
+            return 3;
+        }
         let (x, y, cont) = match ev.data {
             EventData::GoCreate {
                 parent,
@@ -130,14 +235,11 @@ impl Events {
     /// Appends the event whose first slot is `from`'s slot `i`; returns how many slots it
     /// took.
     pub(crate) fn copy_event(&mut self, from: &Events, i: usize) -> u32 {
-        let n = if matches!(from.kinds[i], CREATE | INFO) {
-            2
-        } else {
-            1
-        };
-        self.slots.extend_from_slice(&from.slots[i..i + n]);
-        self.kinds.extend_from_slice(&from.kinds[i..i + n]);
-        n as u32
+        let n = slots_of(from.kinds[i]);
+        let r = i..i + n as usize;
+        self.slots.extend_from_slice(&from.slots[r.clone()]);
+        self.kinds.extend_from_slice(&from.kinds[r]);
+        n
     }
 
     /// The slots reordered by group (a counting sort: no comparison, order kept within a
@@ -189,12 +291,8 @@ impl<'a> Run<'a> {
     }
 
     pub(crate) fn last_t(&self) -> Option<Ns> {
-        let n = self.slots.len();
-        match n {
-            0 => None,
-            _ if self.kinds[n - 1] == CONT => Some(self.slots[n - 2].t),
-            _ => Some(self.slots[n - 1].t),
-        }
+        let i = self.kinds.iter().rposition(|&k| k != CONT)?;
+        Some(self.slots[i].t)
     }
 
     /// The events as [`GEv`]s.
@@ -228,6 +326,24 @@ impl Iterator for RunIter<'_> {
                 let parent = self.slots[i + 1].t as u64;
                 self.i = i + 2;
                 (parent, s.x, s.y)
+            }
+            SNAPSHOT => {
+                // Its origin now, its reading next (from the slot after this one).
+                let origin = self.slots[i + 1];
+                (origin.t as u64, origin.x, origin.y)
+            }
+            CONT => {
+                // Only a snapshot's continuation is reached: its reading.
+                debug_assert_eq!(self.kinds[i - 1], SNAPSHOT);
+                let first = self.slots[i - 1];
+                self.i = i + 2;
+                return Some(GEv {
+                    t: first.t,
+                    a: self.slots[i + 1].t as u64,
+                    b: first.x,
+                    c: first.y,
+                    kind: READING,
+                });
             }
             UNBLOCK => (s.x as u64 | (s.y as u64) << 32, 0, 0),
             _ => (0, s.x, s.y),

@@ -1,5 +1,8 @@
 //! Leak suspects: goroutines alive at the end of the capture and blocked for long, grouped
-//! by where they were created and where they block.
+//! by where they were created and where they block. In a capture with snapshots, a goroutine
+//! parked at one place in every snapshot since it was first seen, and never seen to move,
+//! counts as blocked since then (time outside the lifecycle windows is unknown, so its last
+//! state alone cannot say so); otherwise its last state must be blocked.
 
 use std::collections::BTreeMap;
 
@@ -54,18 +57,24 @@ pub(crate) fn leak_suspects(
 ) -> Vec<LeakSuspect> {
     let mut groups: BTreeMap<(u32, String, String, String), LeakSuspect> = BTreeMap::new();
     for g in goroutines {
-        let Some(last) = g.last() else { continue };
-        if !g.alive_at_end() || last.kind != StateKind::Blocked {
+        if !g.alive_at_end() {
             continue;
         }
+        // (blocked for, wait reason, where)
+        let (blocked, reason, stack) = match (&g.parked, g.last()) {
+            (Some(p), _) => ((g.end - p.since).max(0) as u64, Some(p.reason), p.stack),
+            (None, Some(last)) if last.kind == StateKind::Blocked => {
+                (last.duration(), last.reason, last.stack)
+            }
+            _ => continue,
+        };
         let f = &set.files[g.key.file as usize];
         let span = (f.end - f.start).max(0) as f64;
-        let blocked = last.duration();
         if blocked < params.min_blocked_ns || (blocked as f64) < params.min_fraction * span {
             continue;
         }
-        let reason = reason_name(f, g.key.target, last.reason).to_string();
-        let where_ = f.where_(g.key.target, last.stack);
+        let reason = reason_name(f, g.key.target, reason).to_string();
+        let where_ = f.where_(g.key.target, stack);
         let e = groups
             .entry((
                 g.pid,

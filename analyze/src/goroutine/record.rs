@@ -28,6 +28,8 @@ pub(crate) enum EndedBy {
     ProcessExit,
     /// It was still alive when the capture stopped.
     CaptureEnd,
+    /// It exited while the capture did not cover it: a later snapshot no longer had it.
+    ExitedUnseen,
 }
 
 /// Time per state, wake-ups per waker.
@@ -77,6 +79,19 @@ pub struct Goroutine {
     pub(crate) samples: Box<[(Ns, u32, StackId)]>,
     /// Transitions that did not follow from the previous state (lost or reordered events).
     pub(crate) anomalies: u32,
+    /// Parked at one place in every snapshot that could have seen it, and never seen to
+    /// move since (the leak suspects' evidence when the capture has snapshots).
+    pub(crate) parked: Option<Box<Parked>>,
+}
+
+/// Where a goroutine stayed parked across snapshots, and since when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Parked {
+    /// The earliest time it is known to have been parked there.
+    pub(crate) since: Ns,
+    /// Go's wait-reason number.
+    pub(crate) reason: u8,
+    pub(crate) stack: StackId,
 }
 
 impl Goroutine {
@@ -92,10 +107,23 @@ impl Goroutine {
         self.was_created.then_some(self.first_seen)
     }
 
-    /// When it exited (None: alive at the end of the capture or of its process).
+    /// When it exited (None: alive at the end of the capture or of its process, or exited at
+    /// a time the capture did not cover).
     #[inline]
     pub(crate) fn exited(&self) -> Option<Ns> {
         (self.ended_by == EndedBy::Exit).then_some(self.end)
+    }
+
+    /// Time outside the capture's lifecycle windows that no snapshot explained: the rest of
+    /// its life (its states tile it from `first_seen` on, so the known totals and this add
+    /// up to its length; not stored, as every byte of a goroutine counts).
+    pub(crate) fn unknown_ns(&self) -> u64 {
+        if self.last.is_none() {
+            return 0;
+        }
+        let t = &self.totals;
+        let known = t.running_ns + t.runnable_ns + t.syscall_ns + t.off_cpu_ns + t.blocked_total();
+        ((self.states.end - self.first_seen).max(0) as u64).saturating_sub(known)
     }
 
     pub(crate) fn alive_at_end(&self) -> bool {

@@ -15,6 +15,10 @@ pub(crate) enum StateKind {
     Syscall,
     /// Running, but the OS thread it runs on was descheduled by the kernel.
     OffCpu,
+    /// Not known: the capture did not cover this time (outside its lifecycle windows), and
+    /// no snapshot said what the goroutine was doing. Never counted as running, blocked or
+    /// idle.
+    Unknown,
 }
 
 impl StateKind {
@@ -25,6 +29,7 @@ impl StateKind {
             StateKind::Blocked => "blocked",
             StateKind::Syscall => "syscall",
             StateKind::OffCpu => "off_cpu",
+            StateKind::Unknown => "unknown",
         }
     }
 }
@@ -39,6 +44,8 @@ pub(crate) enum Cause {
     Yielded,
     /// Runnable before the capture started.
     Unknown,
+    /// Runnable when a snapshot read it (at the start of a lifecycle window).
+    Snapshot,
 }
 
 impl Cause {
@@ -50,6 +57,7 @@ impl Cause {
             Cause::Preempted => "preempted".into(),
             Cause::Yielded => "yielded".into(),
             Cause::Unknown => "before the capture".into(),
+            Cause::Snapshot => "as the snapshot read it".into(),
         }
     }
 }
@@ -76,6 +84,9 @@ impl State {
     }
 }
 
+/// How unknown time reads: what the capture did not see.
+pub(crate) const UNCOVERED: &str = "unknown (outside the capture's lifecycle windows)";
+
 /// The blocked-time key for goroutines blocked since before the capture started.
 pub(crate) const UNKNOWN_REASON: &str = "unknown (blocked before the capture)";
 
@@ -97,5 +108,6 @@ pub(crate) fn describe_state(f: &LoadedCapture, key: GoroutineKey, s: &State) ->
         StateKind::Runnable => format!("runnable ({})", s.cause.describe()),
         StateKind::Running => format!("running on thread {}", s.tid),
         StateKind::OffCpu => format!("off cpu (thread {} descheduled)", s.tid),
+        StateKind::Unknown => UNCOVERED.into(),
     }
 }

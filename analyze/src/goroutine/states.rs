@@ -23,13 +23,15 @@ const CAUSE_WOKEN: u8 = 1;
 const CAUSE_PREEMPTED: u8 = 2;
 const CAUSE_YIELDED: u8 = 3;
 const CAUSE_UNKNOWN: u8 = 4;
+const CAUSE_SNAPSHOT: u8 = 5;
 
-const KINDS: [StateKind; 5] = [
+const KINDS: [StateKind; 6] = [
     StateKind::Running,
     StateKind::Runnable,
     StateKind::Blocked,
     StateKind::Syscall,
     StateKind::OffCpu,
+    StateKind::Unknown,
 ];
 
 /// `Packed::kind` of [`Packed::NONE`].
@@ -55,6 +57,7 @@ impl Packed {
             Cause::Preempted => (CAUSE_PREEMPTED, 0),
             Cause::Yielded => (CAUSE_YIELDED, 0),
             Cause::Unknown => (CAUSE_UNKNOWN, 0),
+            Cause::Snapshot => (CAUSE_SNAPSHOT, 0),
         };
         debug_assert!(cause != CAUSE_WOKEN || (s.tid == 0 && s.stack == 0));
         let x = if cause == CAUSE_WOKEN {
@@ -84,6 +87,7 @@ impl Packed {
             CAUSE_WOKEN => Cause::Woken(self.x),
             CAUSE_PREEMPTED => Cause::Preempted,
             CAUSE_YIELDED => Cause::Yielded,
+            CAUSE_SNAPSHOT => Cause::Snapshot,
             _ => Cause::Unknown,
         };
         let (tid, stack) = if self.flags >> 1 == CAUSE_WOKEN {
@@ -146,10 +150,6 @@ impl States {
     #[inline]
     pub(crate) fn at(&self, i: usize) -> State {
         self.v[i].unpack(self.end_of(i))
-    }
-
-    pub(crate) fn first(&self) -> Option<State> {
-        self.get(0)
     }
 
     pub(crate) fn last(&self) -> Option<State> {

@@ -5,7 +5,7 @@ use super::state::UNKNOWN_REASON;
 use super::states::Packed;
 use super::*;
 use crate::table::GoroutineRow;
-use crate::testkit::{scenario, CaptureBuilder};
+use crate::testkit::{reason, scenario, CaptureBuilder};
 use crate::{Analysis, CaptureSet};
 use gcap_format::EventData;
 
@@ -23,6 +23,7 @@ fn record_sizes() {
         std::mem::size_of::<States>(),
     );
     assert_eq!(std::mem::size_of::<Packed>(), 24);
+    assert_eq!(std::mem::size_of::<event::GEv>(), 32);
     assert_eq!(std::mem::size_of::<Name>(), 8);
     assert_eq!(std::mem::size_of::<Counts<Option<u8>>>(), 24);
     assert!(std::mem::size_of::<Goroutine>() <= 256);
@@ -194,4 +195,189 @@ fn process_exit_ends_goroutines() {
     assert_eq!(g.ended_by, EndedBy::ProcessExit);
     assert_eq!(g.totals.running_ns, 100);
     assert!(!g.alive_at_end());
+}
+
+/// The state of a goroutine at `t` (ns after the capture start).
+fn state_at(set: &CaptureSet, g: &Goroutine, t: i64) -> State {
+    let t = set.files[0].start + t;
+    g.states
+        .iter()
+        .find(|s| s.start <= t && t < s.end)
+        .unwrap_or_else(|| panic!("goroutine {} has no state at {t}", g.key.goid))
+}
+
+const US: i64 = 1000;
+
+#[test]
+fn time_outside_lifecycle_windows_is_unknown() {
+    let (set, a) = analyse(scenario::windowed(6));
+    for g in &a.goroutines {
+        assert_eq!(g.anomalies, 0, "goroutine {}", g.key.goid);
+        // The states still tile every life.
+        let mut at = g.first_seen;
+        for s in &g.states {
+            assert_eq!(s.start, at, "goroutine {}", g.key.goid);
+            at = s.end;
+        }
+        assert_eq!(at, g.end, "goroutine {}", g.key.goid);
+    }
+    // g7 slept through the gap as far as anyone knows: unknown, in no total.
+    let g7 = get(&a, 7);
+    assert_eq!(state_at(&set, g7, 5000 * US).kind, StateKind::Unknown);
+    assert_eq!(g7.unknown_ns(), 2000 * US as u64);
+    let life = (g7.end - g7.first_seen) as u64;
+    let t = &g7.totals;
+    assert_eq!(
+        t.running_ns + t.runnable_ns + t.blocked_total() + g7.unknown_ns(),
+        life
+    );
+    // Per slow request: runnable 5 µs once woken, then running 10 µs to unlock and sleep.
+    assert_eq!(
+        (t.running_ns, t.runnable_ns),
+        (6 * 10 * US as u64, 6 * 5 * US as u64)
+    );
+    // Both windows open in the state the snapshot read: asleep at store.go:60.
+    for at in [10 * US, 6100 * US] {
+        let s = state_at(&set, g7, at);
+        assert_eq!(
+            (s.kind, s.reason),
+            (StateKind::Blocked, Some(reason::SLEEP))
+        );
+        assert_eq!(
+            set.files[0].where_(0, s.stack),
+            "main.(*store).refresh (store.go:60)"
+        );
+    }
+    // Its origin comes from the snapshots.
+    assert_eq!(g7.start_function, "main.(*store).refresh");
+    assert_eq!(g7.creation_site, "main.main (main.go:88)");
+    assert_eq!(g7.created(), None);
+    // A handler inside a window: all of it known.
+    assert_eq!(get(&a, 10).unknown_ns(), 0);
+}
+
+#[test]
+fn goroutines_seen_only_in_snapshots_are_listed() {
+    let (set, a) = analyse(scenario::windowed(0));
+    for goid in [100, 101, 102] {
+        let g = get(&a, goid);
+        assert_eq!(g.start_function, "main.leaky");
+        assert_eq!(g.creation_site, "main.startWorkers (leak.go:5)");
+        assert_eq!(g.parent, Some(1));
+        assert!(g.alive_at_end());
+        // Parked in both windows, unknown between them.
+        assert_eq!(
+            g.totals.blocked_ns.get(&Some(reason::CHAN_RECEIVE)),
+            Some(&(8000 * US as u64))
+        );
+        assert_eq!(g.unknown_ns(), 2000 * US as u64);
+        let row = GoroutineRow::new(g, &set);
+        assert_eq!(
+            row.state_at_end.as_deref(),
+            Some("blocked: chan receive at main.leaky (leak.go:7)")
+        );
+    }
+    // The accept loop: known only as parked in IO wait.
+    let g1 = get(&a, 1);
+    assert_eq!(g1.start_function, "main.main");
+    assert_eq!(g1.totals.running_ns, 0);
+}
+
+#[test]
+fn goroutines_missing_from_a_later_snapshot_exited_unseen() {
+    let (set, a) = analyse(scenario::windowed(0));
+    for goid in [50, 90] {
+        let g = get(&a, goid);
+        assert_eq!(g.ended_by, EndedBy::ExitedUnseen, "goroutine {goid}");
+        assert_eq!(g.end - set.files[0].start, 6000 * US);
+        assert_eq!(g.exited(), None);
+        assert!(!g.alive_at_end());
+        assert_eq!(state_at(&set, g, 5000 * US).kind, StateKind::Unknown);
+    }
+    // g50 was running when first read.
+    let g50 = get(&a, 50);
+    assert_eq!(state_at(&set, g50, 50 * US).kind, StateKind::Running);
+    assert_eq!(g50.totals.running_ns, 740 * US as u64);
+}
+
+#[test]
+fn leak_suspects_come_from_goroutines_parked_in_every_snapshot() {
+    let (set, a) = analyse(scenario::windowed(6));
+    let l = a.leak_suspects(&set, &LeakParams::default());
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert_eq!(l[0].count, 3);
+    assert_eq!(l[0].goids, vec![100, 101, 102]);
+    assert_eq!(l[0].creation_site, "main.startWorkers (leak.go:5)");
+    assert_eq!(l[0].start_function, "main.leaky");
+    assert_eq!(l[0].blocked_on, "chan receive");
+    assert_eq!(l[0].where_, "main.leaky (leak.go:7)");
+    // Waiting 10 s when first read, at the capture's start, which lasted 10 ms.
+    assert_eq!(l[0].max_blocked_ns, 10_010_000_000);
+    // g7 sleeps in both snapshots but ran between them: not stuck.
+    assert!(get(&a, 7).parked.is_none());
+    // g60, created during the capture, is parked since it blocked (600 µs), before the
+    // one snapshot that had it: blocked 9.4 ms, too short for the default threshold.
+    let p = get(&a, 60).parked.as_deref().copied().unwrap();
+    assert_eq!(p.since - set.files[0].start, 600 * US);
+    let loose = LeakParams {
+        min_blocked_ns: 1_000_000,
+        min_fraction: 0.5,
+    };
+    let l = a.leak_suspects(&set, &loose);
+    assert_eq!((l[0].count, l[0].min_blocked_ns), (4, 9_400_000));
+}
+
+#[test]
+fn a_snapshot_opens_goroutines_of_a_capture_without_windows() {
+    let mut b = CaptureBuilder::new(1, "/x");
+    let site = b.func(0x10, "main.main", "/src/x/main.go", 9);
+    let start = b.func(0x20, "main.wait", "/src/x/main.go", 20);
+    b.symbol(0x30, "main.wait", "/src/x/main.go", 22);
+    let parked = b.stack(&[0x30]);
+    for (goid, status) in [(5, 4), (6, 1)] {
+        b.ev(
+            10,
+            goid,
+            EventData::GoSnapshot {
+                status,
+                reason: crate::testkit::reason::SELECT,
+                waiting_ns: u64::MAX,
+                parent: 1,
+                creation: site,
+                start,
+                stack: if status == 4 { parked } else { 0 },
+                snapshot: 0,
+            },
+        );
+    }
+    b.ev(
+        10,
+        0,
+        EventData::SnapshotEnd {
+            snapshot: 0,
+            goroutines: 2,
+            torn: 0,
+        },
+    );
+    b.ev(300, 6, EventData::GoStart { tid: 1 });
+    b.end(1000);
+    let (set, a) = analyse(b.finish());
+    // Everything was recorded: no unknown time, states from the capture's start.
+    let g5 = get(&a, 5);
+    assert_eq!(g5.unknown_ns(), 0);
+    assert_eq!(
+        g5.totals
+            .blocked_ns
+            .get(&Some(crate::testkit::reason::SELECT)),
+        Some(&1000)
+    );
+    assert_eq!(
+        GoroutineRow::new(g5, &set).state_at_end.as_deref(),
+        Some("blocked: select at main.wait (main.go:22)")
+    );
+    assert_eq!(g5.start_function, "main.wait");
+    let g6 = get(&a, 6);
+    assert_eq!((g6.totals.runnable_ns, g6.totals.running_ns), (300, 700));
+    assert_eq!(state_at(&set, g6, 0).cause, Cause::Snapshot);
+    assert_eq!(g6.anomalies, 0);
 }

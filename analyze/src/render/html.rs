@@ -4,7 +4,10 @@
 
 use std::fmt::Write;
 
-use super::{burn, endpoint_numbers, pct, runtime, targets};
+use super::{
+    burn, capitalized, covered, endpoint_numbers, explained, open_requests, pct, runtime, targets,
+    too_few,
+};
 use crate::category::Category;
 use crate::report::{Example, Report, SloReport};
 use crate::units::fmt_ns;
@@ -40,6 +43,9 @@ pub fn render(r: &Report) -> String {
             c.events,
             c.events_lost
         );
+        if let Some(cov) = covered(c) {
+            let _ = write!(o, "<p class=\"muted\">Covered: {}.</p>", esc(&cov));
+        }
     }
     for s in &r.slos {
         slo(&mut o, s);
@@ -101,6 +107,16 @@ fn slo(o: &mut String, s: &SloReport) {
         s.errors,
         burn(s.budget_burn)
     );
+    if let Some(open) = open_requests(s) {
+        let _ = write!(o, "<p>{}.</p>", esc(&open));
+    }
+    if let Some(e) = explained(s) {
+        let _ = write!(o, "<p>{}.</p>", esc(&capitalized(&e)));
+    }
+    // The sentence's own words need no escaping; the command does.
+    if let Some(t) = too_few(s, |c| format!("<code>{}</code>", esc(c))) {
+        let _ = write!(o, "<p class=bad>{}.</p>", capitalized(&t));
+    }
     histogram(o, s);
     if !s.root_causes.is_empty() {
         o.push_str("<h3>Root causes (share of the excess latency)</h3>");

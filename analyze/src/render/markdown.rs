@@ -2,7 +2,10 @@
 
 use std::fmt::Write;
 
-use super::{burn, endpoint_numbers, pct, runtime, targets};
+use super::{
+    backticked, burn, capitalized, covered, endpoint_numbers, explained, open_requests, pct,
+    runtime, slow_and_others, targets, too_few,
+};
 use crate::report::Report;
 use crate::units::fmt_ns;
 
@@ -50,6 +53,11 @@ pub fn render(r: &Report) -> String {
             c.events_lost
         );
     }
+    for c in &r.captures {
+        if let Some(cov) = covered(c) {
+            let _ = writeln!(o, "\n`{}` covered: {cov}.", c.file);
+        }
+    }
     let _ = writeln!(o, "\n## Endpoints\n");
     let _ = writeln!(o, "| endpoint | count | errors | p50 | p90 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|");
     for e in &r.endpoints {
@@ -77,15 +85,20 @@ pub fn render(r: &Report) -> String {
             s.errors,
             burn(s.budget_burn)
         );
+        if let Some(open) = open_requests(s) {
+            let _ = writeln!(o, "{open}.\n");
+        }
+        if let Some(e) = explained(s) {
+            let _ = writeln!(o, "{}.\n", capitalized(&e));
+        }
+        if let Some(t) = too_few(s, backticked) {
+            // No causes follow (too few to rank them).
+            let _ = writeln!(o, "**{}.**", capitalized(&t));
+        }
         if s.root_causes.is_empty() {
             continue;
         }
-        let _ = writeln!(
-            o,
-            "Slow requests take {} on average, the others {}.\n",
-            fmt_ns(s.breaching_mean_ns),
-            fmt_ns(s.baseline_mean_ns)
-        );
+        let _ = writeln!(o, "S{}.\n", &slow_and_others(s)[1..]);
         let _ = writeln!(
             o,
             "| share | category | where | blocker |\n|---:|---|---|---|"

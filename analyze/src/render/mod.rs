@@ -5,7 +5,8 @@ pub mod html;
 pub mod markdown;
 pub mod text;
 
-use crate::report::{CaptureInfo, Endpoint, Report};
+use crate::coverage;
+use crate::report::{CaptureInfo, Endpoint, Report, SloReport, MIN_EXPLAINED};
 use crate::units::fmt_ns;
 
 /// The contract's JSON object, pretty-printed.
@@ -23,6 +24,55 @@ pub(crate) fn targets(c: &CaptureInfo, exe: impl Fn(&str) -> &str) -> String {
         .map(|t| format!("{} (pid {}, {})", exe(&t.exe), t.pid, t.go_version))
         .collect();
     t.join(", ")
+}
+
+/// "lifecycle 3.1% of the time in 12 windows, spans 100%; gcap's cost 1.5% of the targets'
+/// CPU (budget 2.0%)": what a capture covered and cost, for captures that recorded either
+/// (None: a capture that predates budgets, which recorded everything).
+pub(crate) fn covered(c: &CaptureInfo) -> Option<String> {
+    let cost = coverage::describe_overhead(&c.overhead).map(|o| format!("gcap's cost {o}"));
+    let cov = c.windowed.then(|| coverage::describe(&c.coverage));
+    match (cov, cost) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    }
+}
+
+/// "explained 41 of 690 breaching requests (lifecycle covered 3.1% of the capture)", for
+/// SLOs over captures with windows that had breaching requests.
+pub(crate) fn explained(s: &SloReport) -> Option<String> {
+    let share = s.lifecycle_covered?;
+    (s.breaching_requests > 0).then(|| {
+        format!(
+            "explained {} of {} breaching requests (lifecycle covered {} of the capture)",
+            s.explained_requests,
+            s.breaching_requests,
+            coverage::percent(share)
+        )
+    })
+}
+
+/// "too few to rank causes (...): for a fuller capture, run gcap ...", when so; `code`
+/// writes the command as the format shows code.
+pub(crate) fn too_few(s: &SloReport, code: impl Fn(&str) -> String) -> Option<String> {
+    s.fuller_capture.as_ref().map(|cmd| {
+        format!(
+            "too few to rank causes (fewer than {MIN_EXPLAINED} explained): for a fuller capture, run {} (or a higher --budget)",
+            code(cmd)
+        )
+    })
+}
+
+/// A command as text and Markdown show code: `gcap ...`.
+pub(crate) fn backticked(cmd: &str) -> String {
+    format!("`{cmd}`")
+}
+
+/// A sentence with its first letter upper-case.
+pub(crate) fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
 }
 
 /// The goroutines' and the runtime's summary: "N goroutines created, N exited, N alive at
@@ -55,6 +105,30 @@ pub(crate) fn endpoint_numbers(e: &Endpoint) -> [String; 6] {
         fmt_ns(e.p99_ns),
         fmt_ns(e.max_ns),
     ]
+}
+
+/// "N of them were still running when the capture stopped: counted with their duration so
+/// far", when any were.
+pub(crate) fn open_requests(s: &SloReport) -> Option<String> {
+    (s.open_requests > 0).then(|| {
+        format!(
+            "{} of them were still running when the capture stopped: counted with their duration so far",
+            s.open_requests
+        )
+    })
+}
+
+/// "slow requests take X on average, the others Y", or "...; no request met the SLO".
+pub(crate) fn slow_and_others(s: &SloReport) -> String {
+    let slow = fmt_ns(s.breaching_mean_ns);
+    if s.requests > s.breaching_requests {
+        format!(
+            "slow requests take {slow} on average, the others {}",
+            fmt_ns(s.baseline_mean_ns)
+        )
+    } else {
+        format!("slow requests take {slow} on average; no request met the SLO")
+    }
 }
 
 pub(crate) fn pct(x: f64) -> String {

@@ -2,7 +2,10 @@
 
 use std::fmt::Write;
 
-use super::{burn, endpoint_numbers, pct, targets};
+use super::{
+    backticked, burn, covered, endpoint_numbers, explained, open_requests, pct, slow_and_others,
+    targets, too_few,
+};
 use crate::report::Report;
 use crate::units::fmt_ns;
 
@@ -52,6 +55,9 @@ pub fn render(r: &Report, color: bool) -> String {
                 String::new()
             }
         );
+        if let Some(c) = covered(c) {
+            let _ = writeln!(o, "  covered: {c}");
+        }
     }
     let g = &r.goroutines;
     let _ = writeln!(
@@ -134,13 +140,17 @@ pub fn render(r: &Report, color: bool) -> String {
                 String::new()
             }
         );
+        if let Some(open) = open_requests(s) {
+            let _ = writeln!(o, "  {open}");
+        }
         if s.breaching_requests > 0 && s.latency_breached {
-            let _ = writeln!(
-                o,
-                "  slow requests take {} on average, the others {}",
-                fmt_ns(s.breaching_mean_ns),
-                fmt_ns(s.baseline_mean_ns)
-            );
+            let _ = writeln!(o, "  {}", slow_and_others(s));
+        }
+        if let Some(e) = explained(s) {
+            let _ = writeln!(o, "  {e}");
+        }
+        if let Some(t) = too_few(s, backticked) {
+            let _ = writeln!(o, "  {}", st.red(&t));
         }
         for (i, c) in s.root_causes.iter().enumerate() {
             let _ = writeln!(

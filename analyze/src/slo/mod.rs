@@ -4,6 +4,7 @@
 
 mod eval;
 
+pub use eval::require_requests;
 pub(crate) use eval::{evaluate, is_error};
 use gcap_slo::round6;
 pub use gcap_slo::{parse, parse_openslo, EndpointPattern, Latency, Slo, SloError};

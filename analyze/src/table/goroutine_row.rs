@@ -27,6 +27,9 @@ pub struct GoroutineRow<'a> {
     pub(crate) wakeups_by: &'a Counts<u64>,
     /// Running time during which the kernel had descheduled its thread (not in running_ns).
     pub(crate) off_cpu_ns: u64,
+    /// Time the capture did not cover (outside its lifecycle windows, no snapshot): in none
+    /// of the other totals.
+    pub(crate) unknown_ns: u64,
     pub(crate) blocked_total_ns: u64,
     pub(crate) end_ns: i64,
     pub(crate) ended_by: EndedBy,
@@ -58,6 +61,7 @@ impl<'a> GoroutineRow<'a> {
             },
             wakeups_by: &g.totals.wakeups_by,
             off_cpu_ns: g.totals.off_cpu_ns,
+            unknown_ns: g.unknown_ns(),
             blocked_total_ns: g.totals.blocked_total(),
             end_ns: set.rel(g.end),
             ended_by: g.ended_by,
