@@ -7,6 +7,10 @@
 //! pending every `flush_interval`, so a killed gcap loses at most that much. It stops on a
 //! signal, after the duration, or when every target has exited (`process.rs` watches
 //! them), then writes the stats (`stats.rs`), the index and the trailer.
+//!
+//! The budget rides on the loop (`steer.rs`): it measures what the capture costs
+//! (`meter.rs`), finds slow requests (`trigger.rs`), decides which probe groups are attached
+//! (`budget.rs`) and attaches, detaches and records the windows (`windows.rs`).
 
 mod attach;
 pub mod budget;
