@@ -13,7 +13,7 @@
 //! (`budget.rs`) and attaches, detaches and records the windows (`windows.rs`).
 
 mod attach;
-pub mod budget;
+mod budget;
 mod drain;
 pub(crate) mod host;
 mod launch;
