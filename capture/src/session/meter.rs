@@ -131,7 +131,9 @@ fn read_schedstat(f: &File) -> Option<u64> {
 #[derive(Debug)]
 pub(crate) struct Meter {
     trap: TrapCost,
-    _stats: RunStats,
+    /// None without CAP_SYS_ADMIN: probe hits then come from gcap's own counters, and the
+    /// programs' run time is not counted.
+    stats: Option<RunStats>,
     targets: Vec<TargetCpu>,
     gcap_cpu_start: u64,
 }
@@ -140,10 +142,10 @@ impl Meter {
     /// Starts measuring: `targets` are (pid, binary group) in process order; `trap` the
     /// calibrated hit cost. BPF statistics must have been on since the probes were loaded
     /// (`stats`), so that every run is counted.
-    pub(crate) fn new(stats: RunStats, trap: TrapCost, targets: &[(u32, usize)]) -> Meter {
+    pub(crate) fn new(stats: Option<RunStats>, trap: TrapCost, targets: &[(u32, usize)]) -> Meter {
         let mut m = Meter {
             trap,
-            _stats: stats,
+            stats,
             targets: targets
                 .iter()
                 .map(|&(pid, group)| TargetCpu::new(pid, group))
@@ -176,7 +178,18 @@ impl Meter {
                 .collect();
             let group_cpu: u64 = members.iter().map(|&i| cpu[i]).sum();
             let (mut g_cost, mut g_hits) = (0.0, 0u64);
-            for (probe, runs, stepped) in probes.program_runs() {
+            let counted = match self.stats {
+                Some(_) => Vec::new(),
+                None => probes.hit_counts().unwrap_or_default(),
+            };
+            for (probe, mut runs, stepped) in probes.program_runs() {
+                if self.stats.is_none() {
+                    let hits = counted.iter().find(|(p, _)| *p == probe).map_or(0, |h| h.1);
+                    runs = ProgramRuns {
+                        runs: hits,
+                        run_ns: 0,
+                    };
+                }
                 let c = self.probe_cost(runs, stepped);
                 if GroupSet::of(probe) == Some(GroupSet::SPANS) {
                     spans_ns += c;

@@ -91,8 +91,15 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
     host::check_privileges()?;
     let mut warnings = Vec::new();
     // The kernel counts every run of the programs loaded from now on: the cost is measured.
-    let stats = RunStats::enable()
-        .context("gcap measures its cost with the kernel's BPF statistics, which need CAP_SYS_ADMIN: run it as root")?;
+    let stats = match RunStats::enable() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warnings.push(format!(
+                "the kernel's BPF statistics are not available ({e}; they need CAP_SYS_ADMIN): the measured cost leaves out the BPF programs' run time"
+            ));
+            None
+        }
+    };
     // Inspect every target before creating the file: a bad pid leaves nothing behind.
     let mut targets = Targets::plan(opts, &mut warnings)?;
     let trap = probes::calibrate(LinkKind::detect())?;
