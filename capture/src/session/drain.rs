@@ -162,8 +162,7 @@ impl Capture {
             return Ok(());
         };
         let prepared = &self.groups[p.group].prepared;
-        let layout = snapshot::Layout::new(&prepared.binary, &prepared.offsets)?;
-        let snap = snapshot::take(p.pid, bias, &prepared.binary, &layout)?;
+        let snap = snapshot::take(p.pid, bias, &prepared.binary, prepared.snapshot_layout()?)?;
         self.translator.snapshot(&mut self.w, pi, number, &snap)
     }
 

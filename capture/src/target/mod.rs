@@ -1,7 +1,7 @@
 //! Turns what the user names (a pid, or a program to start) into what a capture needs: the
-//! inspected Go binary and the probe plan (which probes a level and the span options ask
-//! for). Where each probe goes is found in `sites.rs`; the `Target` record written into the
-//! capture file is built in `record.rs`.
+//! inspected Go binary, the probe plan (which probes a level and the span options ask for)
+//! and where a snapshot finds its goroutines. Where each probe goes is found in `sites.rs`;
+//! the `Target` record written into the capture file is built in `record.rs`.
 
 mod record;
 pub(crate) mod sites;
@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::inspect::{GoBinary, GoOffsets, InspectError};
 use crate::probes::{HttpProbeOffsets, Level, ProbeId, ProbePlan, RuntimeOffsets, SpanFamily};
+use crate::snapshot::{Layout, SnapshotError};
 pub(crate) use record::record;
 use sites::{probe_site, server_done_sites, symbol_of};
 
@@ -44,6 +45,18 @@ pub struct Prepared {
     pub plan: ProbePlan,
     /// Problems worth a warning (e.g. a probe whose function is missing).
     pub(crate) warnings: Vec<String>,
+    /// Where the runtime keeps its goroutines, or why it cannot be snapshotted: found once
+    /// (finding `allgs` decodes `runtime.allgadd`), read by every snapshot of its processes.
+    layout: Result<Layout, String>,
+}
+
+impl Prepared {
+    /// What snapshots of the binary's processes read ([`crate::snapshot::take`]).
+    pub(crate) fn snapshot_layout(&self) -> Result<&Layout, SnapshotError> {
+        self.layout
+            .as_ref()
+            .map_err(|e| SnapshotError::Layout(e.clone()))
+    }
 }
 
 /// The executable a pid runs, as a path that names the same file in *our* mount namespace
@@ -137,11 +150,14 @@ pub(crate) fn prepare_with(
         }
     }
     plan_spans(&binary, &offsets, spans, &mut plan, &mut warnings);
+    // A binary gcap cannot snapshot is still captured (the snapshots' warnings say why).
+    let layout = Layout::new(&binary, &offsets).map_err(|e| e.to_string());
     Ok(Prepared {
         binary,
         offsets,
         plan,
         warnings,
+        layout,
     })
 }
 
