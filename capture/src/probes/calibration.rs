@@ -1,9 +1,10 @@
 //! What one uprobe hit costs the thread that hits it, measured on this machine at the start
-//! of a budgeted capture: gcap times calls of a tiny function of its own with and without a
-//! do-nothing probe (bpf/calibrate.bpf.c), once on an instruction the kernel emulates (the
-//! `PUSH RBP` gcap's Go probes sit on, and their JBE and CALL sites) and once on one it
-//! single-steps (as at a `RET`). The program's own run time, from the kernel's BPF
-//! statistics, is subtracted: the real programs' run time is measured the same way.
+//! of every capture (the cost is measured with or without a budget): gcap times calls of a
+//! tiny function of its own with and without a do-nothing probe (bpf/calibrate.bpf.c), once
+//! on an instruction the kernel emulates (the `PUSH RBP` gcap's Go probes sit on, and their
+//! JBE and CALL sites) and once on one it single-steps (as at a `RET`). The program's own
+//! run time, from the kernel's BPF statistics, is subtracted: the real programs' run time is
+//! measured the same way.
 
 use std::mem::MaybeUninit;
 use std::path::PathBuf;

@@ -91,6 +91,8 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
     host::check_privileges()?;
     let mut warnings = Vec::new();
     // The kernel counts every run of the programs loaded from now on: the cost is measured.
+    // With `--budget off` too (as the trap calibration below): nothing is steered then, but
+    // the cost is still recorded (`overhead` events) and stated in the summary.
     let stats = match RunStats::enable() {
         Ok(s) => Some(s),
         Err(e) => {
@@ -102,6 +104,7 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
     };
     // Inspect every target before creating the file: a bad pid leaves nothing behind.
     let mut targets = Targets::plan(opts, &mut warnings)?;
+    // What one probe hit costs a target's thread: the meter charges every hit with it.
     let trap = probes::calibrate(LinkKind::detect())?;
     let available = targets.available_groups();
     let initial = Steer::initial_groups(opts.budget, available);
