@@ -246,7 +246,9 @@ impl<'a> Builder<'a> {
                 .as_ref()
                 .filter(|c| c.kind != StateKind::Unknown && !cover.gap_between(c.start, e.t))
                 .map(|c| c.kind);
-            let wrong = |expected: StateKind| prev.is_some_and(|p| p != expected);
+            if follows(kind).zip(prev).is_some_and(|(want, p)| p != want) {
+                g.anomalies += 1;
+            }
             let next = match kind {
                 CREATE => {
                     if i == 0 {
@@ -262,32 +264,19 @@ impl<'a> Builder<'a> {
                         continue;
                     }
                 }
-                START => {
-                    if wrong(StateKind::Runnable) {
-                        g.anomalies += 1;
-                    }
-                    Some(Open {
-                        tid: e.b,
-                        ..open(StateKind::Running, e.t)
-                    })
-                }
-                STOP => {
-                    if wrong(StateKind::Running) {
-                        g.anomalies += 1;
-                    }
-                    Some(Open {
-                        cause: if e.c == gcap_format::stop_reason::YIELD as u32 {
-                            Cause::Yielded
-                        } else {
-                            Cause::Preempted
-                        },
-                        ..open(StateKind::Runnable, e.t)
-                    })
-                }
+                START | SYS_OUT => Some(Open {
+                    tid: e.b,
+                    ..open(StateKind::Running, e.t)
+                }),
+                STOP => Some(Open {
+                    cause: if e.c == gcap_format::stop_reason::YIELD as u32 {
+                        Cause::Yielded
+                    } else {
+                        Cause::Preempted
+                    },
+                    ..open(StateKind::Runnable, e.t)
+                }),
                 BLOCK => {
-                    if wrong(StateKind::Running) {
-                        g.anomalies += 1;
-                    }
                     last_block = Some((e.t, e.c, e.b));
                     Some(Open {
                         reason: Some(e.c as u8),
@@ -296,34 +285,17 @@ impl<'a> Builder<'a> {
                     })
                 }
                 UNBLOCK => {
-                    if wrong(StateKind::Blocked) {
-                        g.anomalies += 1;
-                    }
                     g.totals.wakeups_by.add(e.a, 1);
                     Some(Open {
                         cause: Cause::Woken(e.a),
                         ..open(StateKind::Runnable, e.t)
                     })
                 }
-                SYS_IN => {
-                    if wrong(StateKind::Running) {
-                        g.anomalies += 1;
-                    }
-                    Some(Open {
-                        tid: e.b,
-                        stack: e.c,
-                        ..open(StateKind::Syscall, e.t)
-                    })
-                }
-                SYS_OUT => {
-                    if wrong(StateKind::Syscall) {
-                        g.anomalies += 1;
-                    }
-                    Some(Open {
-                        tid: e.b,
-                        ..open(StateKind::Running, e.t)
-                    })
-                }
+                SYS_IN => Some(Open {
+                    tid: e.b,
+                    stack: e.c,
+                    ..open(StateKind::Syscall, e.t)
+                }),
                 EXIT => {
                     g.end = e.t;
                     g.ended_by = EndedBy::Exit;
@@ -596,5 +568,17 @@ fn open(kind: StateKind, start: Ns) -> Open {
         reason: None,
         stack: 0,
         cause: Cause::Unknown,
+    }
+}
+
+/// The state a transition of this kind leaves (None: an event that follows any state); an
+/// event after another state is an anomaly (a lost or reordered event).
+fn follows(kind: u8) -> Option<StateKind> {
+    match kind {
+        START => Some(StateKind::Runnable),
+        STOP | BLOCK | SYS_IN => Some(StateKind::Running),
+        UNBLOCK => Some(StateKind::Blocked),
+        SYS_OUT => Some(StateKind::Syscall),
+        _ => None,
     }
 }
