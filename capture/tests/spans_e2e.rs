@@ -406,7 +406,7 @@ fn http_sql_go1_27_pgo_inlined_handler_done() {
     // A preprocessed PGO profile (cmd/internal/pgo's "GO PREPROFILE V1": caller, callee,
     // "call line - caller's first line" and weight) making the closure -> handlerDone call
     // hot. The line offset comes from the toolchain's own source.
-    let goroot = support::go_toolchain(version);
+    let goroot = gcap_testenv::go_toolchain(version);
     let src_path = goroot
         .parent()
         .and_then(Path::parent)
@@ -834,7 +834,7 @@ fn build_corpus(name: &str) -> PathBuf {
         .join(name)
         .join("main.go");
     let out = tmp.join(format!("corpus-{name}-go1.27"));
-    let ok = Command::new(support::go_toolchain("1.27.3"))
+    let ok = Command::new(gcap_testenv::go_toolchain("1.27.3"))
         .args(["build", "-o"])
         .arg(&out)
         .arg(&src)

