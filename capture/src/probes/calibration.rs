@@ -15,6 +15,7 @@ use libbpf_rs::OpenObject;
 use super::links::LinkKind;
 use super::stats::{program_runs, ProgramRuns};
 use super::{ProbeError, Result};
+use crate::session::host::thread_cpu_ns;
 
 use super::skeleton::CalibrateSkelBuilder;
 
@@ -117,7 +118,8 @@ fn runs(prog: &libbpf_rs::ProgramMut<'_>) -> ProgramRuns {
     program_runs(prog.as_fd())
 }
 
-/// CPU time of this thread per call of the calibration site, over `calls` calls, in ns.
+/// CPU time of this thread per call of the calibration site, over `calls` calls, in ns
+/// (the trap's kernel time is charged to the thread, time it waits for a CPU is not).
 fn time_calls(calls: u32) -> f64 {
     let start = thread_cpu_ns();
     for _ in 0..calls {
@@ -125,18 +127,6 @@ fn time_calls(calls: u32) -> f64 {
         unsafe { gcap_calibration_site() };
     }
     (thread_cpu_ns() - start) as f64 / f64::from(calls)
-}
-
-/// This thread's CPU time: the trap's kernel time is charged to it, time it waits for a
-/// CPU is not.
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec, which `ts` is.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// gcap's executable and the file offset of the calibration site in it (found through

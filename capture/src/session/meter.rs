@@ -244,6 +244,7 @@ pub(crate) fn own_cpu_ns() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::host::thread_cpu_ns;
     use super::*;
 
     #[test]
@@ -258,17 +259,8 @@ mod tests {
         let mut t = TargetCpu::new(std::process::id(), 0);
         assert_eq!(t.read(), 0);
         // 50 ms of this thread's CPU (the machine may be busy: not of wall time).
-        let cpu = || {
-            let mut ts = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            // SAFETY: clock_gettime writes one timespec, which `ts` is.
-            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-            ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-        };
-        let start = cpu();
-        while cpu() - start < 50_000_000 {
+        let start = thread_cpu_ns();
+        while thread_cpu_ns() - start < 50_000_000 {
             std::hint::black_box(0);
         }
         // The kernel brings a running thread's count up to date at its ticks.
