@@ -24,13 +24,14 @@ pub struct Coverage {
     pub windows: u64,
 }
 
-/// The contract's `overhead` object: the budget asked for (a fraction of the targets' CPU;
-/// None: `--budget off`, or a capture that predates budgets) and gcap's measured cost as a
-/// fraction of the targets' CPU (None: the capture holds no measurement).
+/// The contract's `overhead` object, of a capture that measured its cost: the budget asked
+/// for (a fraction of the targets' CPU; None: `--budget off`) and gcap's measured cost as a
+/// fraction of the targets' CPU. A capture without a measurement (one that predates budgets)
+/// has none: `overhead` is null.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Overhead {
     pub budget: Option<f64>,
-    pub measured: Option<f64>,
+    pub measured: f64,
 }
 
 /// The last `overhead` record of a target: (time, budget ppm, cost ns, target CPU ns).
@@ -263,25 +264,22 @@ impl FileCoverage {
     }
 
     /// The contract's `overhead`: the budget of the targets' latest records, and the cost
-    /// summed over the targets against their CPU time summed.
-    pub fn overhead(&self) -> Overhead {
+    /// summed over the targets against their CPU time summed (None: no records).
+    pub fn overhead(&self) -> Option<Overhead> {
         if self.overhead.is_empty() {
-            return Overhead {
-                budget: None,
-                measured: None,
-            };
+            return None;
         }
         let ppm = self.overhead.iter().map(|o| o.1).max().unwrap_or(0);
         let cost: u64 = self.overhead.iter().map(|o| o.2).sum();
         let cpu: u64 = self.overhead.iter().map(|o| o.3).sum();
-        Overhead {
+        Some(Overhead {
             budget: (ppm > 0).then(|| ppm as f64 / 1e6),
-            measured: Some(if cpu > 0 {
+            measured: if cpu > 0 {
                 cost as f64 / cpu as f64
             } else {
                 0.0
-            }),
-        }
+            },
+        })
     }
 }
 
@@ -327,11 +325,11 @@ pub fn describe(c: &Coverage) -> String {
 
 /// "1.5% of the targets' CPU (budget 2%)": gcap's measured cost in words (None: the capture
 /// holds no measurement).
-pub fn describe_overhead(o: &Overhead) -> Option<String> {
-    let measured = o.measured?;
+pub fn describe_overhead(o: Option<Overhead>) -> Option<String> {
+    let o = o?;
     Some(format!(
         "{} of the targets' CPU ({})",
-        percent(measured),
+        percent(o.measured),
         o.budget.map_or_else(
             || "no budget".to_string(),
             |b| format!("budget {}", percent(b))
@@ -386,13 +384,7 @@ mod tests {
             }
         );
         assert!(!s.lifecycle_covers(0, 10, 20));
-        assert_eq!(
-            c.overhead(),
-            Overhead {
-                budget: None,
-                measured: None
-            }
-        );
+        assert_eq!(c.overhead(), None);
     }
 
     #[test]
@@ -457,18 +449,20 @@ mod tests {
         other.add(1, 15, &oh(20_000, 10, 1000));
         other.add(0, 5, &oh(20_000, 999, 999));
         r.merge(other);
-        let o = FileCoverage::new("lifecycle", &[0, 1], 0, 100, r).overhead();
+        let o = FileCoverage::new("lifecycle", &[0, 1], 0, 100, r)
+            .overhead()
+            .unwrap();
         assert_eq!(o.budget, Some(0.02));
-        assert!((o.measured.unwrap() - 0.02).abs() < 1e-12);
+        assert!((o.measured - 0.02).abs() < 1e-12);
         let mut off = Records::default();
         off.add(0, 10, &oh(0, 5, 0));
         let o = FileCoverage::new("lifecycle", &[0], 0, 100, off).overhead();
         assert_eq!(
             o,
-            Overhead {
+            Some(Overhead {
                 budget: None,
-                measured: Some(0.0)
-            }
+                measured: 0.0
+            })
         );
     }
 
@@ -476,27 +470,21 @@ mod tests {
     fn overhead_in_words() {
         let o = Overhead {
             budget: Some(0.02),
-            measured: Some(0.015),
+            measured: 0.015,
         };
         assert_eq!(
-            describe_overhead(&o).unwrap(),
+            describe_overhead(Some(o)).unwrap(),
             "1.5% of the targets' CPU (budget 2.0%)"
         );
         let off = Overhead {
             budget: None,
-            measured: Some(0.25),
+            measured: 0.25,
         };
         assert_eq!(
-            describe_overhead(&off).unwrap(),
+            describe_overhead(Some(off)).unwrap(),
             "25% of the targets' CPU (no budget)"
         );
-        assert_eq!(
-            describe_overhead(&Overhead {
-                budget: None,
-                measured: None
-            }),
-            None
-        );
+        assert_eq!(describe_overhead(None), None);
     }
 
     #[test]

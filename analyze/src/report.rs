@@ -38,8 +38,8 @@ pub struct CaptureInfo {
     /// The capture level ("lifecycle", "full", ...).
     pub level: String,
     pub complete: bool,
-    /// gcap's budget and measured cost (as in `info`).
-    pub overhead: Overhead,
+    /// gcap's budget and measured cost (as in `info`; None: the capture measured none).
+    pub overhead: Option<Overhead>,
     /// Whether the capture recorded when its probes were attached (its windows).
     pub windowed: bool,
 }

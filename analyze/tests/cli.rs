@@ -221,6 +221,8 @@ fn info_json_has_coverage_and_overhead() {
     assert_eq!(v["coverage"]["lifecycle"].as_f64(), Some(1.0));
     assert_eq!(v["coverage"]["windows"], 1);
     assert!(v["overhead"]["budget"].is_null() && v["overhead"]["measured"].is_null());
+    // No measurement: no `overhead` object (a present one always has a measured float).
+    assert!(v["overhead"].is_null(), "{v}");
     // Goroutine rows say how much of each life was not covered.
     let gs = json(
         d.path(),

@@ -264,6 +264,7 @@ fn captures_without_windows_are_covered_throughout() {
         assert_eq!(c["windows"], 1, "{case}");
         assert!(info["overhead"]["budget"].is_null(), "{case}");
         assert!(info["overhead"]["measured"].is_null(), "{case}");
+        assert!(info["overhead"].is_null(), "{case}");
         for g in ganalyze("goroutines", case) {
             assert_eq!(g["unknown_ns"], 0, "{case}: goroutine {}", g["goid"]);
         }

@@ -138,7 +138,7 @@ fn print_text(cap: &Capture, v: &Value, cov: &FileCoverage) {
     if cov.windowed() {
         println!("  coverage        {}", coverage::describe(&cov.coverage()));
     }
-    if let Some(o) = coverage::describe_overhead(&cov.overhead()) {
+    if let Some(o) = coverage::describe_overhead(cov.overhead()) {
         println!("  overhead        {o}");
     }
     println!("  blocks          {}  bytes {}", v["blocks"], v["bytes"]);

@@ -30,7 +30,7 @@ pub(crate) fn targets(c: &CaptureInfo, exe: impl Fn(&str) -> &str) -> String {
 /// CPU (budget 2.0%)": what a capture covered and cost, for captures that recorded either
 /// (None: a capture that predates budgets, which recorded everything).
 pub(crate) fn covered(c: &CaptureInfo) -> Option<String> {
-    let cost = coverage::describe_overhead(&c.overhead).map(|o| format!("gcap's cost {o}"));
+    let cost = coverage::describe_overhead(c.overhead).map(|o| format!("gcap's cost {o}"));
     let cov = c.windowed.then(|| coverage::describe(&c.coverage));
     match (cov, cost) {
         (Some(a), Some(b)) => Some(format!("{a}; {b}")),
