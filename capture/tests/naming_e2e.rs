@@ -372,3 +372,73 @@ fn prometheus_under_query_load() {
         "only {compared} goroutines of the dump were captured: {dump}"
     );
 }
+
+/// Debian's caddy (stripped, externally linked, an older Go) idle behind gcap at its defaults:
+/// its own long-lived goroutines, parked before gcap attached and never running during the
+/// capture, are listed by `ganalyze goroutines` with their names.
+#[test]
+fn caddy_goroutines_are_named_at_defaults() {
+    require_root();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("naming-caddy");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let config = dir.join("caddy.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"admin": {{"disabled": true}},
+                "apps": {{"http": {{"servers": {{"s": {{"listen": ["127.0.0.1:{port}"],
+                  "routes": [{{"handle": [{{"handler": "static_response", "body": "ok"}}]}}]}}}}}}}}}}"#
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("caddy.log")).unwrap();
+    let child = Command::new("caddy")
+        .args(["run", "--config"])
+        .arg(&config)
+        // caddy keeps state under $HOME and the XDG directories: keep them in the test's.
+        .env("HOME", &dir)
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("starting caddy (Debian package caddy: run scripts/install-deps.sh)");
+    let server = Server(child);
+    let t = Instant::now();
+    while get(port, "/").is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "caddy not ready after 30 s; see {}",
+            dir.join("caddy.log").display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let file = support::tmp_capture("naming-caddy.gcap");
+    let res = Command::new(env!("CARGO_BIN_EXE_gcap"))
+        .args(["-p", &server.0.id().to_string(), "-d", "2s", "-o"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "gcap failed: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    drop(server);
+
+    let gs = support::ganalyze_json(&["goroutines", "--format", "json"], &file);
+    let caddy: Vec<&str> = gs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g["start_function"].as_str())
+        .filter(|f| f.starts_with("github.com/caddyserver/"))
+        .collect();
+    println!("caddy: {} of its own goroutines: {caddy:?}", caddy.len());
+    assert!(
+        !caddy.is_empty(),
+        "no github.com/caddyserver goroutine listed: {gs:#}"
+    );
+}

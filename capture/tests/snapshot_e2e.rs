@@ -3,7 +3,9 @@
 //! - 5,000 goroutines parked on a channel before the snapshot are all found, with their
 //!   start function, creation site (the line runtime.Stack prints), wait reason, wait time,
 //!   parent and parked stack, on Go 1.19, 1.21 and 1.27, stripped and PIE.
-//! - `gcap -p PID` records them as snapshot 0 in the capture file.
+//! - `gcap -p PID` records them as snapshot 0 in the capture file, and at gcap's defaults
+//!   `ganalyze` lists all 5,000 with their start function and calls them one leak suspect
+//!   with their creation site and count.
 //! - A program that creates and ends goroutines without pause, snapshotted 200 times,
 //!   never crashes; torn reads are counted and no goroutine returned has impossible fields.
 
@@ -344,6 +346,54 @@ fn capture_starts_with_a_snapshot() {
     assert_eq!(parked, PARKED);
     assert_eq!(ends.len(), 1, "{ends:?}");
     assert_eq!((ends[0].0, ends[0].1), (0, recorded));
+    assert!(target.finish().success());
+}
+
+/// At gcap's defaults (a budget, lifecycle only in windows), goroutines parked before gcap
+/// attached and never running again are what `ganalyze` shows of them: all listed with their
+/// start function, and one leak suspect with their creation site and count.
+#[test]
+fn old_goroutines_are_listed_and_suspected_at_defaults() {
+    support::require_root();
+    let bin = build("1.27.3", &[]);
+    let target = Target::start(&bin, &["park", &PARKED.to_string()], "parked ");
+    let out = support::tmp_capture("old-goroutines.gcap");
+    let res = Command::new(env!("CARGO_BIN_EXE_gcap"))
+        .args(["-p", &target.pid().to_string(), "-d", "3s", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "gcap failed: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let site = format!("main.spawn (main.go:{})", line_of("// creation site"));
+
+    let gs = support::ganalyze_json(&["goroutines", "--format", "json"], &out);
+    let parked: Vec<_> = gs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["start_function"] == "main.parkedWorker")
+        .collect();
+    assert_eq!(parked.len(), PARKED);
+    assert!(parked.iter().all(|g| g["creation_site"] == site.as_str()));
+
+    let r = support::ganalyze_json(&["report", "--format", "json"], &out);
+    let suspects = r["goroutines"]["leak_suspects"].as_array().unwrap();
+    let ours: Vec<_> = suspects
+        .iter()
+        .filter(|l| l["creation_site"] == site.as_str())
+        .collect();
+    assert_eq!(ours.len(), 1, "{suspects:#?}");
+    assert_eq!(ours[0]["count"], PARKED as u64);
+    assert_eq!(ours[0]["blocked_on"], "chan receive");
+    assert_eq!(
+        suspects[0]["creation_site"],
+        site.as_str(),
+        "not ranked first"
+    );
     assert!(target.finish().success());
 }
 

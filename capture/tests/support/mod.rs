@@ -97,3 +97,31 @@ pub fn lost_in_events(events: &[(u32, gcap_format::Event)]) -> u64 {
         })
         .sum()
 }
+
+/// The `ganalyze` binary beside gcap's: the tests that check what a user reads of a capture
+/// run it as a user would. `cargo test --workspace` builds it (analyze's own tests need it);
+/// after `cargo test -p gcap` alone, build it first with `cargo build -p ganalyze`.
+pub fn ganalyze() -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_gcap")).with_file_name("ganalyze");
+    assert!(
+        bin.exists(),
+        "no ganalyze at {}: run `cargo build -p ganalyze` (or cargo test --workspace)",
+        bin.display()
+    );
+    bin
+}
+
+/// `ganalyze ARGS` (a JSON output), parsed.
+pub fn ganalyze_json(args: &[&str], file: &Path) -> serde_json::Value {
+    let out = Command::new(ganalyze())
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ganalyze {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -59,8 +59,27 @@ var (
 	conc      = flag.Int("c", 8, "loadgen concurrency")
 	fanout    = flag.Int("fanout", 4, "goroutines per request in the service")
 	reps      = flag.Int("reps", 3, "repetitions of each analysis timing (median)")
-	levelList = flag.String("levels", "spans,lifecycle,full", "gcap levels")
+	levelList = flag.String("levels", "spans,lifecycle,full", "gcap configurations: a level (spans, lifecycle, full) captured with --budget off, or default (gcap -p PID, no flags)")
+	svcArgs   = flag.String("service-args", "", "more service flags, split on spaces (e.g. -spin 25000 -slow 20ms)")
+	explain   = flag.String("explain", "", "an SLO (ganalyze --slo syntax): print what `ganalyze report` explains of its breach on each gcap capture")
+	costOnly  = flag.Bool("overhead-only", false, "measure the overhead (and -explain) only: skip size, analysis speed and physical limits")
 )
+
+// gcapArgs are gcap's flags for a configuration of -levels.
+func gcapArgs(level string) []string {
+	if level == "default" {
+		return nil
+	}
+	return []string{"--budget", "off", "--level", level}
+}
+
+// label names a configuration of -levels the way a user types it.
+func label(level string) string {
+	if level == "default" {
+		return "gcap -p PID (defaults)"
+	}
+	return "gcap --budget off --level " + level
+}
 
 var clkTck = 100.0 // sysconf(_SC_CLK_TCK) is 100 on Linux x86-64
 
@@ -122,7 +141,7 @@ var lostRe = regexp.MustCompile(`(\d+) lost`)
 
 func oneRun(config string, round int) run {
 	r := run{config: config}
-	args := []string{"-addr", "127.0.0.1:0", "-fanout", strconv.Itoa(*fanout)}
+	args := append([]string{"-addr", "127.0.0.1:0", "-fanout", strconv.Itoa(*fanout)}, strings.Fields(*svcArgs)...)
 	if config == "runtime/trace" {
 		r.file = filepath.Join(*dir, fmt.Sprintf("r%d.trace", round))
 		args = append(args, "-trace", r.file)
@@ -146,8 +165,7 @@ func oneRun(config string, round int) run {
 		level := strings.TrimPrefix(config, "gcap ")
 		r.file = filepath.Join(*dir, fmt.Sprintf("r%d-%s.gcap", round, level))
 		os.Remove(r.file)
-		// Continuous capture at each level (--budget off): what every transition costs.
-		g = exec.Command(*gcapBin, "-o", r.file, "--budget", "off", "--level", level, "-p", strconv.Itoa(svc.Process.Pid))
+		g = exec.Command(*gcapBin, append(append([]string{"-o", r.file}, gcapArgs(level)...), "-p", strconv.Itoa(svc.Process.Pid))...)
 		ep, _ := g.StderrPipe()
 		t0 := time.Now()
 		if err := g.Start(); err != nil {
@@ -509,7 +527,11 @@ func main() {
 		if strings.HasPrefix(c, "gcap") {
 			own = fmt.Sprintf("%.1f", 1e6*m.gcapReq)
 		}
-		fmt.Printf("| %s | %.0f | %s | %.1f | %s | %s | %.1f | %s | %.0f µs | %.0f µs |\n", c, m.rps, vs(m.rps, base.rps),
+		name := c
+		if strings.HasPrefix(c, "gcap ") {
+			name = label(strings.TrimPrefix(c, "gcap "))
+		}
+		fmt.Printf("| %s | %.0f | %s | %.1f | %s | %s | %.1f | %s | %.0f µs | %.0f µs |\n", name, m.rps, vs(m.rps, base.rps),
 			1e6*m.cpuReq, vs(m.cpuReq, base.cpuReq), own, 1e6*m.totReq, vs(m.totReq, base.totReq), m.p50/1e3, m.p99/1e3)
 	}
 	fmt.Println()
@@ -523,9 +545,20 @@ func main() {
 		fmt.Printf("- %s: %s\n", c, strings.Join(parts, "; "))
 	}
 	fmt.Println()
+	last := func(c string) run { rs := byConfig[c]; return rs[len(rs)-1] }
+	for _, l := range levels {
+		fmt.Printf("%s, last round: `%s`\n", label(l), strings.TrimPrefix(last("gcap "+l).gcapSummary, "gcap: "))
+	}
+	fmt.Println()
+	if *explain != "" {
+		explainTable(levels, byConfig)
+	}
+	if *costOnly {
+		fmt.Printf("Files of the last round are in %s.\n", *dir)
+		return
+	}
 
 	// 2. Size (last round's files for event counts; bytes/request are medians).
-	last := func(c string) run { rs := byConfig[c]; return rs[len(rs)-1] }
 	tr := last("runtime/trace")
 	trEvents, trTypes := traceEvents(tr.file)
 	trZ := zstdSize(tr.file)
@@ -542,7 +575,7 @@ func main() {
 		c := "gcap " + l
 		r := last(c)
 		m := med[c]
-		fmt.Printf("| gcap --level %s | %.1f | %.2f | %.0f | %.3f× | %.3f× | %.0f |\n", l, float64(r.events)/r.reqs,
+		fmt.Printf("| %s | %.1f | %.2f | %.0f | %.3f× | %.3f× | %.0f |\n", label(l), float64(r.events)/r.reqs,
 			float64(r.fileBytes)/float64(r.events), m.bytesReq, m.bytesReq/trBReq, m.bytesReq/trZReq, m.lost)
 	}
 	var types []string
@@ -558,9 +591,6 @@ func main() {
 		types = types[:10]
 	}
 	fmt.Printf("\nruntime/trace events per request by type: %s.\n", strings.Join(types, ", "))
-	for _, l := range levels {
-		fmt.Printf("gcap --level %s, last round: `%s`\n", l, strings.TrimPrefix(last("gcap "+l).gcapSummary, "gcap: "))
-	}
 	fmt.Println()
 
 	// 3. Analysis speed.
@@ -580,8 +610,8 @@ func main() {
 		for _, th := range []string{"1", "2"} {
 			w, c := timedMedian([]string{"RAYON_NUM_THREADS=" + th, "POLARS_MAX_THREADS=" + th}, *ganalyze, append(acmd, r.file)...)
 			rate := float64(r.events) / w
-			fmt.Printf("| `ganalyze %s`, %s thread(s) | gcap --level %s | %d | %.3f s | %.3f s | %.2f | %.2f | %.2f | %.1f× |\n",
-				*analyze, th, l, r.events, w, c, rate/1e6, float64(r.events)/c/1e6, 1e6*w/r.reqs, rate/gRate)
+			fmt.Printf("| `ganalyze %s`, %s thread(s) | %s | %d | %.3f s | %.3f s | %.2f | %.2f | %.2f | %.1f× |\n",
+				*analyze, th, label(l), r.events, w, c, rate/1e6, float64(r.events)/c/1e6, 1e6*w/r.reqs, rate/gRate)
 		}
 	}
 	if *synthN > 0 && *synthBin != "" {
@@ -611,7 +641,7 @@ func main() {
 			break
 		}
 		_, _, out := timed(nil, *floorBin, last("gcap "+l).file)
-		floorRow("gcap --level "+l, out)
+		floorRow(label(l), out)
 	}
 	for _, row := range floorRows {
 		fmt.Println(row)
@@ -672,4 +702,50 @@ func floorRow(name string, out []byte) {
 	}
 	floorRows = append(floorRows, fmt.Sprintf("| %s | %.0f | %.0f M events/s (%.0f MB/s out) | %.1f M events/s | %.1f× |",
 		name, o.Events, o.Events/o.Zstd/1e6, o.RawBytes/o.Zstd/1e6, o.Events/o.Read/1e6, o.Read/o.Zstd))
+}
+
+// explainTable runs `ganalyze report --slo EXPLAIN` on every round's capture of each gcap
+// configuration and prints what it explained: the breaching and explained requests, the
+// lifecycle coverage and the first root cause.
+func explainTable(levels []string, byConfig map[string][]run) {
+	fmt.Printf("What `ganalyze report --slo %q` says of each capture:\n\n", *explain)
+	fmt.Println("| capture | round | breaching | explained | lifecycle covered | first cause | share | where |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	for _, l := range levels {
+		for i, r := range byConfig["gcap "+l] {
+			_, _, out := timed(nil, *ganalyze, "report", "--format", "json", "--slo", *explain, r.file)
+			var rep struct {
+				Captures []struct {
+					Coverage struct {
+						Lifecycle float64 `json:"lifecycle"`
+					} `json:"coverage"`
+				} `json:"captures"`
+				Slos []struct {
+					Breaching  int `json:"breaching_requests"`
+					Explained  int `json:"explained_requests"`
+					RootCauses []struct {
+						Category string  `json:"category"`
+						Share    float64 `json:"share"`
+						Where    string  `json:"where"`
+					} `json:"root_causes"`
+				} `json:"slos"`
+			}
+			if err := json.Unmarshal(out, &rep); err != nil {
+				die("ganalyze report output: %v", err)
+			}
+			cov := 0.0
+			if len(rep.Captures) > 0 {
+				cov = rep.Captures[0].Coverage.Lifecycle
+			}
+			for _, s := range rep.Slos {
+				cat, share, where := "—", "—", "—"
+				if len(s.RootCauses) > 0 {
+					c := s.RootCauses[0]
+					cat, share, where = c.Category, fmt.Sprintf("%.0f%%", 100*c.Share), c.Where
+				}
+				fmt.Printf("| %s | %d | %d | %d | %.1f%% | %s | %s | %s |\n", label(l), i+1, s.Breaching, s.Explained, 100*cov, cat, share, where)
+			}
+		}
+	}
+	fmt.Println()
 }
