@@ -27,9 +27,12 @@ static __always_inline bool key_is_traceparent(__u64 kaddr)
 #define GROUP_SIZE 328   /* Swiss group of map[string][]string: ctrl u64 + 8 slots of 40 */
 
 /*
- * Header-map scan state, shared by the bpf_loop callbacks below (bpf_loop callbacks are
- * verified once, where an unrolled 16 x 8 slot scan blows the verifier's 1M-instruction
- * budget).
+ * Header-map scan state, shared by the bpf_loop callbacks below (an unrolled 16 x 8 slot
+ * scan blows the verifier's 1M-instruction budget). It lives in a per-CPU map, not on the
+ * stack: the verifier tracks every scalar stored on the stack, and newer kernels verify a
+ * bpf_loop callback again for each distinct state it is entered with, so with the state on
+ * the stack the nested scan of a Swiss map took over 1M instructions to verify (Linux
+ * 6.18); values in a map are opaque to it, and each callback is verified a few times.
  *
  * Bucket maps (Go <= 1.23, and GOEXPERIMENT=noswissmap; Go's runtime/map.go): hmap.B @9,
  * buckets @16, oldbuckets @24; a bucket is tophash[8] @0, keys [8]string @8, elems
@@ -51,10 +54,24 @@ struct hdr_scan {
 	/* swiss maps */
 	__u64 dir, prev_table, groups, ngroups, gi;
 	__s64 dir_len, t;
+	__u64 mark;       /* who scans: see header_find */
 };
 
-static long slot_cb(__u64 j, struct hdr_scan *st)
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hdr_scan);
+} hdr_scans SEC(".maps");
+
+/* bpf_loop's context must be on the stack: it holds the map value's address. */
+struct hdr_ctx {
+	struct hdr_scan *st;
+};
+
+static long slot_cb(__u64 j, struct hdr_ctx *c_)
 {
+	struct hdr_scan *st = c_->st;
 	if (j >= 8)
 		return 1;
 	__u8 c = (st->ctrl >> (8 * j)) & 0xff;
@@ -97,12 +114,13 @@ static __always_inline void swiss_next_table(struct hdr_scan *st)
 	}
 }
 
-static long visit_cb(__u64 i, struct hdr_scan *st)
+static long visit_cb(__u64 i, struct hdr_ctx *c_)
 {
+	struct hdr_scan *st = c_->st;
 	if (!st->cur)
 		return 1;
 	st->ctrl = rd(st->cur);
-	bpf_loop(8, slot_cb, st, 0);
+	bpf_loop(8, slot_cb, c_, 0);
 	if (st->found)
 		return 1;
 	if (cfg.map_swiss) {
@@ -130,28 +148,37 @@ static long visit_cb(__u64 i, struct hdr_scan *st)
 	return 0;
 }
 
-/* Address of the []string value of "Traceparent" in the header map `m`, or 0. */
+/* Address of the []string value of "Traceparent" in the header map `m`, or 0. The scan
+ * state is this CPU's: a program preempted mid-scan by another run of it on the same CPU
+ * would find its state changed, so each run marks it and checks the mark at the end. */
 static __always_inline __u64 header_find(__u64 m)
 {
-	struct hdr_scan st = {};
+	__u32 zero = 0;
+	struct hdr_ctx c_ = {.st = bpf_map_lookup_elem(&hdr_scans, &zero)};
+	struct hdr_scan *st = c_.st;
+	if (!st)
+		return 0;
+	__builtin_memset(st, 0, sizeof(*st));
+	__u64 mark = bpf_get_current_pid_tgid() ^ bpf_ktime_get_ns();
+	st->mark = mark;
 	if (cfg.map_swiss) {
-		st.dir = rd(m + 16);
-		st.dir_len = (__s64)rd(m + 24);
-		if (st.dir_len > 0)
-			swiss_next_table(&st);
+		st->dir = rd(m + 16);
+		st->dir_len = (__s64)rd(m + 24);
+		if (st->dir_len > 0)
+			swiss_next_table(st);
 		else
-			st.cur = st.dir;
+			st->cur = st->dir;
 	} else {
 		__u8 B = 0;
 		bpf_probe_read_user(&B, 1, (const void *)(m + 9));
-		st.buckets = rd(m + 16);
-		st.old = rd(m + 24);
-		st.nb = B > 4 ? 16 : (1u << B);
-		st.nold = st.old ? (st.nb > 1 ? st.nb / 2 : 1) : 0;
-		st.cur = st.buckets;
+		st->buckets = rd(m + 16);
+		st->old = rd(m + 24);
+		st->nb = B > 4 ? 16 : (1u << B);
+		st->nold = st->old ? (st->nb > 1 ? st->nb / 2 : 1) : 0;
+		st->cur = st->buckets;
 	}
-	bpf_loop(HDR_VISITS, visit_cb, &st, 0);
-	return st.found;
+	bpf_loop(HDR_VISITS, visit_cb, &c_, 0);
+	return st->mark == mark ? st->found : 0;
 }
 
 /* Copies the first value of the request's "Traceparent" header, if any. */
