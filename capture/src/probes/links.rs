@@ -9,8 +9,11 @@
 //! matched the thread group from 6.12 on.
 
 use std::path::Path;
+use std::sync::{Arc, Barrier};
 
 use libbpf_rs::{Link, OpenProgramMut, ProgramAttachType, ProgramMut, UprobeMultiOpts, UprobeOpts};
+
+use crate::session::host::monotonic_ns;
 
 /// The first kernel whose `uprobe_multi` links filter by process as gcap needs.
 const MULTI_SINCE: (u32, u32) = (6, 12);
@@ -92,19 +95,52 @@ impl LinkKind {
     }
 }
 
-/// Closes `links` at once. Each uprobe link's release waits for the kernel to be done with
-/// its programs (an RCU grace period, ~20 ms here), and closing them one after the other
-/// adds those waits up (~220 ms for the lifecycle group); closed from one thread each, they
-/// overlap.
-pub(crate) fn close_all(links: Vec<Link>) {
-    if links.len() < 2 {
-        return;
+/// Links being released in the background.
+///
+/// Each uprobe link's release unregisters its sites at once (from then on no hit runs its
+/// program) and then waits for the kernel to be done with the programs: an RCU grace
+/// period, ~20 ms here, ~60 ms under load. Closed one after the other the waits add up
+/// (~220 ms for the lifecycle group); closed from one thread each they overlap. And nothing
+/// needs to wait for them: a window ends when its detach starts, and records after that are
+/// dropped. So a detach returns once every link's close has begun, and windows can be
+/// toggled faster than a grace period.
+pub(crate) struct Release {
+    /// (start, end) of the release, monotonic ns.
+    done: std::thread::JoinHandle<(u64, u64)>,
+}
+
+impl Release {
+    /// Starts closing `links`, each from its own thread, and returns once every close has
+    /// started (so a group attached again next cannot run its programs twice per hit).
+    pub(crate) fn start(links: Vec<Link>) -> Release {
+        let started = Arc::new(Barrier::new(links.len() + 1));
+        let barrier = Arc::clone(&started);
+        let from = monotonic_ns();
+        let done = std::thread::spawn(move || {
+            std::thread::scope(|s| {
+                for link in links {
+                    let barrier = Arc::clone(&barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        drop(link);
+                    });
+                }
+            });
+            (from, monotonic_ns())
+        });
+        started.wait();
+        Release { done }
     }
-    std::thread::scope(|s| {
-        for link in links {
-            s.spawn(move || drop(link));
-        }
-    });
+
+    /// Whether every link is gone.
+    pub(crate) fn finished(&self) -> bool {
+        self.done.is_finished()
+    }
+
+    /// Waits until every link is gone: (start, end) of the release, monotonic ns.
+    pub(crate) fn wait(self) -> (u64, u64) {
+        self.done.join().unwrap_or((0, 0))
+    }
 }
 
 #[cfg(test)]

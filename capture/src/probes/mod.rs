@@ -57,6 +57,8 @@ pub struct Probes {
     // Field order is drop order: links and the ring go before the skeleton they refer to.
     /// Uprobe links by process.
     links: Vec<(i32, ProbeId, Link)>,
+    /// Links of detached groups still being released (waited for on drop).
+    releases: Vec<links::Release>,
     /// Links that serve every process (tracepoints and CPU-sample perf events, filtered in
     /// BPF by the `targets` map).
     object_links: Vec<(ProbeId, Link)>,
@@ -190,6 +192,7 @@ impl Probes {
 
         let mut probes = Probes {
             links: Vec::new(),
+            releases: Vec::new(),
             object_links: Vec::new(),
             ring,
             staged,
@@ -233,13 +236,14 @@ impl Probes {
                 .into_iter()
                 .partition(|(p, _)| drop(*p));
             self.object_links = kept;
-            links::close_all(
-                closing
-                    .into_iter()
-                    .map(|(_, _, l)| l)
-                    .chain(closing_objects.into_iter().map(|(_, l)| l))
-                    .collect(),
-            );
+            let closing: Vec<Link> = closing
+                .into_iter()
+                .map(|(_, _, l)| l)
+                .chain(closing_objects.into_iter().map(|(_, l)| l))
+                .collect();
+            if !closing.is_empty() {
+                self.releases.push(links::Release::start(closing));
+            }
             self.groups = self.groups.minus(gone);
         }
         let added = groups.minus(self.groups);
@@ -538,13 +542,35 @@ impl Probes {
         Ok(self.stack_cache.get(&stack_id).map(|v| &v[..]))
     }
 
-    /// Detaches everything (also done on drop).
+    /// The releases of detached groups that have ended since the last call: (start, end),
+    /// monotonic ns.
+    pub fn released(&mut self) -> Vec<(u64, u64)> {
+        let (done, going): (Vec<_>, Vec<_>) = std::mem::take(&mut self.releases)
+            .into_iter()
+            .partition(|r| r.finished());
+        self.releases = going;
+        done.into_iter().map(links::Release::wait).collect()
+    }
+
+    /// Detaches everything and waits until every link is gone (also done on drop).
     pub(crate) fn detach_all(&mut self) {
         for pid in self.pids() {
             let _ = self.detach(pid);
         }
         self.object_links.clear();
         self.groups = GroupSet::NONE;
+        for r in self.releases.drain(..) {
+            r.wait();
+        }
+    }
+}
+
+impl Drop for Probes {
+    fn drop(&mut self) {
+        // No probe of this object may outlive it.
+        for r in self.releases.drain(..) {
+            r.wait();
+        }
     }
 }
 

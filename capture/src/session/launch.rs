@@ -74,14 +74,13 @@ impl Launched {
 /// Waits (briefly) until `pid` has exec'd `path`, and returns its load bias, which must be
 /// read while the process lives: a short program may be gone by the first drain.
 pub(crate) fn wait_for_exec(pid: u32, path: &Path, binary: &GoBinary) -> Option<u64> {
-    if !binary.is_pie() {
-        return Some(0);
-    }
     let want = std::fs::metadata(path).ok()?.ino();
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
         let now = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?.ino();
         if now == want {
+            // Until then the pid runs the shell that holds it: nothing is known of it yet
+            // (a loaded machine may take a while to exec).
             if let Some(b) = load_bias(pid, binary) {
                 return Some(b);
             }

@@ -15,6 +15,9 @@ pub(crate) struct Proc {
     pub(crate) group: usize,
     pub(crate) bias: Option<u64>,
     pub(crate) exited: bool,
+    /// Whether it has been seen running the captured binary (a program gcap starts runs the
+    /// shell that holds it first).
+    seen: bool,
 }
 
 impl Proc {
@@ -25,6 +28,7 @@ impl Proc {
             group,
             bias,
             exited: false,
+            seen: bias.is_some(),
         }
     }
 
@@ -39,21 +43,24 @@ impl Proc {
         if !self.exited && !Path::new(&format!("/proc/{}", self.pid)).exists() {
             self.exited = true;
         }
-        if self.bias.is_none() && !self.exited {
-            self.bias = load_bias(self.pid, binary);
+        if self.exited {
+            return;
         }
-        // A target that exec'd another program is gone for our probes.
-        if !self.exited && self.bias.is_some() {
-            let now = std::fs::metadata(format!("/proc/{}/exe", self.pid))
-                .map(|m| (m.dev(), m.ino()))
-                .ok();
-            if now.is_some() && now != Some(file_id) {
-                warnings.push(format!(
-                    "pid {} exec'd another program; its capture ends there",
-                    self.pid
-                ));
-                self.exited = true;
+        let now = std::fs::metadata(format!("/proc/{}/exe", self.pid))
+            .map(|m| (m.dev(), m.ino()))
+            .ok();
+        if now == Some(file_id) {
+            self.seen = true;
+            if self.bias.is_none() {
+                self.bias = load_bias(self.pid, binary);
             }
+        } else if self.seen && now.is_some() {
+            // A target that exec'd another program is gone for our probes.
+            warnings.push(format!(
+                "pid {} exec'd another program; its capture ends there",
+                self.pid
+            ));
+            self.exited = true;
         }
     }
 }

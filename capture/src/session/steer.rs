@@ -177,6 +177,7 @@ impl Steer {
             spans: self.last.spans_ns,
         }));
         // Requests gcap's own windows slowed down are no evidence.
+        self.windows.released(groups);
         let windows = &self.windows;
         let spans = translator.spans();
         let mut requests = spans.take_requests();

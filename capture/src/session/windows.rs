@@ -39,7 +39,8 @@ pub(crate) struct Windows {
     /// Lifecycle windows opened, and the time they covered (ns), for the summary.
     pub(crate) lifecycle_windows: u64,
     pub(crate) lifecycle_ns: u64,
-    /// Wall time of each attach and detach of groups, ns.
+    /// Wall time of each attach of groups, and of each binary's release of a detached
+    /// group (from the detach's start until its last link is gone), ns.
     pub(crate) attach_ns: Vec<u64>,
     pub(crate) detach_ns: Vec<u64>,
     /// When gcap disturbed the targets, oldest first: while it attached or detached probes,
@@ -116,6 +117,7 @@ impl Windows {
         targets: &[u32],
         change: Change,
     ) -> Result<Option<String>> {
+        self.released(groups);
         let old = self.now();
         let kept = old.intersect(change.groups);
         if kept != old || change.groups == old {
@@ -126,14 +128,13 @@ impl Windows {
                 kept,
                 change.cause,
             )?;
-            let t = Instant::now();
             let from = monotonic_ns();
             for g in groups.iter_mut() {
-                // Detaching cannot fail (links are closed).
+                // Detaching cannot fail (links are closed). It returns once the closes have
+                // started; `released` learns when they end.
                 let _ = g.probes.set_groups(kept);
             }
             if kept != old {
-                self.detach_ns.push(t.elapsed().as_nanos() as u64);
                 self.disturb(from, monotonic_ns(), kept);
             }
         }
@@ -165,6 +166,22 @@ impl Windows {
             change.cause,
         )?;
         Ok(None)
+    }
+
+    /// Takes note of the detaches that have ended: their durations, and the targets were
+    /// disturbed until then (the probes were there until the release ended).
+    pub(crate) fn released(&mut self, groups: &mut [Group]) {
+        for (from, to) in groups.iter_mut().flat_map(|g| g.probes.released()) {
+            self.detach_ns.push(to.saturating_sub(from));
+            if windowed(self.now()) {
+                continue; // disturbed until the window's detach anyway
+            }
+            if let Some(d) = self.disturbed.back_mut() {
+                if d.1 >= from {
+                    d.1 = d.1.max(to + SETTLE_NS);
+                }
+            }
+        }
     }
 
     /// Probes were attached or detached from `from` to `to`, and `groups` are attached
