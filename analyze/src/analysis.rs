@@ -364,6 +364,11 @@ impl Analysis {
                 span::unpaired(set, span_events),
             )
         };
+        let mut spans = spans;
+        for s in spans.iter_mut().filter(|s| s.end.is_none()) {
+            s.unseen_after =
+                coverage[s.key.file as usize].spans_detached_after(s.key.target, s.start);
+        }
         phase_mark("spans");
         let mut warnings = d.warnings;
         warnings.extend(span_warnings);

@@ -208,6 +208,19 @@ impl FileCoverage {
         }
     }
 
+    /// When the span probes of `target` were detached after `t`, if they were before the
+    /// capture ended: a span started at `t` and not seen to end may have ended after that
+    /// (its end was not recorded), so it is known to have lasted until then, no longer.
+    pub(crate) fn spans_detached_after(&self, target: u32, t: Ns) -> Option<Ns> {
+        let (_, spans, _) = self.targets.iter().find(|x| x.0 == target)?;
+        let i = spans.partition_point(|w| w.1 < t);
+        spans
+            .get(i)
+            .filter(|w| w.0 <= t)
+            .map(|w| w.1)
+            .filter(|&end| end < self.end)
+    }
+
     /// The union over the targets of a group's windows, clipped to the capture.
     fn union(&self, group: u32) -> Windows {
         let mut all = Windows::new();

@@ -48,8 +48,12 @@ pub struct Span {
     pub(crate) target: Name,
     pub content_length: Option<u64>,
     pub(crate) start: Ns,
-    /// None: still open when the capture stopped.
+    /// None: still open when the capture stopped, or when the span probes were detached
+    /// (`unseen_after`).
     pub(crate) end: Option<Ns>,
+    /// For a span not seen to end: when its probes were detached, if before the capture
+    /// ended (a budgeted capture records spans in windows); it ran at least until then.
+    pub(crate) unseen_after: Option<Ns>,
     pub(crate) status: Option<u32>,
     pub(crate) error: bool,
     /// The trace context the span carried.
@@ -64,9 +68,11 @@ pub struct Span {
 }
 
 impl Span {
-    /// The end, or when the capture stopped for spans that never ended.
+    /// The end, or for spans not seen to end, when the capture stopped or their probes were
+    /// detached (the last moment they were seen running).
     pub(crate) fn end_or(&self, capture_end: Ns) -> Ns {
-        self.end.unwrap_or(capture_end.max(self.start))
+        self.end
+            .unwrap_or(self.unseen_after.unwrap_or(capture_end).max(self.start))
     }
 
     pub(crate) fn duration(&self, capture_end: Ns) -> u64 {
@@ -261,6 +267,7 @@ pub(crate) fn build(
                     content_length: (content_length != u64::MAX).then_some(content_length),
                     start: e.t,
                     end: None,
+                    unseen_after: None,
                     status: None,
                     error: false,
                     trace_id: trace.map(|c| c.trace_id).filter(|&t| t != 0),

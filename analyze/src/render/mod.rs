@@ -107,12 +107,12 @@ pub(crate) fn endpoint_numbers(e: &Endpoint) -> [String; 6] {
     ]
 }
 
-/// "N of them were still running when the capture stopped: counted with their duration so
-/// far", when any were.
+/// "N of them were not seen to end (...): counted with their duration so far", when any
+/// were.
 pub(crate) fn open_requests(s: &SloReport) -> Option<String> {
     (s.open_requests > 0).then(|| {
         format!(
-            "{} of them were still running when the capture stopped: counted with their duration so far",
+            "{} of them were not seen to end (still running when the capture stopped, or when spans stopped being recorded): counted with their duration so far",
             s.open_requests
         )
     })
