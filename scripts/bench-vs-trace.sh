@@ -11,7 +11,10 @@
 # FANOUT (goroutines per request, 4), SYNTH (events of the synthetic capture, 50000000;
 # 0 skips it), REPS (analysis timings, 3), GO (toolchain, the newest of scripts/install-deps/go-versions),
 # NOBUILD=1 (use target/release as it is), KEEP=DIR (keep the last round's files there),
-# ANALYZE (the ganalyze subcommand timed, default below).
+# ANALYZE (the ganalyze subcommand timed, default below), LEVELS (gcap configurations:
+# spans,lifecycle,full with --budget off, and default for `gcap -p PID`), SERVICE_ARGS (more
+# service flags), EXPLAIN (an SLO: what the report explains on each capture), OVERHEAD_ONLY=1
+# (skip size, analysis speed and physical limits; scripts/bench-budget.sh sets these).
 # The service, the load generator, gcap and the analysers all share the machine's CPUs;
 # nothing is niced. Runs as root (gcap attaches eBPF probes).
 set -euo pipefail
@@ -58,4 +61,6 @@ GO111MODULE=off GOFLAGS= "$GO" build -o "$work/loadgen" corpus/loadgen/main.go
   -go "$GO" \
   -dir "$data" \
   -rounds "${ROUNDS:-3}" -d "${D:-5s}" -c "${C:-8}" -fanout "${FANOUT:-4}" \
-  -synth-events "${SYNTH:-50000000}" -reps "${REPS:-3}"
+  -synth-events "${SYNTH:-50000000}" -reps "${REPS:-3}" \
+  -levels "${LEVELS:-spans,lifecycle,full}" -service-args "${SERVICE_ARGS:-}" \
+  -explain "${EXPLAIN:-}" -overhead-only="${OVERHEAD_ONLY:-0}"
