@@ -34,6 +34,16 @@ fn budgeted(r: &Report, case: &str) {
     assert_eq!(o.budget, Some(0.02), "{case}");
 }
 
+/// The case's capture, under `slo`, was budgeted and explains its known cause first
+/// ([`first_cause`]); returns the first cause's blocker.
+fn known_cause(case: &str, slo: &str, category: Category, func: &str, m: &str) -> Option<String> {
+    let r = report_of(case, &[slo]);
+    budgeted(&r, case);
+    let endpoint = slo.split(':').next().unwrap();
+    let s = first_cause(&r, case, endpoint, category, func, m);
+    s.root_causes[0].blocker.clone()
+}
+
 /// The SLO on `endpoint` breached, some of its breaching requests were explained, and the
 /// first cause is `category` at `func (main.go:MARK)`.
 fn first_cause<'a>(
@@ -74,17 +84,14 @@ fn first_cause<'a>(
 
 #[test]
 fn lock_convoy() {
-    let r = report_of("lock_convoy", &["GET /api/orders: p99 < 10ms"]);
-    budgeted(&r, "lock_convoy");
-    let s = first_cause(
-        &r,
+    let blocker = known_cause(
         "lock_convoy",
-        "GET /api/orders",
+        "GET /api/orders: p99 < 10ms",
         Category::Mutex,
         "main.(*store).get",
         "where",
-    );
-    let blocker = s.root_causes[0].blocker.as_deref().unwrap_or("");
+    )
+    .unwrap_or_default();
     assert!(
         blocker.starts_with("main.(*store).refresh created at main.main"),
         "{blocker}"
@@ -93,60 +100,34 @@ fn lock_convoy() {
 
 #[test]
 fn worker_pool() {
-    let r = report_of("worker_pool", &["GET /api/work: p99 < 5ms"]);
-    budgeted(&r, "worker_pool");
-    first_cause(
-        &r,
-        "worker_pool",
-        "GET /api/work",
-        Category::Chan,
-        "main.submit",
-        "where",
-    );
+    let slo = "GET /api/work: p99 < 5ms";
+    known_cause("worker_pool", slo, Category::Chan, "main.submit", "where");
 }
 
 #[test]
 fn slow_downstream() {
-    let r = report_of("slow_downstream", &["GET /api/checkout: p99 < 50ms"]);
-    budgeted(&r, "slow_downstream");
-    let s = first_cause(
-        &r,
+    let blocker = known_cause(
         "slow_downstream",
-        "GET /api/checkout",
+        "GET /api/checkout: p99 < 50ms",
         Category::Downstream,
         "main.fetchPrice",
         "where",
-    );
-    let blocker = s.root_causes[0].blocker.as_deref().unwrap_or("");
+    )
+    .unwrap_or_default();
     assert!(blocker.ends_with("/price"), "{blocker}");
 }
 
 #[test]
 fn slow_sql() {
-    let r = report_of("slow_sql", &["GET /api/orders: p99 < 50ms"]);
-    budgeted(&r, "slow_sql");
-    first_cause(
-        &r,
-        "slow_sql",
-        "GET /api/orders",
-        Category::Downstream,
-        "main.loadOrder",
-        "where",
-    );
+    let slo = "GET /api/orders: p99 < 50ms";
+    let (c, f) = (Category::Downstream, "main.loadOrder");
+    known_cause("slow_sql", slo, c, f, "where");
 }
 
 #[test]
 fn gc_pressure() {
-    let r = report_of("gc_pressure", &["GET /api/alloc: p99 < 10ms"]);
-    budgeted(&r, "gc_pressure");
-    first_cause(
-        &r,
-        "gc_pressure",
-        "GET /api/alloc",
-        Category::Gc,
-        "main.churn",
-        "where",
-    );
+    let slo = "GET /api/alloc: p99 < 10ms";
+    known_cause("gc_pressure", slo, Category::Gc, "main.churn", "where");
 }
 
 #[test]
@@ -173,53 +154,21 @@ fn cpu_starvation() {
 
 #[test]
 fn timer_timeout() {
-    let r = report_of(
-        "timer_timeout",
-        &["GET /api/poll: p99 < 5ms", "GET /api/ctx: p99 < 5ms"],
-    );
-    budgeted(&r, "timer_timeout");
-    first_cause(
-        &r,
-        "timer_timeout",
-        "GET /api/poll",
-        Category::Sleep,
-        "main.poll",
-        "poll",
-    );
-    first_cause(
-        &r,
-        "timer_timeout",
-        "GET /api/ctx",
-        Category::Sleep,
-        "main.withDeadline",
-        "deadline",
-    );
+    let (case, c) = ("timer_timeout", Category::Sleep);
+    known_cause(case, "GET /api/poll: p99 < 5ms", c, "main.poll", "poll");
+    let f = "main.withDeadline";
+    known_cause(case, "GET /api/ctx: p99 < 5ms", c, f, "deadline");
 }
 
 #[test]
 fn wait_group() {
-    let r = report_of("wait_group", &["GET /api/fanout: p99 < 5ms"]);
-    budgeted(&r, "wait_group");
-    first_cause(
-        &r,
-        "wait_group",
-        "GET /api/fanout",
-        Category::Sleep,
-        "main.work",
-        "slow",
-    );
+    let slo = "GET /api/fanout: p99 < 5ms";
+    known_cause("wait_group", slo, Category::Sleep, "main.work", "slow");
 }
 
 #[test]
 fn lazy_worker() {
-    let r = report_of("lazy_worker", &["GET /api/orders: p99 < 10ms"]);
-    budgeted(&r, "lazy_worker");
-    first_cause(
-        &r,
-        "lazy_worker",
-        "GET /api/orders",
-        Category::Chan,
-        "main.(*pool).submit",
-        "where",
-    );
+    let slo = "GET /api/orders: p99 < 10ms";
+    let (c, f) = (Category::Chan, "main.(*pool).submit");
+    known_cause("lazy_worker", slo, c, f, "where");
 }

@@ -103,7 +103,8 @@ struct Cli {
 
     /// With a budget, requests to ENDPOINT slower than the objective's threshold are slow:
     /// they open a window at once (without one: when at least 5% of an endpoint's requests
-    /// of the last second take over twice its running p99). Same syntax as `ganalyze report
+    /// of the last second take over twice the p99 of its requests of the 10 s before: a
+    /// slowdown, never a service slow all along). Same syntax as `ganalyze report
     /// --slo`; repeatable.
     /// Example: --slo "GET /api/orders: p99 < 200ms"
     #[arg(long = "slo", value_name = "ENDPOINT: OBJECTIVE", value_parser = gcap_slo::parse)]

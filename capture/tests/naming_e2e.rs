@@ -415,17 +415,7 @@ fn caddy_goroutines_are_named_at_defaults() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let file = support::tmp_capture("naming-caddy.gcap");
-    let res = Command::new(env!("CARGO_BIN_EXE_gcap"))
-        .args(["-p", &server.0.id().to_string(), "-d", "2s", "-o"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        res.status.success(),
-        "gcap failed: {}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    let file = support::capture_at_defaults("naming-caddy.gcap", server.0.id(), "2s");
     drop(server);
 
     let gs = support::ganalyze_json(&["goroutines", "--format", "json"], &file);

@@ -357,17 +357,7 @@ fn old_goroutines_are_listed_and_suspected_at_defaults() {
     support::require_root();
     let bin = build("1.27.3", &[]);
     let target = Target::start(&bin, &["park", &PARKED.to_string()], "parked ");
-    let out = support::tmp_capture("old-goroutines.gcap");
-    let res = Command::new(env!("CARGO_BIN_EXE_gcap"))
-        .args(["-p", &target.pid().to_string(), "-d", "3s", "-o"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        res.status.success(),
-        "gcap failed: {}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    let out = support::capture_at_defaults("old-goroutines.gcap", target.pid(), "3s");
     let site = format!("main.spawn (main.go:{})", line_of("// creation site"));
 
     let gs = support::ganalyze_json(&["goroutines", "--format", "json"], &out);

@@ -36,11 +36,14 @@ pub(crate) const TRIGGER_QUOTA_NS: u64 = 5_000_000_000;
 /// Triggered windows may spend up to this many times the budget over a minute.
 pub(crate) const BURST: f64 = 5.0;
 const MINUTE_NS: u64 = 60_000_000_000;
-/// Span windows repeat with this period when spans alone exceed the budget (each attach
-/// and detach costs gcap a few ms of CPU), ns.
-const SPAN_PERIOD_NS: u64 = 10_000_000_000;
-/// Spans are attached at least this share of the time, whatever they cost.
-const SPANS_MIN_ON: f64 = 0.05;
+/// Span windows repeat with this period when spans alone exceed the budget, ns. The
+/// trigger sees requests only through the spans: with windows at least every second,
+/// slowness lasting a second or more always meets one. Attaching and detaching the span
+/// probes costs gcap about a millisecond of CPU, which the budget pays too.
+const SPAN_PERIOD_NS: u64 = 1_000_000_000;
+/// Spans are attached at least this share of the time, whatever they cost (100 ms a
+/// period: requests of tens of ms end inside a window).
+const SPANS_MIN_ON: f64 = 0.1;
 
 /// `--budget`: a share of the targets' CPU, or off (every probe for the whole capture).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -212,7 +215,9 @@ impl Controller {
             None => self.steady,
         };
         match self.window {
-            Some(_) => spans.union(self.windowed),
+            // A window's requests are explained through their spans: spans stay attached
+            // while it is open, whatever their own duty.
+            Some(_) => self.steady.union(self.windowed),
             None => spans,
         }
     }
@@ -459,7 +464,10 @@ impl Controller {
         if now < self.test_flip {
             return;
         }
-        self.test_flip = now + period / 2;
+        // On the schedule, not from this (late) tick: the flips keep their rate unless a
+        // step takes longer than half a period.
+        let next = self.test_flip + period / 2;
+        self.test_flip = if next > now { next } else { now + period / 2 };
         self.window = match self.window {
             Some(_) => None,
             None => Some(Window {
@@ -536,7 +544,8 @@ mod tests {
                 target_cpu: cpu,
                 spans: spans_cost,
             });
-            if slow(now) {
+            // Slow requests are seen only through the spans.
+            if slow(now) && attached.contains(GroupSet::SPANS) {
                 change = c.slow_requests(now).or(change);
             }
             if let Some(ch) = change {
@@ -603,6 +612,31 @@ mod tests {
         assert!(changes
             .iter()
             .any(|(_, ch)| !ch.groups.contains(GroupSet::SPANS)));
+    }
+
+    #[test]
+    fn windowed_spans_meet_slow_episodes_and_stay_on_in_their_windows() {
+        // Spans cost 5% (over the 2% budget: windowed); requests are slow in the last
+        // second of every 10 s, and seen only while spans are attached.
+        let slow = |t: u64| t % (10 * SEC) >= 9 * SEC;
+        let (_, _, changes) = simulate(0.05, 1.0, 60, slow);
+        let triggered: Vec<u64> = changes
+            .iter()
+            .filter(|(_, ch)| {
+                ch.cause == coverage_cause::TRIGGER && ch.groups.contains(GroupSet::LIFECYCLE)
+            })
+            .map(|&(t, _)| t)
+            .collect();
+        // Every episode opened a window, until the bound on triggered windows (a window
+        // doubles the target's CPU here: three of two seconds overdraw the four minutes of
+        // budget allowed).
+        let episodes: Vec<u64> = triggered.iter().map(|t| t / (10 * SEC)).collect();
+        assert_eq!(episodes, [0, 1, 2], "{changes:?}");
+        for (_, ch) in &changes {
+            if ch.groups.contains(GroupSet::LIFECYCLE) {
+                assert!(ch.groups.contains(GroupSet::SPANS), "{ch:?}");
+            }
+        }
     }
 
     #[test]

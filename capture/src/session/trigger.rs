@@ -2,10 +2,14 @@
 //! that end (or are still running) past their endpoint's threshold.
 //!
 //! The threshold is the one of an SLO given to gcap for the endpoint (`--slo`,
-//! `--slo-file`: the strictest that covers it): every request over it is slow. Without one it is the endpoint's running p99 over its last
-//! [`HISTORY`] requests; a p99 is exceeded by 1% of requests by definition, and a
-//! service's tail is noisy, so there a request is slow over [`OVER_P99`] times the p99 and
-//! the trigger waits for more than one: at least [`MIN_SLOW`] slow requests making
+//! `--slo-file`: the strictest that covers it): every request over it is slow. Without one
+//! it is the endpoint's running p99, taken over the requests that ended in the
+//! [`HISTORY_NS`] before the last second (at most [`PER_SECOND`] a second: a sample at high
+//! rates). The last second is left out because it is what is judged: a baseline of the last
+//! few hundred requests would take in a slowdown within milliseconds on a busy service,
+//! and call nothing slow. A p99 is exceeded by 1% of requests by definition, and a
+//! service's tail is noisy, so a request is slow over [`OVER_P99`] times the p99 and the
+//! trigger waits for more than one: at least [`MIN_SLOW`] slow requests making
 //! [`SLOW_SHARE`] of the endpoint's requests of the last second (and of at least
 //! [`MIN_RECENT`] requests), or one request still running at [`STUCK`] times the p99.
 
@@ -15,8 +19,12 @@ use gcap_slo::Slo;
 
 use crate::translate::spans::Request;
 
-/// Requests per endpoint the running p99 is taken over.
-const HISTORY: usize = 500;
+/// The running p99 is taken over the requests that ended this long before the last second.
+const HISTORY_NS: u64 = 10 * SECOND_NS;
+/// Requests a second kept for the running p99.
+const PER_SECOND: u32 = 200;
+/// How often the running p99 is taken again.
+const P99_EVERY_NS: u64 = 100_000_000;
 /// Requests an endpoint needs before its p99 is trusted.
 const MIN_HISTORY: usize = 200;
 /// Without an SLO, a request is slow over this many times its endpoint's running p99.
@@ -36,30 +44,52 @@ const SECOND_NS: u64 = 1_000_000_000;
 /// Recent requests of one endpoint.
 #[derive(Debug, Default)]
 struct Endpoint {
-    /// Durations of the last [`HISTORY`] requests, oldest first.
-    recent: VecDeque<u64>,
-    /// Their p99, recomputed every so often (None until [`MIN_HISTORY`]).
+    /// (end, duration) of the requests kept for the p99, oldest first.
+    history: VecDeque<(u64, u64)>,
+    /// The second the last request kept ended in, and how many of it were kept.
+    second: u64,
+    in_second: u32,
+    /// The p99 of the history before the last second (None until [`MIN_HISTORY`]), and
+    /// when it was taken.
     p99: Option<u64>,
-    since_p99: usize,
+    p99_at: u64,
     /// The requests of the last second (at least [`MIN_RECENT`]): (end, slow).
     last_second: VecDeque<(u64, bool)>,
     slow_in_last_second: usize,
 }
 
 impl Endpoint {
-    fn record(&mut self, duration: u64) {
-        if self.recent.len() == HISTORY {
-            self.recent.pop_front();
+    fn record(&mut self, end: u64, duration: u64) {
+        let second = end / SECOND_NS;
+        if second != self.second {
+            (self.second, self.in_second) = (second, 0);
         }
-        self.recent.push_back(duration);
-        self.since_p99 += 1;
-        // Sorting 500 values costs a few µs: not on every request.
-        if self.recent.len() >= MIN_HISTORY && (self.p99.is_none() || self.since_p99 >= 50) {
-            let mut v: Vec<u64> = self.recent.iter().copied().collect();
+        if self.in_second < PER_SECOND {
+            self.in_second += 1;
+            self.history.push_back((end, duration));
+        }
+        while self
+            .history
+            .front()
+            .is_some_and(|h| h.0 + HISTORY_NS + SECOND_NS < end)
+        {
+            self.history.pop_front();
+        }
+        // Sorting a few thousand values costs tens of µs: not on every request.
+        if self.p99.is_some() && end < self.p99_at + P99_EVERY_NS {
+            return;
+        }
+        self.p99_at = end;
+        let mut v: Vec<u64> = self
+            .history
+            .iter()
+            .take_while(|h| h.0 + SECOND_NS <= end)
+            .map(|h| h.1)
+            .collect();
+        self.p99 = (v.len() >= MIN_HISTORY).then(|| {
             v.sort_unstable();
-            self.p99 = Some(v[(v.len() * 99).div_ceil(100) - 1]);
-            self.since_p99 = 0;
-        }
+            v[(v.len() * 99).div_ceil(100) - 1]
+        });
     }
 }
 
@@ -121,7 +151,7 @@ impl SlowRequests {
                     trigger = true;
                 }
             }
-            e.record(duration);
+            e.record(r.end, duration);
         }
         trigger
     }
@@ -189,10 +219,29 @@ mod tests {
     }
 
     #[test]
+    fn a_slowdown_of_a_busy_service_triggers() {
+        // 20,000 requests a second of 100 µs; then one in five takes 20 ms. A baseline of
+        // the last few hundred requests would take the slowdown in within milliseconds.
+        let mut s = SlowRequests::new(Vec::new());
+        let mut t = SECOND_NS;
+        for _ in 0..100_000u64 {
+            t += 50_000;
+            assert!(!s.ended(&[req(t, MS / 10)]));
+        }
+        let mut triggered = false;
+        for i in 0..20_000u64 {
+            t += 50_000;
+            let d = if i % 5 == 0 { 20 * MS } else { MS / 10 };
+            triggered |= s.ended(&[req(t, d)]);
+        }
+        assert!(triggered);
+    }
+
+    #[test]
     fn a_stuck_request_triggers() {
         let mut s = SlowRequests::new(Vec::new());
         let mut t = SECOND_NS;
-        for _ in 0..200 {
+        for _ in 0..400 {
             t += 10 * MS;
             s.ended(&[req(t, 2 * MS)]);
         }

@@ -135,7 +135,7 @@ impl Windows {
                 let _ = g.probes.set_groups(kept);
             }
             if kept != old {
-                self.disturb(from, monotonic_ns(), kept);
+                self.disturb(from, monotonic_ns(), kept, windowed(old.minus(kept)));
             }
         }
         if change.groups == kept {
@@ -150,14 +150,15 @@ impl Windows {
             for g in groups.iter_mut() {
                 let _ = g.probes.set_groups(kept);
             }
-            self.disturb(from, monotonic_ns(), kept);
+            self.disturb(from, monotonic_ns(), kept, true);
             return Ok(Some(format!(
                 "could not attach the {} probes for a window ({e}); the capture goes on without them",
                 change.groups.minus(kept)
             )));
         }
         self.attach_ns.push(t.elapsed().as_nanos() as u64);
-        self.disturb(from, monotonic_ns(), change.groups);
+        let heavy = windowed(change.groups.minus(kept));
+        self.disturb(from, monotonic_ns(), change.groups, heavy);
         self.change(
             w,
             targets.iter().copied(),
@@ -178,7 +179,7 @@ impl Windows {
             }
             if let Some(d) = self.disturbed.back_mut() {
                 if d.1 >= from {
-                    d.1 = d.1.max(to + SETTLE_NS);
+                    d.1 = d.1.max(to);
                 }
             }
         }
@@ -186,12 +187,16 @@ impl Windows {
 
     /// Probes were attached or detached from `from` to `to`, and `groups` are attached
     /// now: the targets were disturbed from `from` until then, or, while probes beyond the
-    /// spans stay attached, until they are gone.
-    fn disturb(&mut self, from: u64, to: u64, groups: GroupSet) {
+    /// spans stay attached, until they are gone. `heavy`: probes beyond the spans moved,
+    /// and the targets run slower for a while after (their text pages faulted in again);
+    /// the three span sites alone do not slow them measurably.
+    fn disturb(&mut self, from: u64, to: u64, groups: GroupSet, heavy: bool) {
         let to = if windowed(groups) {
             u64::MAX
-        } else {
+        } else if heavy {
             to + SETTLE_NS
+        } else {
+            to
         };
         match self.disturbed.back_mut() {
             // Still disturbed since an earlier attach (or settling from it).

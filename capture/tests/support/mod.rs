@@ -87,6 +87,23 @@ pub fn tmp_capture(name: &str) -> PathBuf {
     p
 }
 
+/// Captures `pid` for `duration` with `gcap -p PID -d DURATION` and no other flag (gcap's
+/// defaults, as a user's first capture) into the test tmpdir as `name`.
+pub fn capture_at_defaults(name: &str, pid: u32, duration: &str) -> PathBuf {
+    let file = tmp_capture(name);
+    let res = Command::new(env!("CARGO_BIN_EXE_gcap"))
+        .args(["-p", &pid.to_string(), "-d", duration, "-o"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "gcap failed: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    file
+}
+
 /// Records lost, as the capture's `Lost` events count them.
 pub fn lost_in_events(events: &[(u32, gcap_format::Event)]) -> u64 {
     events
