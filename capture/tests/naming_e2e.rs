@@ -271,16 +271,21 @@ fn prometheus(dir: &Path) -> (Server, u16) {
         .spawn()
         .expect("starting prometheus (Debian package prometheus: run scripts/install-deps.sh)");
     let server = Server(child);
+    ready(port, "/-/ready", &dir.join("prometheus.log"));
+    (server, port)
+}
+
+/// Waits (at most 30 s) until `GET path` on `port` answers 200; `log` is the server's.
+fn ready(port: u16, path: &str, log: &Path) {
     let t = Instant::now();
-    while get(port, "/-/ready").is_err() {
+    while get(port, path).is_err() {
         assert!(
             t.elapsed() < Duration::from_secs(30),
-            "prometheus not ready after 30 s; see {}",
-            dir.join("prometheus.log").display()
+            "not ready after 30 s; see {}",
+            log.display()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    (server, port)
 }
 
 #[test]
@@ -406,15 +411,7 @@ fn caddy_goroutines_are_named_at_defaults() {
         .spawn()
         .expect("starting caddy (Debian package caddy: run scripts/install-deps.sh)");
     let server = Server(child);
-    let t = Instant::now();
-    while get(port, "/").is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "caddy not ready after 30 s; see {}",
-            dir.join("caddy.log").display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    ready(port, "/", &dir.join("caddy.log"));
     let file = support::capture_at_defaults("naming-caddy.gcap", server.0.id(), "2s");
     drop(server);
 
