@@ -15,7 +15,7 @@ mod start;
 pub(crate) mod symbols;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::path::{Path, PathBuf};
 

@@ -26,7 +26,7 @@ const PROBED: &[&str] = &[
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Flavor {
+pub(crate) enum Flavor {
     Normal,
     Stripped,
     Pie,
@@ -46,7 +46,7 @@ fn target_dir() -> PathBuf {
 static BUILD_LOCK: Mutex<()> = Mutex::new(());
 
 /// Builds (or reuses) the test target with toolchain `ver` in `flavor`.
-fn testbin(ver: &str, flavor: Flavor) -> PathBuf {
+pub(crate) fn testbin(ver: &str, flavor: Flavor) -> PathBuf {
     let go = go_tool(ver);
     let dir = target_dir();
     std::fs::create_dir_all(&dir).unwrap();

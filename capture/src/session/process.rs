@@ -13,11 +13,10 @@ pub(crate) struct Proc {
     pub(crate) pid: u32,
     /// Index of the BPF object (per distinct binary) that serves it.
     pub(crate) group: usize,
+    /// Where its executable is mapped; None until it has been seen running the captured
+    /// binary (a program gcap starts runs the shell that holds it first).
     pub(crate) bias: Option<u64>,
     pub(crate) exited: bool,
-    /// Whether it has been seen running the captured binary (a program gcap starts runs the
-    /// shell that holds it first).
-    seen: bool,
 }
 
 impl Proc {
@@ -28,7 +27,6 @@ impl Proc {
             group,
             bias,
             exited: false,
-            seen: bias.is_some(),
         }
     }
 
@@ -50,11 +48,10 @@ impl Proc {
             .map(|m| (m.dev(), m.ino()))
             .ok();
         if now == Some(file_id) {
-            self.seen = true;
             if self.bias.is_none() {
                 self.bias = load_bias(self.pid, binary);
             }
-        } else if self.seen && now.is_some() {
+        } else if self.bias.is_some() && now.is_some() {
             // A target that exec'd another program is gone for our probes.
             warnings.push(format!(
                 "pid {} exec'd another program; its capture ends there",
@@ -100,4 +97,35 @@ pub(crate) fn load_bias(pid: u32, binary: &GoBinary) -> Option<u64> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+    use crate::inspect::tests::{testbin, Flavor};
+
+    /// A program gcap starts runs the shell that holds it until it execs: a process not yet
+    /// seen running the captured binary has not "exec'd another program" (seen under load,
+    /// where the exec came after the first refresh); one that was seen has.
+    #[test]
+    fn only_a_target_seen_running_the_binary_can_exec_another() {
+        let bin = testbin("1.27.3", Flavor::Normal);
+        let binary = GoBinary::open(&bin).unwrap();
+        let m = std::fs::metadata(&bin).unwrap();
+        // This test process plays the shell: its executable is not the Go binary.
+        let pid = std::process::id();
+        let mut warnings = Vec::new();
+
+        let mut held = Proc::new(0, pid, 0, None);
+        held.refresh(&binary, (m.dev(), m.ino()), &mut warnings);
+        assert!(!held.exited && held.bias.is_none(), "{warnings:?}");
+        assert!(warnings.is_empty());
+
+        let mut running = Proc::new(0, pid, 0, Some(0));
+        running.refresh(&binary, (m.dev(), m.ino()), &mut warnings);
+        assert!(running.exited);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+    }
 }
