@@ -356,7 +356,7 @@ impl Analysis {
 
         let span_events = std::mem::take(&mut d.span_events);
         let (spans, span_index, span_warnings) = if opts.spans {
-            span::build(set, created, span_events)
+            span::build(set, &coverage, created, span_events)
         } else {
             (
                 Vec::new(),
@@ -364,11 +364,6 @@ impl Analysis {
                 span::unpaired(set, span_events),
             )
         };
-        let mut spans = spans;
-        for s in spans.iter_mut().filter(|s| s.end.is_none()) {
-            s.unseen_after =
-                coverage[s.key.file as usize].spans_detached_after(s.key.target, s.start);
-        }
         phase_mark("spans");
         let mut warnings = d.warnings;
         warnings.extend(span_warnings);

@@ -18,6 +18,7 @@ use gcap_format::{EventData, SpanKind, TraceContext};
 use rustc_hash::FxHashMap;
 
 use crate::capture_set::{CaptureSet, Ns};
+use crate::coverage::FileCoverage;
 use crate::goroutine::{GoroutineKey, Name};
 use crate::timing::phase_mark;
 
@@ -210,9 +211,11 @@ fn orphan_warning(orphan_ends: u64) -> Option<String> {
 }
 
 /// Pairs span events into spans and relates them; returns warnings too.
+/// `coverage`: each file's, for spans whose end came after their probes were detached.
 /// `created`: (creation time, goroutine, parent) of the goroutines created during the capture.
 pub(crate) fn build(
     set: &CaptureSet,
+    coverage: &[FileCoverage],
     mut created: Vec<(Ns, GoroutineKey, u64)>,
     evs: Vec<SpanEv>,
 ) -> (Vec<Span>, SpanIndex, Vec<String>) {
@@ -295,6 +298,9 @@ pub(crate) fn build(
     }
     drop(order);
     drop(evs);
+    for s in spans.iter_mut().filter(|s| s.end.is_none()) {
+        s.unseen_after = coverage[s.key.file as usize].spans_detached_after(s.key.target, s.start);
+    }
     phase_mark("spans: paired");
     warnings.extend(orphan_warning(orphan_ends));
     warnings.extend(started_before(set));
@@ -545,6 +551,35 @@ mod tests {
     }
 
     /// Requests gcap saw only end (running when it attached) are said, with their number.
+    /// A span whose probes were detached before it ended (a budgeted capture records spans
+    /// in windows) lasted until the detach, not until the capture's end: it is no hung
+    /// request. One that was still running when the capture stopped lasts until then.
+    #[test]
+    fn spans_cut_by_their_window_last_until_the_detach() {
+        use gcap_format::{coverage_cause as cause, probe_group as group};
+        const MS: u64 = 1_000_000;
+        let mut b = crate::testkit::CaptureBuilder::new(1, "/x");
+        let (get, path) = (b.string("GET"), b.string("/a"));
+        let cov = |b: &mut crate::testkit::CaptureBuilder, t: u64, groups: u32, c: u8| {
+            b.ev(t * MS, 0, EventData::Coverage { groups, cause: c });
+        };
+        cov(&mut b, 0, group::SPANS, cause::START);
+        b.server_span(MS, 5, 1, get, path);
+        cov(&mut b, 4, 0, cause::DUTY_CYCLE);
+        cov(&mut b, 6, group::SPANS, cause::DUTY_CYCLE);
+        b.server_span(7 * MS, 6, 2, get, path);
+        b.end(10 * MS);
+        let set = b.into_set();
+        let a = analyse(&set);
+        let end = set.files[0].end;
+        let durations: Vec<u64> = a.spans.iter().map(|s| s.duration(end)).collect();
+        assert_eq!(durations, [3 * MS, 3 * MS]);
+        // The handler goroutine owned its span until the detach, no longer.
+        let (key, start) = (a.spans[0].key, a.spans[0].start);
+        assert_eq!(a.span_index.owner_at(key, start + MS as Ns), Some(0));
+        assert_eq!(a.span_index.owner_at(key, start + 4 * MS as Ns), None);
+    }
+
     #[test]
     fn spans_running_before_the_capture_are_said() {
         let mut b = crate::testkit::CaptureBuilder::new(1, "/x");
