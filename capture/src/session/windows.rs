@@ -117,7 +117,6 @@ impl Windows {
         targets: &[u32],
         change: Change,
     ) -> Result<Option<String>> {
-        self.released(groups);
         let old = self.now();
         let kept = old.intersect(change.groups);
         if kept != old || change.groups == old {
