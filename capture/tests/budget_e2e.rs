@@ -337,17 +337,16 @@ fn stress_toggled(version: &str) {
     let once = String::from_utf8_lossy(&baseline.stdout).into_owned();
 
     let file = tmp_capture(&format!("budget-toggle-stress-go{version}.gcap"));
-    let out = Command::new(env!("CARGO_BIN_EXE_gcap"))
-        .arg("-o")
-        .arg(&file)
-        .args(["--window-test-period", "100ms", "-d", "120s", "--"])
-        .arg(&bin)
-        .args(args)
-        .args(["-for", "60s"])
-        .output()
-        .expect("running gcap");
+    let out = support::succeed(
+        Command::new(env!("CARGO_BIN_EXE_gcap"))
+            .arg("-o")
+            .arg(&file)
+            .args(["--window-test-period", "100ms", "-d", "120s", "--"])
+            .arg(&bin)
+            .args(args)
+            .args(["-for", "60s"]),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "gcap failed: {err}");
     assert!(err.contains("program exit status: 0"), "{err}");
     let said = String::from_utf8_lossy(&out.stdout);
     let rounds = said.lines().count();

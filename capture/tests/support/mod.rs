@@ -87,19 +87,30 @@ pub fn tmp_capture(name: &str) -> PathBuf {
     p
 }
 
+/// Runs `cmd` to its end; fails the test, with what it printed on stderr, unless it
+/// succeeds.
+pub fn succeed(cmd: &mut Command) -> std::process::Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{:?} failed ({}): {}",
+        cmd.get_program(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Captures `pid` for `duration` with `gcap -p PID -d DURATION` and no other flag (gcap's
 /// defaults, as a user's first capture) into the test tmpdir as `name`.
 pub fn capture_at_defaults(name: &str, pid: u32, duration: &str) -> PathBuf {
     let file = tmp_capture(name);
-    let res = Command::new(env!("CARGO_BIN_EXE_gcap"))
-        .args(["-p", &pid.to_string(), "-d", duration, "-o"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        res.status.success(),
-        "gcap failed: {}",
-        String::from_utf8_lossy(&res.stderr)
+    succeed(
+        Command::new(env!("CARGO_BIN_EXE_gcap"))
+            .args(["-p", &pid.to_string(), "-d", duration, "-o"])
+            .arg(&file),
     );
     file
 }
@@ -130,15 +141,6 @@ pub fn ganalyze() -> PathBuf {
 
 /// `ganalyze ARGS` (a JSON output), parsed.
 pub fn ganalyze_json(args: &[&str], file: &Path) -> serde_json::Value {
-    let out = Command::new(ganalyze())
-        .args(args)
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ganalyze {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeed(Command::new(ganalyze()).args(args).arg(file));
     serde_json::from_slice(&out.stdout).unwrap()
 }
