@@ -474,5 +474,7 @@ fn slow_requests_open_a_window_by_the_running_p99() {
 
 #[test]
 fn slow_requests_open_a_window_by_an_slo() {
-    slow_requests_open_a_window("budget-trigger-slo", Some("GET /work: p99 < 20ms"));
+    // The threshold sits far above what the tests running beside this one make of a 2-ms
+    // request's p99 on a 2-core machine (20 ms was crossed there), and below the slowdown.
+    slow_requests_open_a_window("budget-trigger-slo", Some("GET /work: p99 < 100ms"));
 }
