@@ -95,8 +95,10 @@ struct Cli {
     /// fit (else they are windowed too, with a warning); goroutine lifecycles (and at --level
     /// full syscalls, kernel scheduling and CPU samples) are recorded in windows of 200 ms,
     /// as often as the budget pays for. Slow requests (see --slo) open a window at once, even
-    /// with the budget spent: such triggered windows spend at most 5x the budget over a
-    /// minute and stay open at most 5 s in any minute.
+    /// with the budget spent: triggered windows overdraw at most 10 s of budget (each spends
+    /// half of what is left, so later slow spells find some), repaid before the next window,
+    /// and stay open at most 5 s in any minute. A capture of T seconds thus costs at most the
+    /// budget over T + 10 s, plus the few hundred ms spans take to be priced.
     /// Example: --budget 5, --budget off
     #[arg(long, value_name = "PCT|off", default_value = "2")]
     budget: Budget,

@@ -47,6 +47,8 @@ pub(crate) struct Steer {
     control: Option<(Controller, SlowRequests)>,
     last: Reading,
     last_read: Option<Instant>,
+    /// When the last step read the meter (CLOCK_MONOTONIC, ns).
+    last_tick: u64,
     last_written: Instant,
     started: u64,
     /// Records dropped because they fell outside their group's windows.
@@ -83,6 +85,7 @@ impl Steer {
             control,
             last: Reading::default(),
             last_read: None,
+            last_tick: 0,
             last_written: Instant::now(),
             started: monotonic_ns(),
             outside: 0,
@@ -128,11 +131,23 @@ impl Steer {
             return wait.clamp(Duration::from_millis(1), DRAIN_INTERVAL);
         }
         let light = self.control.is_some() && self.windows.now().minus(GroupSet::SPANS).is_empty();
-        if light {
+        let interval = if light {
             4 * DRAIN_INTERVAL
         } else {
             DRAIN_INTERVAL
+        };
+        match self.span_flip() {
+            // On time for the spans' next window change.
+            Some(flip) => Duration::from_nanos(flip.saturating_sub(monotonic_ns()))
+                .clamp(Duration::from_millis(1), interval),
+            None => interval,
         }
+    }
+
+    /// When the spans' own windows change next, if they are windowed.
+    fn span_flip(&self) -> Option<u64> {
+        let (c, _) = self.control.as_ref()?;
+        c.span_flip(self.last_tick)
     }
 
     /// Whether the server requests the translator sees are needed (for the trigger).
@@ -156,7 +171,8 @@ impl Steer {
             .control
             .as_ref()
             .is_some_and(|(c, _)| c.test_flip().is_some());
-        if !testing && self.last_read.is_some_and(|t| t.elapsed() < due) {
+        let flip_due = self.span_flip().is_some_and(|f| monotonic_ns() >= f);
+        if !testing && !flip_due && self.last_read.is_some_and(|t| t.elapsed() < due) {
             return Ok(false);
         }
         self.last_read = Some(Instant::now());
@@ -169,6 +185,7 @@ impl Steer {
             return Ok(false);
         };
         let now = monotonic_ns();
+        self.last_tick = now;
         let mut changes: Vec<Change> = Vec::new();
         changes.extend(controller.tick(Sample {
             now,
@@ -184,8 +201,12 @@ impl Steer {
         requests.retain(|r| windows.undisturbed(r.start, r.end));
         let ended = slow.ended(&requests);
         let stuck = || {
+            // A request whose end fell after its span window closed is not running: its
+            // end was not seen.
             spans.open_requests().any(|(target, endpoint, start)| {
-                windows.undisturbed(start, now) && slow.running(target, endpoint, start, now)
+                windows.undisturbed(start, now)
+                    && windows.spans_on_since(start)
+                    && slow.running(target, endpoint, start, now)
             })
         };
         if ended || stuck() {

@@ -217,6 +217,15 @@ impl Windows {
             .any(|&(from, to)| from <= end && start <= to)
     }
 
+    /// Whether the spans have been attached to every target without a break since `ts`.
+    pub(crate) fn spans_on_since(&self, ts: u64) -> bool {
+        let i = self.changes.partition_point(|c| c.0 <= ts);
+        let since = i.saturating_sub(1);
+        self.changes
+            .range(since..)
+            .all(|&(_, groups)| groups.contains(GroupSet::SPANS))
+    }
+
     /// Whether a record of `probe` stamped `ts` lies in a window of its group. Records of
     /// probes outside every group (process exit) always do. A window includes both ends.
     pub(crate) fn covers(&self, probe: Option<ProbeId>, ts: u64) -> bool {
@@ -281,6 +290,16 @@ mod tests {
         assert!(!w.undisturbed(150, 160));
         assert!(w.undisturbed(201, 299));
         assert!(!w.undisturbed(250, 1_000));
+    }
+
+    #[test]
+    fn a_request_is_followed_only_while_spans_stay_on() {
+        let spans = GroupSet::SPANS;
+        let w = windows(&[(100, spans), (200, GroupSet::NONE), (300, spans)]);
+        assert!(!w.spans_on_since(150), "spans went off at 200");
+        assert!(!w.spans_on_since(250));
+        assert!(w.spans_on_since(300));
+        assert!(w.spans_on_since(1_000));
     }
 
     #[test]
