@@ -262,6 +262,39 @@ fn error_breaches_have_causes() {
     insta::assert_snapshot!("failing_text", render::text::render(&r, false));
 }
 
+/// A wait whose block event was lost is not running time: the two requests whose sleep was
+/// lost are not explained (their handler's state is unknown then), they do not feed the
+/// causes, and the report says so, instead of ranking `on_cpu` ("profile the handler").
+#[test]
+fn lost_events_leave_requests_unexplained() {
+    let r = report_of(
+        "lost.gcap",
+        incident::lost_block(),
+        &["GET /api/orders: p99 < 1ms"],
+    );
+    let s = slo_of(&r, "GET /api/orders");
+    assert_eq!(
+        (
+            s.breaching_requests,
+            s.explained_requests,
+            s.unexplained_by_losses
+        ),
+        (10, 8, 2)
+    );
+    let c: Vec<_> = s
+        .root_causes
+        .iter()
+        .map(|c| (c.category, c.where_.as_str(), c.requests))
+        .collect();
+    assert_eq!(c, [(Category::Sleep, "main.(*api).orders (main.go:30)", 8)]);
+    let text = render::text::render(&r, false);
+    assert!(
+        text.contains("explained 8 of 10 breaching requests (2 cross time whose events were lost while capturing)"),
+        "{text}"
+    );
+    insta::assert_snapshot!("lost_text", text);
+}
+
 // ---- the same incidents in real Go programs (corpus/, captured with gcap) -------------
 
 fn corpus_report(name: &str, slos: &[&str]) -> Report {
