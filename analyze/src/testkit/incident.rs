@@ -284,8 +284,9 @@ pub fn lazy_worker() -> Vec<u8> {
 /// (`SELECT * FROM items WHERE id = ?`); the query of every 50th request (i % 50 == 49)
 /// takes 5 ms, the others 20 µs. Request i: server span 2i+1 from t, query span 2i+2 from
 /// t + 10 µs, the server span ends 10 µs after the query; the goroutine then waits for the
-/// next request in `IO wait` and starts 20 µs after the end.
-pub fn keep_alive(n: u64) -> Vec<u8> {
+/// next request in `IO wait` and starts 20 µs after the end. `lost`: the capture's stats
+/// count lost events (none of this goroutine's), so every request's path is checked.
+pub fn keep_alive(n: u64, lost: bool) -> Vec<u8> {
     let mut b = CaptureBuilder::with_setup(
         700,
         "/srv/items",
@@ -324,6 +325,9 @@ pub fn keep_alive(n: u64) -> Vec<u8> {
         t = end + 20 * US;
         b.ev(t - 2 * US, 5, EventData::GoUnblock { waker: 0 });
         b.ev(t - US, 5, EventData::GoStart { tid: 1 });
+    }
+    if lost {
+        b.lost(&[1]);
     }
     b.end(t);
     b.finish()
