@@ -93,6 +93,8 @@ struct Decoded {
     events: u64,
     lost_in_events: u64,
     lost_in_stats: u64,
+    /// Per file: whether it lost events (by its stats block or its loss records).
+    lossy: Vec<bool>,
     warnings: Vec<String>,
 }
 
@@ -113,7 +115,10 @@ fn decode_all(set: &CaptureSet, opts: &Options) -> Decoded {
         });
         phase_mark("parallel decode of a file");
         d.coverage.push(Records::default());
-        d.lost_in_stats += f.cap.stats().map_or(0, |s| s.lost_per_cpu.iter().sum());
+        let lost_in_stats: u64 = f.cap.stats().map_or(0, |s| s.lost_per_cpu.iter().sum());
+        d.lost_in_stats += lost_in_stats;
+        let lost_in_events: u64 = outs.iter().flatten().map(|o| o.lost).sum();
+        d.lossy.push(lost_in_stats > 0 || lost_in_events > 0);
         d.runs
             .reserve(outs.iter().flatten().map(|o| o.runs.len()).sum());
         let untrusted: u64 = outs.iter().flatten().map(|o| o.untrusted).sum();
@@ -245,6 +250,7 @@ fn build_goroutines(
                 .snapshots
                 .get(&(key.file, key.target))
                 .map_or(&[], |v| v.as_slice()),
+            lossy: d.lossy[key.file as usize],
         };
         let len: usize = parts.iter().map(|r| r.3 as usize).sum();
         if parts.len() == 1 {
@@ -370,7 +376,7 @@ impl Analysis {
         let lost = d.lost_in_stats.max(d.lost_in_events);
         if lost > 0 {
             warnings.push(format!(
-                "{lost} events were lost while capturing: some goroutine states and spans may be incomplete"
+                "{lost} events were lost while capturing: where a goroutine's events disagree its state is unknown, requests whose critical path crosses such time are left out of the causes, and spans may be incomplete"
             ));
         }
         Analysis {

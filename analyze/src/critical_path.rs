@@ -32,7 +32,7 @@ use gcap_format::{SpanKind, StackId};
 use crate::analysis::Analysis;
 use crate::capture_set::{is_std_frame, CaptureSet, Ns};
 use crate::category::{Category, StackFacts, Waker};
-use crate::goroutine::{Cause, Goroutine, GoroutineKey, State, StateKind, UNCOVERED};
+use crate::goroutine::{Cause, Goroutine, GoroutineKey, State, StateKind, LOST, UNCOVERED};
 
 /// Where the program called into a client library: the first frame of the program's own
 /// code outside database/sql and the standard library.
@@ -91,10 +91,24 @@ impl Segment {
         (self.end - self.start).max(0) as u64
     }
 
-    /// Whether this is time the capture did not cover (its goroutine's state is unknown).
-    pub(crate) fn uncovered(&self) -> bool {
-        self.activity == Category::Other && self.activity_where == UNCOVERED
+    /// Why its goroutine's state is unknown here, if it is: time the capture did not cover,
+    /// or events of the goroutine were lost.
+    pub(crate) fn gap(&self) -> Option<Gap> {
+        match (self.activity, self.activity_where.as_str()) {
+            (Category::Other, UNCOVERED) => Some(Gap::Uncovered),
+            (Category::Other, LOST) => Some(Gap::Lost),
+            _ => None,
+        }
     }
+}
+
+/// Why the capture cannot explain a request (see [`Walker::gap`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Gap {
+    /// Part of it lies outside its process' lifecycle windows.
+    Uncovered,
+    /// Its critical path crosses time whose events were lost.
+    Lost,
 }
 
 /// Walks critical paths over one analysis (reuses symbolization across requests).
@@ -308,16 +322,22 @@ impl<'a> Walker<'a> {
         s
     }
 
-    /// Whether the capture explains request `req`: it lies wholly inside a lifecycle window
-    /// of its process, and its critical path touches no time the capture did not cover.
-    pub(crate) fn explains(&self, req: usize) -> bool {
+    /// Why the capture does not explain request `req` (None: it does): the request must lie
+    /// wholly inside a lifecycle window of its process, and its critical path must touch no
+    /// time the capture did not cover, nor time whose events were lost.
+    pub(crate) fn gap(&self, req: usize) -> Option<Gap> {
         let s = &self.a.spans[req];
         let covered = self.a.coverage[s.key.file as usize].lifecycle_covers(
             s.key.target,
             s.start,
             self.span_end(req),
         );
-        covered && !self.path(req).iter().any(Segment::uncovered)
+        if !covered {
+            return Some(Gap::Uncovered);
+        }
+        // Losses first: they are what a fuller capture would not fix.
+        let gaps = self.path(req).into_iter().filter_map(|s| s.gap());
+        gaps.max_by_key(|g| *g == Gap::Lost)
     }
 
     /// The critical path of server span `req`, in time order.
@@ -502,7 +522,7 @@ impl<'a> Walker<'a> {
             StateKind::OffCpu => (Category::OffCpu, self.sample_where(g, a, b)),
             StateKind::Runnable => (Category::Runnable, self.sample_where(g, a, b)),
             StateKind::Syscall => (Category::Syscall, self.stack(key, s.stack).where_),
-            StateKind::Unknown => (Category::Other, UNCOVERED.into()),
+            StateKind::Unknown => (Category::Other, s.unknown_why().into()),
             StateKind::Blocked => {
                 let info = self.stack(key, s.stack);
                 let reason = s.reason.map_or("unknown", |r| f.wait_reason(key.target, r));

@@ -42,5 +42,5 @@ pub(crate) use record::EndedBy;
 pub use record::{Goroutine, GoroutineKey};
 pub use state::State;
 pub(crate) use state::StateKind;
-pub(crate) use state::{describe_state, reason_name, Cause, UNCOVERED};
+pub(crate) use state::{describe_state, reason_name, Cause, LOST, UNCOVERED};
 pub use states::{States, StatesIter};

@@ -11,7 +11,7 @@ use crate::analysis::Analysis;
 use crate::capture_set::CaptureSet;
 use crate::category::Category;
 use crate::coverage::{Coverage, Overhead};
-use crate::critical_path::Walker;
+use crate::critical_path::{Gap, Walker};
 use crate::failure;
 use crate::goroutine::{EndedBy, LeakParams, LeakSuspect};
 use crate::latency::{self, percentile};
@@ -141,6 +141,9 @@ pub struct SloReport {
     /// When too few breaching requests were explained to rank causes: the gcap command for a
     /// fuller capture.
     pub fuller_capture: Option<String>,
+    /// Breaching requests not explained because their critical path crosses time whose
+    /// events were lost while capturing (a goroutine's state is unknown there).
+    pub unexplained_by_losses: u64,
 }
 
 impl SloReport {
@@ -293,6 +296,9 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
     crate::timing::phase_mark("report: endpoints");
     let caps = captures(set, a);
     let windowed = caps.iter().any(|c| c.windowed);
+    // Where events were lost, a request whose critical path crosses a goroutine's unknown
+    // time is not explained either (windows or not).
+    let lossy = a.events_lost > 0;
     // `--level spans` records requests but no goroutine lifecycle: a critical path then
     // knows client calls and nothing else, and the report says so instead of guessing.
     let spans_only = !caps.is_empty() && caps.iter().all(|c| c.level == "spans");
@@ -309,13 +315,24 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
             .collect();
         let label = s.endpoint.to_string();
         crate::timing::phase_mark("report: SLO evaluated");
-        // With windows, only requests the capture wholly covered are compared: the breaching
-        // ones it explains against the others it covered.
-        let (explained, covered_baseline) = if windowed {
-            let covered = |v: &[usize]| -> Vec<usize> {
-                v.iter().copied().filter(|&i| walker.explains(i)).collect()
-            };
-            (covered(&ev.breaching), covered(&baseline))
+        // With windows or losses, only requests the capture wholly covered are compared: the
+        // breaching ones it explains against the others it covered.
+        let mut by_losses = 0;
+        let (explained, covered_baseline) = if windowed || lossy {
+            let mut explained = Vec::new();
+            for &i in &ev.breaching {
+                match walker.gap(i) {
+                    None => explained.push(i),
+                    Some(Gap::Lost) => by_losses += 1,
+                    Some(Gap::Uncovered) => {}
+                }
+            }
+            // The comparison takes a sample of the baseline anyway: only that is walked.
+            let baseline = root_cause::sample(&baseline)
+                .into_iter()
+                .filter(|&i| walker.gap(i).is_none())
+                .collect();
+            (explained, baseline)
         } else {
             (ev.breaching.clone(), baseline.clone())
         };
@@ -372,6 +389,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
             example,
             lifecycle_covered,
             fuller_capture,
+            unexplained_by_losses: by_losses,
         });
     }
 
@@ -480,18 +498,23 @@ fn lifecycle_share(set: &CaptureSet, a: &Analysis, requests: &[usize]) -> f64 {
 }
 
 /// The gcap command that captures every transition of the processes serving these requests
-/// for long enough to explain them.
+/// for long enough to explain them (with a larger ring buffer when events were lost).
 fn fuller_capture(a: &Analysis, requests: &[usize]) -> String {
     let mut pids: Vec<u32> = requests.iter().map(|&i| a.spans[i].pid).collect();
     pids.sort_unstable();
     pids.dedup();
     let p: Vec<String> = pids.iter().map(|p| format!("-p {p}")).collect();
     format!(
-        "gcap -o full.gcap {} --budget off -d 30s",
+        "gcap -o full.gcap {} --budget off{} -d 30s",
         if p.is_empty() {
             "-p PID".into()
         } else {
             p.join(" ")
+        },
+        if a.events_lost > 0 {
+            " --ring-mib 64"
+        } else {
+            ""
         }
     )
 }

@@ -97,7 +97,8 @@ struct Acc {
     segments: Vec<Segment>,
 }
 
-fn sample(v: &[usize]) -> Vec<usize> {
+/// At most [`MAX_REQUESTS`] of `v`, evenly spaced.
+pub(crate) fn sample(v: &[usize]) -> Vec<usize> {
     if v.len() <= MAX_REQUESTS {
         return v.to_vec();
     }

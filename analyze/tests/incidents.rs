@@ -135,29 +135,38 @@ fn lazy_worker_is_the_blocker() {
 
 /// 100,000 requests on one keep-alive connection, one query each: the root causes take
 /// less than twice the rest of the report (the walk finds a request's calls by binary
-/// search, not by scanning every call the connection made).
+/// search, not by scanning every call the connection made). In a capture that lost events,
+/// every breaching request is checked for lost time, and only the sampled baseline.
 #[test]
 fn keep_alive_root_causes_are_linear() {
-    let bytes = incident::keep_alive(100_000);
-    let t = Instant::now();
-    let (set, a) = analysed("conn.gcap", bytes);
-    let analysis = t.elapsed();
-    let t = Instant::now();
-    report::build(&set, &a, &[]);
-    let plain = t.elapsed();
-    let slos = [slo::parse("GET /api/items: p99 < 1ms").unwrap()];
-    let t = Instant::now();
-    let r = report::build(&set, &a, &slos);
-    let causes = t.elapsed().saturating_sub(plain);
-    let s = slo_of(&r, "GET /api/items");
-    assert_eq!((s.requests, s.breaching_requests), (100_000, 2_000));
-    assert_eq!(s.root_causes[0].category, Category::Downstream);
-    let rest = analysis + plain;
-    let ratio = causes.as_secs_f64() / rest.as_secs_f64();
-    println!(
-        "keep-alive, 100k requests: root causes {causes:?}, the rest {rest:?}: ratio {ratio:.2}"
-    );
-    assert!(ratio < 2.0, "root causes took {ratio:.2}× the rest");
+    for lost in [false, true] {
+        let bytes = incident::keep_alive(100_000, lost);
+        let t = Instant::now();
+        let (set, a) = analysed("conn.gcap", bytes);
+        let analysis = t.elapsed();
+        let t = Instant::now();
+        report::build(&set, &a, &[]);
+        let plain = t.elapsed();
+        let slos = [slo::parse("GET /api/items: p99 < 1ms").unwrap()];
+        let t = Instant::now();
+        let r = report::build(&set, &a, &slos);
+        let causes = t.elapsed().saturating_sub(plain);
+        let s = slo_of(&r, "GET /api/items");
+        assert_eq!(
+            (s.requests, s.breaching_requests, s.explained_requests),
+            (100_000, 2_000, 2_000)
+        );
+        assert_eq!(s.root_causes[0].category, Category::Downstream);
+        let rest = analysis + plain;
+        let ratio = causes.as_secs_f64() / rest.as_secs_f64();
+        println!(
+            "keep-alive, 100k requests (lost events: {lost}): root causes {causes:?}, the rest {rest:?}: ratio {ratio:.2}"
+        );
+        assert!(
+            ratio < 2.0,
+            "lost {lost}: root causes took {ratio:.2}× the rest"
+        );
+    }
 }
 
 /// Shares are real differences of means: the slow query is matched with the fast runs of
@@ -260,6 +269,39 @@ fn error_breaches_have_causes() {
     );
     assert_eq!(s.root_causes[0].evidence.len(), 3);
     insta::assert_snapshot!("failing_text", render::text::render(&r, false));
+}
+
+/// A wait whose block event was lost is not running time: the two requests whose sleep was
+/// lost are not explained (their handler's state is unknown then), they do not feed the
+/// causes, and the report says so, instead of ranking `on_cpu` ("profile the handler").
+#[test]
+fn lost_events_leave_requests_unexplained() {
+    let r = report_of(
+        "lost.gcap",
+        incident::lost_block(),
+        &["GET /api/orders: p99 < 1ms"],
+    );
+    let s = slo_of(&r, "GET /api/orders");
+    assert_eq!(
+        (
+            s.breaching_requests,
+            s.explained_requests,
+            s.unexplained_by_losses
+        ),
+        (10, 8, 2)
+    );
+    let c: Vec<_> = s
+        .root_causes
+        .iter()
+        .map(|c| (c.category, c.where_.as_str(), c.requests))
+        .collect();
+    assert_eq!(c, [(Category::Sleep, "main.(*api).orders (main.go:30)", 8)]);
+    let text = render::text::render(&r, false);
+    assert!(
+        text.contains("explained 8 of 10 breaching requests (2 cross time whose events were lost while capturing)"),
+        "{text}"
+    );
+    insta::assert_snapshot!("lost_text", text);
 }
 
 // ---- the same incidents in real Go programs (corpus/, captured with gcap) -------------

@@ -20,6 +20,7 @@ fn cause_name(c: Cause) -> Option<String> {
         Cause::Preempted => Some("preempted".into()),
         Cause::Yielded => Some("yielded".into()),
         Cause::Snapshot => Some("snapshot".into()),
+        Cause::Lost => Some("lost".into()),
         Cause::Unknown => None,
     }
 }

@@ -12,8 +12,16 @@
 //! | SyscallEnter{tid, stack} / SyscallExit{tid} | syscall / running on tid |
 //! | GoExit | gone |
 //!
-//! Every event sets the new state whatever the previous one was, so a lost event costs one
-//! wrong interval, never the rest of the goroutine (the mismatch is counted in `anomalies`).
+//! Every event sets the new state whatever the previous one was, so a lost event never
+//! derails the rest of the goroutine. An event that does not follow from the state before it
+//! (an unblock while running: the block was not recorded) is counted in `anomalies`; in a
+//! capture that lost events, the interval from the previous event to it is `unknown` (cause
+//! [`Cause::Lost`]): something happened there that no event describes, and counting it as
+//! the earlier state would call a lost wait running time. Losses stay local: only that
+//! goroutine's interval is unknown. In a capture that lost nothing, such a mismatch is a
+//! transition gcap does not probe (a goroutine suspended for a GC stack scan and readied
+//! again), and the earlier state is kept. A start straight after a block is no mismatch: the
+//! network poller and the GC ready goroutines without a wake-up event.
 //! A goroutine whose first event is not GoCreate existed before the capture: its state from
 //! the capture start to its first event is inferred from that event (GoStart: it was
 //! runnable; GoUnblock: blocked, reason unknown; SyscallExit: in a syscall; anything else:
@@ -50,6 +58,8 @@ pub(crate) struct Cover<'c> {
     pub(crate) windows: Option<&'c [(Ns, Ns)]>,
     /// When its complete snapshots were taken, in time order.
     pub(crate) snapshots: &'c [Ns],
+    /// Whether the capture lost events (then a goroutine's inconsistent events mark a gap).
+    pub(crate) lossy: bool,
 }
 
 impl Cover<'_> {
@@ -246,8 +256,15 @@ impl<'a> Builder<'a> {
                 .as_ref()
                 .filter(|c| c.kind != StateKind::Unknown && !cover.gap_between(c.start, e.t))
                 .map(|c| c.kind);
-            if follows(kind).zip(prev).is_some_and(|(want, p)| p != want) {
+            if prev.is_some_and(|p| !follows(kind, p)) {
                 g.anomalies += 1;
+                if cover.lossy {
+                    // Events were lost between the previous one and this one.
+                    cur = cur.map(|c| Open {
+                        cause: Cause::Lost,
+                        ..open(StateKind::Unknown, c.start)
+                    });
+                }
             }
             let next = match kind {
                 CREATE => {
@@ -367,7 +384,7 @@ impl<'a> Builder<'a> {
             // Covered throughout: only a goroutine first seen in a snapshot has an unknown
             // start, which the snapshot explains.
             let c = match c.kind {
-                StateKind::Unknown => reading(seen, Ns::MIN, end)
+                StateKind::Unknown if c.cause != Cause::Lost => reading(seen, Ns::MIN, end)
                     .and_then(|s| s.state(c.start))
                     .unwrap_or(c),
                 _ => c,
@@ -389,7 +406,9 @@ impl<'a> Builder<'a> {
                 at = ws;
             }
             let piece_end = we.min(end);
-            let piece = if c.kind != StateKind::Unknown && c.start >= ws {
+            // (A gap of lost events is known to be one, in the window it began in.)
+            let known = c.kind != StateKind::Unknown || c.cause == Cause::Lost;
+            let piece = if known && c.start >= ws {
                 Open { start: at, ..c }
             } else {
                 reading(seen, prev_end, piece_end)
@@ -571,14 +590,15 @@ fn open(kind: StateKind, start: Ns) -> Open {
     }
 }
 
-/// The state a transition of this kind leaves (None: an event that follows any state); an
-/// event after another state is an anomaly (a lost or reordered event).
-fn follows(kind: u8) -> Option<StateKind> {
+/// Whether a transition of this kind follows from state `prev`; one that does not is an
+/// anomaly (a lost, reordered or unprobed transition). A start may follow a block: the
+/// network poller and the GC's idle workers are readied without a wake-up event.
+fn follows(kind: u8, prev: StateKind) -> bool {
     match kind {
-        START => Some(StateKind::Runnable),
-        STOP | BLOCK | SYS_IN => Some(StateKind::Running),
-        UNBLOCK => Some(StateKind::Blocked),
-        SYS_OUT => Some(StateKind::Syscall),
-        _ => None,
+        START => matches!(prev, StateKind::Runnable | StateKind::Blocked),
+        STOP | BLOCK | SYS_IN => prev == StateKind::Running,
+        UNBLOCK => prev == StateKind::Blocked,
+        SYS_OUT => prev == StateKind::Syscall,
+        _ => true,
     }
 }

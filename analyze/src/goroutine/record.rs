@@ -114,8 +114,8 @@ impl Goroutine {
         (self.ended_by == EndedBy::Exit).then_some(self.end)
     }
 
-    /// Time outside the capture's lifecycle windows that no snapshot explained: the rest of
-    /// its life (its states tile it from `first_seen` on, so the known totals and this add
+    /// Time outside the capture's lifecycle windows that no snapshot explained, or whose
+    /// events were lost (see `StateKind::Unknown`): the rest of its life (its states tile it from `first_seen` on, so the known totals and this add
     /// up to its length; not stored, as every byte of a goroutine counts).
     pub(crate) fn unknown_ns(&self) -> u64 {
         if self.last.is_none() {

@@ -16,8 +16,8 @@ pub(crate) enum StateKind {
     /// Running, but the OS thread it runs on was descheduled by the kernel.
     OffCpu,
     /// Not known: the capture did not cover this time (outside its lifecycle windows), and
-    /// no snapshot said what the goroutine was doing. Never counted as running, blocked or
-    /// idle.
+    /// no snapshot said what the goroutine was doing, or events of the goroutine were lost
+    /// then (cause [`Cause::Lost`]). Never counted as running, blocked or idle.
     Unknown,
 }
 
@@ -46,6 +46,9 @@ pub(crate) enum Cause {
     Unknown,
     /// Runnable when a snapshot read it (at the start of a lifecycle window).
     Snapshot,
+    /// Of an unknown state: the goroutine's events disagree there (one says it was running,
+    /// the next that it was woken), in a capture that lost events.
+    Lost,
 }
 
 impl Cause {
@@ -58,6 +61,7 @@ impl Cause {
             Cause::Yielded => "yielded".into(),
             Cause::Unknown => "before the capture".into(),
             Cause::Snapshot => "as the snapshot read it".into(),
+            Cause::Lost => "events lost".into(),
         }
     }
 }
@@ -87,6 +91,20 @@ impl State {
 /// How unknown time reads: what the capture did not see.
 pub(crate) const UNCOVERED: &str = "unknown (outside the capture's lifecycle windows)";
 
+/// How unknown time reads where the goroutine's events were lost.
+pub(crate) const LOST: &str = "unknown (events of the goroutine were lost while capturing)";
+
+impl State {
+    /// How this state reads when it is unknown: why it is.
+    pub(crate) fn unknown_why(&self) -> &'static str {
+        if self.cause == Cause::Lost {
+            LOST
+        } else {
+            UNCOVERED
+        }
+    }
+}
+
 /// The blocked-time key for goroutines blocked since before the capture started.
 pub(crate) const UNKNOWN_REASON: &str = "unknown (blocked before the capture)";
 
@@ -108,6 +126,6 @@ pub(crate) fn describe_state(f: &LoadedCapture, key: GoroutineKey, s: &State) ->
         StateKind::Runnable => format!("runnable ({})", s.cause.describe()),
         StateKind::Running => format!("running on thread {}", s.tid),
         StateKind::OffCpu => format!("off cpu (thread {} descheduled)", s.tid),
-        StateKind::Unknown => UNCOVERED.into(),
+        StateKind::Unknown => s.unknown_why().into(),
     }
 }

@@ -24,6 +24,7 @@ const CAUSE_PREEMPTED: u8 = 2;
 const CAUSE_YIELDED: u8 = 3;
 const CAUSE_UNKNOWN: u8 = 4;
 const CAUSE_SNAPSHOT: u8 = 5;
+const CAUSE_LOST: u8 = 6;
 
 const KINDS: [StateKind; 6] = [
     StateKind::Running,
@@ -58,6 +59,7 @@ impl Packed {
             Cause::Yielded => (CAUSE_YIELDED, 0),
             Cause::Unknown => (CAUSE_UNKNOWN, 0),
             Cause::Snapshot => (CAUSE_SNAPSHOT, 0),
+            Cause::Lost => (CAUSE_LOST, 0),
         };
         debug_assert!(cause != CAUSE_WOKEN || (s.tid == 0 && s.stack == 0));
         let x = if cause == CAUSE_WOKEN {
@@ -88,6 +90,7 @@ impl Packed {
             CAUSE_PREEMPTED => Cause::Preempted,
             CAUSE_YIELDED => Cause::Yielded,
             CAUSE_SNAPSHOT => Cause::Snapshot,
+            CAUSE_LOST => Cause::Lost,
             _ => Cause::Unknown,
         };
         let (tid, stack) = if self.flags >> 1 == CAUSE_WOKEN {

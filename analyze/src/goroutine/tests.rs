@@ -184,6 +184,51 @@ fn lost_events_do_not_derail_the_rest() {
     assert_eq!(g.ended_by, EndedBy::Exit);
 }
 
+/// In a capture that lost events, the interval before an event that does not follow from
+/// the state (an unblock while running: the block was lost) is unknown, in no total, and says
+/// why; the rest of the goroutine is as without the loss.
+#[test]
+fn lost_events_leave_their_gap_unknown() {
+    let mut b = CaptureBuilder::new(1, "/x");
+    b.ev(0, 4, EventData::GoStart { tid: 1 });
+    b.ev(100, 4, EventData::GoUnblock { waker: 5 });
+    b.ev(150, 4, EventData::GoStart { tid: 1 });
+    b.ev(200, 4, EventData::GoExit);
+    b.lost(&[1]);
+    let (set, a) = analyse(b.finish());
+    let g = get(&a, 4);
+    assert_eq!(g.anomalies, 1);
+    assert_eq!((g.totals.running_ns, g.totals.runnable_ns), (50, 50));
+    assert_eq!(g.unknown_ns(), 100);
+    let gap = state_at(&set, g, 50);
+    assert_eq!((gap.kind, gap.cause), (StateKind::Unknown, Cause::Lost));
+    assert_eq!(gap.unknown_why(), LOST);
+}
+
+/// A start straight after a block is what the network poller does (it readies goroutines
+/// without a wake-up event): no anomaly, and no gap even in a capture that lost events.
+#[test]
+fn a_start_after_a_block_is_no_gap() {
+    let mut b = CaptureBuilder::new(1, "/x");
+    b.ev(0, 4, EventData::GoStart { tid: 1 });
+    b.ev(
+        100,
+        4,
+        EventData::GoBlock {
+            reason: reason::IO_WAIT,
+            stack: 0,
+        },
+    );
+    b.ev(300, 4, EventData::GoStart { tid: 1 });
+    b.ev(400, 4, EventData::GoExit);
+    b.lost(&[1]);
+    let (_, a) = analyse(b.finish());
+    let g = get(&a, 4);
+    assert_eq!(g.anomalies, 0);
+    assert_eq!((g.totals.running_ns, g.totals.blocked_total()), (200, 200));
+    assert_eq!(g.unknown_ns(), 0);
+}
+
 #[test]
 fn process_exit_ends_goroutines() {
     let mut b = CaptureBuilder::new(1, "/x");

@@ -38,16 +38,29 @@ pub(crate) fn covered(c: &CaptureInfo) -> Option<String> {
     }
 }
 
-/// "explained 41 of 690 breaching requests (lifecycle covered 3.1% of the capture)", for
-/// SLOs over captures with windows that had breaching requests.
+/// "explained 41 of 690 breaching requests (lifecycle covered 3.1% of the capture; 2 cross
+/// time whose events were lost while capturing)", for SLOs with breaching requests over
+/// captures with windows, or whose losses left requests unexplained.
 pub(crate) fn explained(s: &SloReport) -> Option<String> {
-    let share = s.lifecycle_covered?;
-    (s.breaching_requests > 0).then(|| {
+    let covered = s.lifecycle_covered.map(|share| {
         format!(
-            "explained {} of {} breaching requests (lifecycle covered {} of the capture)",
+            "lifecycle covered {} of the capture",
+            coverage::percent(share)
+        )
+    });
+    let lost = (s.unexplained_by_losses > 0).then(|| {
+        format!(
+            "{} cross time whose events were lost while capturing",
+            s.unexplained_by_losses
+        )
+    });
+    let why: Vec<String> = [covered, lost].into_iter().flatten().collect();
+    (s.breaching_requests > 0 && !why.is_empty()).then(|| {
+        format!(
+            "explained {} of {} breaching requests ({})",
             s.explained_requests,
             s.breaching_requests,
-            coverage::percent(share)
+            why.join("; ")
         )
     })
 }

@@ -27,8 +27,8 @@ pub struct GoroutineRow<'a> {
     pub(crate) wakeups_by: &'a Counts<u64>,
     /// Running time during which the kernel had descheduled its thread (not in running_ns).
     pub(crate) off_cpu_ns: u64,
-    /// Time the capture did not cover (outside its lifecycle windows, no snapshot): in none
-    /// of the other totals.
+    /// Time the capture did not cover (outside its lifecycle windows, no snapshot) or whose
+    /// events were lost: in none of the other totals.
     pub(crate) unknown_ns: u64,
     pub(crate) blocked_total_ns: u64,
     pub(crate) end_ns: i64,

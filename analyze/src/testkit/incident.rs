@@ -1,6 +1,6 @@
 //! Known-answer incidents a report must get right although they are easy to get wrong:
 //! requests that hang, waits a timer ends, WaitGroups, lazily started workers, keep-alive
-//! connections serving many requests, failing requests. Times in the docs are after the
+//! connections serving many requests, failing requests, events lost while capturing. Times in the docs are after the
 //! capture start.
 
 use gcap_format::EventData;
@@ -284,8 +284,9 @@ pub fn lazy_worker() -> Vec<u8> {
 /// (`SELECT * FROM items WHERE id = ?`); the query of every 50th request (i % 50 == 49)
 /// takes 5 ms, the others 20 µs. Request i: server span 2i+1 from t, query span 2i+2 from
 /// t + 10 µs, the server span ends 10 µs after the query; the goroutine then waits for the
-/// next request in `IO wait` and starts 20 µs after the end.
-pub fn keep_alive(n: u64) -> Vec<u8> {
+/// next request in `IO wait` and starts 20 µs after the end. `lost`: the capture's stats
+/// count lost events (none of this goroutine's), so every request's path is checked.
+pub fn keep_alive(n: u64, lost: bool) -> Vec<u8> {
     let mut b = CaptureBuilder::with_setup(
         700,
         "/srv/items",
@@ -324,6 +325,9 @@ pub fn keep_alive(n: u64) -> Vec<u8> {
         t = end + 20 * US;
         b.ev(t - 2 * US, 5, EventData::GoUnblock { waker: 0 });
         b.ev(t - US, 5, EventData::GoStart { tid: 1 });
+    }
+    if lost {
+        b.lost(&[1]);
     }
     b.end(t);
     b.finish()
@@ -437,6 +441,47 @@ pub fn failing() -> Vec<u8> {
         };
         b.end_span(t + 100 * US, g, 2 * i + 1, status);
     }
+    b.end(30 * MS);
+    b.finish()
+}
+
+/// Events lost while capturing (pid 950, `GET /api/orders`, a capture whose stats count 2
+/// lost events). Twenty requests on g10..g29, request i from (1 + i) ms to 100 µs later,
+/// running throughout, except requests 10..19: they sleep at `main.(*api).orders
+/// (main.go:30)` from 10 µs to 5.01 ms (woken by the runtime), then run 10 µs more. The
+/// sleeps of requests 18 and 19 (g28, g29) were lost: their goroutine's events go from its
+/// start straight to the wake-up.
+pub fn lost_block() -> Vec<u8> {
+    let mut b = CaptureBuilder::new(950, "/srv/orders");
+    let s = std_frames(&mut b);
+    b.symbol(0x20, "main.(*api).orders", "/src/orders/main.go", 30);
+    let sleep = b.stack(&[s.gopark, s.sleep, 0x20]);
+    let (get, path) = (b.string("GET"), b.string("/api/orders"));
+    for i in 0..20u64 {
+        let (g, t) = (10 + i, (1 + i) * MS);
+        b.ev(t - 10 * US, g, EventData::GoStart { tid: 1 });
+        b.server_span(t, g, i + 1, get, path);
+        let end = if i >= 10 {
+            if i < 18 {
+                b.ev(
+                    t + 10 * US,
+                    g,
+                    EventData::GoBlock {
+                        reason: reason::SLEEP,
+                        stack: sleep,
+                    },
+                );
+            }
+            b.ev(t + 5010 * US, g, EventData::GoUnblock { waker: 0 });
+            b.ev(t + 5010 * US, g, EventData::GoStart { tid: 1 });
+            t + 5020 * US
+        } else {
+            t + 100 * US
+        };
+        b.end_span(end, g, i + 1, 200);
+        b.ev(end + US, g, EventData::GoExit);
+    }
+    b.lost(&[2]);
     b.end(30 * MS);
     b.finish()
 }
