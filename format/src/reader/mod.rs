@@ -3,6 +3,7 @@
 //! rkyv archives that can be decoded in parallel. `verify` checks every byte (§3).
 
 mod dictionaries;
+mod integrity;
 mod locate;
 mod verify;
 
@@ -15,13 +16,16 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
 pub use dictionaries::StackTable;
+pub use integrity::Evidence;
 pub use verify::VerifyReport;
 
-use crate::chain::Digest;
 use crate::error::{Error, Result};
 use crate::event::{Event, RawEvent, StackId, StrId};
 use crate::events_block::ArchivedEventsBlock;
-use crate::frame::{FileHeader, FrameHeader, FLAG_ZSTD, FRAME_HEADER_LEN};
+use crate::frame::{
+    ratio_ok, FileHeader, FrameHeader, FLAG_ZSTD, FRAME_HEADER_LEN, HEADER_FLAG_ZSTD_CHECKSUMS,
+    MAX_RATIO, RATIO_SLACK,
+};
 use crate::payload::{BlockKind, Meta, Stats, Symbol, Target};
 
 thread_local! {
@@ -29,6 +33,13 @@ thread_local! {
     /// decompressing a small block.
     static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
+}
+
+/// Whether a zstd frame declares a content checksum: bit 2 of the Frame_Header_Descriptor,
+/// the byte after the 4-byte magic (RFC 8878, section 3.1.1.1.1). zstd then checks it while
+/// decompressing.
+fn has_zstd_checksum(frame: &[u8]) -> bool {
+    frame.len() > 4 && frame[..4] == [0x28, 0xB5, 0x2F, 0xFD] && frame[4] & 0b100 != 0
 }
 
 /// Where a block is and what it holds.
@@ -96,15 +107,18 @@ impl std::ops::Deref for Bytes {
 pub struct Capture {
     bytes: Bytes,
     header: FileHeader,
+    /// Every block but index blocks, in file order, without those whose chain link failed.
     blocks: Vec<BlockInfo>,
+    /// The index frames found (one in a finished file).
+    index_frames: Vec<BlockInfo>,
     recovery: Recovery,
+    evidence: Evidence,
     meta: Option<Meta>,
     targets: Vec<Target>,
     strings: Vec<String>,
     stacks: HashMap<u32, StackTable>,
     symbols: HashMap<u32, Vec<Symbol>>,
     stats: Option<Stats>,
-    digest: Option<Digest>,
 }
 
 /// A decompressed, validated events block.
@@ -165,18 +179,21 @@ impl Capture {
             bytes,
             header,
             blocks: Vec::new(),
+            index_frames: Vec::new(),
             recovery: Recovery::default(),
+            evidence: Evidence::default(),
             meta: None,
             targets: Vec::new(),
             strings: vec![String::new()],
             stacks: HashMap::new(),
             symbols: HashMap::new(),
             stats: None,
-            digest: None,
         };
         if !cap.load_index() {
             cap.scan();
         }
+        // Before any payload is used: a block whose link fails is left out everywhere.
+        cap.check_integrity();
         cap.load_dictionaries()?;
         Ok(cap)
     }
@@ -188,8 +205,36 @@ impl Capture {
             .bytes
             .get(start..start + info.payload_len as usize)
             .ok_or_else(|| Error::corrupt(info.offset, "block payload out of bounds"))?;
+        if !ratio_ok(info.payload_len, info.raw_len) {
+            return Err(Error::corrupt(
+                info.offset,
+                format!(
+                    "block declares {} bytes from {} compressed, beyond the reader's bound of {MAX_RATIO}:1 (plus {} KiB): the file is damaged or hostile",
+                    info.raw_len,
+                    info.payload_len,
+                    RATIO_SLACK >> 10
+                ),
+            ));
+        }
         let mut out = AlignedVec::<16>::with_capacity(info.raw_len as usize);
         if info.flags & FLAG_ZSTD != 0 {
+            // Exactly one zstd frame: bytes after it (a skippable frame, say) would be data
+            // the digest covers but no reader shows.
+            match zstd::zstd_safe::find_frame_compressed_size(payload) {
+                Ok(n) if n == payload.len() => {}
+                _ => {
+                    return Err(Error::corrupt(
+                        info.offset,
+                        "block payload is not exactly one zstd frame",
+                    ))
+                }
+            }
+            if self.header.flags & HEADER_FLAG_ZSTD_CHECKSUMS != 0 && !has_zstd_checksum(payload) {
+                return Err(Error::corrupt(
+                    info.offset,
+                    "zstd frame lacks the content checksum this file's header promises",
+                ));
+            }
             // The zstd frame must declare exactly the raw length the header does: a lying
             // header is refused before anything is allocated for it.
             match zstd::zstd_safe::get_frame_content_size(payload) {
@@ -351,8 +396,9 @@ impl Capture {
         self.bytes.is_empty()
     }
 
-    /// The evidence digest from the trailer (None when the file has none).
-    pub fn digest(&self) -> Option<String> {
-        self.digest.map(hex::encode)
+    /// The evidence digest (FORMAT.md §3.1): the trailer's when the file is intact and
+    /// finished, else BLAKE3 of the file's bytes. [`Capture::evidence`] says which.
+    pub fn digest(&self) -> &str {
+        &self.evidence.digest
     }
 }
