@@ -393,3 +393,70 @@ fn no_bit_flip_decodes_silently() {
     }
     eprintln!("{path}: {refused} flips refused, {warned} warned about, {same} read the same");
 }
+
+/// A capture still being written (no trailer) that shrinks while it is open, as gcap's cut
+/// back after a full disk does, is read from memory: no SIGBUS, the same events.
+#[test]
+fn a_file_that_shrinks_while_open_is_still_read() {
+    let dir = tempdir();
+    let path = dir.join("live.gcap");
+    let f = gcap_format::create_file(&path, false).unwrap();
+    let mut w = Writer::new(f, opts(100)).unwrap();
+    w.write_meta(&Meta::default()).unwrap();
+    let mut g = Synthetic::new(5, 2, 300.0);
+    g.prepare(&mut w, 0);
+    for _ in 0..2000 {
+        w.push(0, g.next_event()).unwrap();
+    }
+    w.flush().unwrap();
+    let cap = Capture::open(&path).unwrap();
+    let before = cap.events().unwrap();
+    assert_eq!(before.len(), 2000);
+    // Cut the file to a tenth, under the open capture, then read every block again.
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len / 10)
+        .unwrap();
+    assert_eq!(cap.events().unwrap(), before);
+    assert!(!cap.verify().intact);
+    drop(w);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A lost strings block (its payload zeroed on disk) costs its own strings only: later
+/// strings blocks still place their entries at their ids. (A block whose stored digest is
+/// lost too takes the next block with it: nothing then vouches for that one's bytes.)
+#[test]
+fn a_lost_strings_block_leaves_a_gap_not_a_refusal() {
+    let mut w = Writer::new(Vec::new(), opts(100)).unwrap();
+    w.write_meta(&Meta::default()).unwrap();
+    let a = w.intern("first.block");
+    w.flush().unwrap();
+    let b = w.intern("second.block");
+    w.flush().unwrap();
+    let c = w.intern("third.block");
+    let (_, mut bytes) = w.finish().unwrap();
+    let cap = Capture::from_vec(bytes.clone()).unwrap();
+    assert_eq!(
+        [cap.string(a), cap.string(b), cap.string(c)],
+        ["first.block", "second.block", "third.block"]
+    );
+    let second = cap.blocks()[2];
+    assert_eq!(second.kind, 3, "the second strings block");
+    let start = second.offset as usize + 24;
+    let end = start + second.payload_len as usize;
+    bytes[start..end].fill(0);
+    let cap = Capture::from_vec(bytes).unwrap();
+    assert!(!cap.recovery().complete);
+    assert_eq!(cap.string(a), "first.block");
+    assert_eq!(cap.string(b), "", "the lost string is unknown");
+    assert_eq!(
+        cap.string(c),
+        "third.block",
+        "{:?}",
+        cap.recovery().warnings
+    );
+}

@@ -23,8 +23,8 @@ use crate::error::{Error, Result};
 use crate::event::{Event, RawEvent, StackId, StrId};
 use crate::events_block::ArchivedEventsBlock;
 use crate::frame::{
-    ratio_ok, FileHeader, FrameHeader, FLAG_ZSTD, FRAME_HEADER_LEN, HEADER_FLAG_ZSTD_CHECKSUMS,
-    MAX_RATIO, RATIO_SLACK,
+    ratio_ok, FileHeader, FrameHeader, Trailer, FLAG_ZSTD, FRAME_HEADER_LEN,
+    HEADER_FLAG_ZSTD_CHECKSUMS, MAX_RATIO, RATIO_SLACK, TRAILER_LEN,
 };
 use crate::payload::{BlockKind, Meta, Stats, Symbol, Target};
 
@@ -33,6 +33,16 @@ thread_local! {
     /// decompressing a small block.
     static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
+}
+
+/// Whether `file`, `len` bytes long, ends in a trailer recording that length: a finished
+/// capture, which its writer no longer changes.
+fn finished(file: &File, len: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut t = [0u8; TRAILER_LEN];
+    len >= TRAILER_LEN as u64
+        && file.read_exact_at(&mut t, len - TRAILER_LEN as u64).is_ok()
+        && Trailer::decode(&t).is_some_and(|t| t.file_len == len)
 }
 
 /// Whether a zstd frame declares a content checksum: bit 2 of the Frame_Header_Descriptor,
@@ -145,25 +155,36 @@ impl EventsPayload {
 }
 
 impl Capture {
-    /// Memory-maps and opens a capture file.
+    /// Opens a capture file: memory-mapped when it is finished (it ends in a trailer that
+    /// records its length), read into memory otherwise. A file still being written, or cut
+    /// back by a writer after a full disk, may shrink while it is open, and a shrunk map
+    /// kills the reader with SIGBUS on its next access; a copy in memory cannot shrink.
     pub fn open(path: impl AsRef<Path>) -> Result<Capture> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let file = File::open(path).map_err(|e| Error::io(format!("opening {shown}"), e))?;
+        let mut file = File::open(path).map_err(|e| Error::io(format!("opening {shown}"), e))?;
         let len = file
             .metadata()
             .map_err(|e| Error::io(format!("reading {shown}"), e))?
             .len();
-        let bytes = if len == 0 {
-            Bytes::Owned(Vec::new())
-        } else {
-            // SAFETY: the map is read-only; captures are not modified while analysed (a file
-            // changing underneath would at worst give garbage bytes, which every read path
-            // validates, never undefined behaviour in safe code that checks bounds).
+        let bytes = if finished(&file, len) {
+            // SAFETY: the map is read-only, and a finished capture is not written again;
+            // one cut short by someone else while open could still fault (RELIABILITY.md
+            // §3 says so). A file that changes underneath gives at worst bytes that every
+            // read path validates, never undefined behaviour in safe code.
             Bytes::Map(
                 unsafe { Mmap::map(&file) }
                     .map_err(|e| Error::io(format!("mapping {shown}"), e))?,
             )
+        } else {
+            use std::io::Read;
+            // What is there now, at most the length seen: the file may grow or shrink.
+            let mut v = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            file.by_ref()
+                .take(len)
+                .read_to_end(&mut v)
+                .map_err(|e| Error::io(format!("reading {shown}"), e))?;
+            Bytes::Owned(v)
         };
         Self::from_bytes_inner(bytes)
     }
