@@ -293,7 +293,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         0.0
     };
     eprintln!(
-        "gcap: {:.1}s, {} events ({}), {} lost, {} written to {} ({:.2} B/event), stopped: {}{}; {}",
+        "gcap: {:.1}s, {} events ({}), {} lost, {} written to {} ({:.2} B/event), stopped: {}{}; {}; digest {}",
         out.elapsed.as_secs_f64(),
         s.events,
         if kinds.is_empty() {
@@ -309,7 +309,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         out.exit_status
             .map(|st| format!("; program {st}"))
             .unwrap_or_default(),
-        cost_line(&out.cost)
+        cost_line(&out.cost),
+        s.digest
     );
     if let Some(f) = &out.failure {
         eprintln!(

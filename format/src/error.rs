@@ -24,6 +24,9 @@ pub enum Error {
     /// The file was written by a newer, incompatible format version.
     #[error("capture format version {found} is newer than this reader supports ({supported}): upgrade ganalyze")]
     UnsupportedVersion { found: u16, supported: u16 },
+    /// The file header sets flags for features this reader does not know.
+    #[error("the capture uses features this reader does not know (header flags {flags:#06x}, known {known:#06x}): upgrade ganalyze")]
+    UnsupportedFlags { flags: u16, known: u16 },
     /// A structure failed its checksum or bounds checks.
     #[error("corrupt capture at byte {offset}: {what}")]
     Corrupt { offset: u64, what: String },

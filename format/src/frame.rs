@@ -29,10 +29,31 @@ pub(crate) const TRAILER_LEN: usize = 68;
 
 /// Frame flag: the payload is zstd-compressed (otherwise it is the raw rkyv archive).
 pub(crate) const FLAG_ZSTD: u16 = 1;
+/// Every frame flag this reader knows; any other bit makes the frame unreadable.
+const KNOWN_FRAME_FLAGS: u16 = FLAG_ZSTD;
+
+/// File header flag: every zstd payload carries zstd's content checksum, and a reader
+/// refuses one that does not (files before this flag have none).
+pub(crate) const HEADER_FLAG_ZSTD_CHECKSUMS: u16 = 1;
+/// Every file header flag this reader knows; a file with another bit set was written by a
+/// newer writer and is refused rather than misread.
+const KNOWN_HEADER_FLAGS: u16 = HEADER_FLAG_ZSTD_CHECKSUMS;
 
 /// Hard limits a reader enforces before allocating anything a length field asks for.
 pub(crate) const MAX_PAYLOAD_LEN: u32 = 64 << 20;
 pub(crate) const MAX_RAW_LEN: u32 = 64 << 20;
+
+/// A block may declare at most this many archive bytes per compressed byte, plus
+/// [`RATIO_SLACK`]: the corpus's blocks stay under 6:1, and the bound keeps everything a file
+/// can make a reader decompress in proportion to its size (a few KB cannot ask for GBs).
+pub(crate) const MAX_RATIO: u64 = 256;
+/// Small blocks compress worse than large ones; this much is allowed whatever the ratio.
+pub(crate) const RATIO_SLACK: u64 = 64 << 10;
+
+/// Whether a block's declared archive size is within [`MAX_RATIO`] of its payload size.
+pub(crate) fn ratio_ok(payload_len: u32, raw_len: u32) -> bool {
+    raw_len as u64 <= MAX_RATIO * payload_len as u64 + RATIO_SLACK
+}
 
 /// The 32-byte file header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,9 +91,16 @@ impl FileHeader {
                 supported: FORMAT_VERSION,
             });
         }
+        let flags = u16::from_le_bytes([b[10], b[11]]);
+        if flags & !KNOWN_HEADER_FLAGS != 0 {
+            return Err(Error::UnsupportedFlags {
+                flags,
+                known: KNOWN_HEADER_FLAGS,
+            });
+        }
         Ok(FileHeader {
             version,
-            flags: u16::from_le_bytes([b[10], b[11]]),
+            flags,
             file_id: b[12..28].try_into().unwrap(),
         })
     }
@@ -126,6 +154,12 @@ impl FrameHeader {
             payload_len: word(12),
             raw_len: word(16),
         };
+        if h.flags & !KNOWN_FRAME_FLAGS != 0 {
+            return Err(Error::corrupt(
+                at,
+                format!("block header has unknown flags {:#06x}", h.flags),
+            ));
+        }
         if h.payload_len > MAX_PAYLOAD_LEN {
             return Err(Error::TooLarge {
                 offset: at,
@@ -212,6 +246,32 @@ mod tests {
             let mut c = b;
             c[i] ^= 1;
             assert!(FileHeader::decode(&c).is_err(), "flip at {i} undetected");
+        }
+    }
+
+    #[test]
+    fn unknown_flag_bits_are_refused() {
+        for bit in 1..16 {
+            let h = FileHeader {
+                version: FORMAT_VERSION,
+                flags: HEADER_FLAG_ZSTD_CHECKSUMS | 1 << bit,
+                file_id: [7; 16],
+            };
+            assert!(matches!(
+                FileHeader::decode(&h.encode()),
+                Err(Error::UnsupportedFlags { .. })
+            ));
+            let f = FrameHeader {
+                kind: 6,
+                flags: FLAG_ZSTD | 1 << bit,
+                seq: 0,
+                payload_len: 10,
+                raw_len: 10,
+            };
+            assert!(
+                FrameHeader::decode(&f.encode(), 0).is_err(),
+                "frame flag bit {bit}"
+            );
         }
     }
 

@@ -78,5 +78,5 @@ pub use event::{
 pub use events_block::{ArchivedEventsBlock, DecodeError, EventsBlock, EventsIter};
 pub use frame::{FileHeader, FORMAT_VERSION, FRAME_HEADER_LEN};
 pub use payload::{BlockKind, KeyValue, Meta, Offset, ProbeInfo, ProbeStat, Stats, Symbol, Target};
-pub use reader::{BlockInfo, Capture, EventsPayload, Recovery, StackTable, VerifyReport};
-pub use writer::{create_file, WriteSummary, Writer, WriterOptions};
+pub use reader::{BlockInfo, Capture, EventsPayload, Evidence, Recovery, StackTable, VerifyReport};
+pub use writer::{create_file, sync_dir_of, WriteSummary, Writer, WriterOptions};

@@ -16,7 +16,7 @@ use crate::event::{Event, StackId, StrId};
 use crate::events_block::EventsBlock;
 use crate::frame::{
     FileHeader, FrameHeader, Trailer, FILE_HEADER_LEN, FLAG_ZSTD, FORMAT_VERSION, FRAME_HEADER_LEN,
-    MAX_PAYLOAD_LEN, MAX_RAW_LEN, TRAILER_LEN,
+    HEADER_FLAG_ZSTD_CHECKSUMS, MAX_PAYLOAD_LEN, MAX_RAW_LEN, TRAILER_LEN,
 };
 use crate::payload::{
     BlockKind, Index, IndexEntry, Meta, Stacks, Stats, Strings, Symbol, Symbols, Target,
@@ -72,7 +72,7 @@ pub fn create_file(path: &Path, force: bool) -> Result<File> {
         Err(_) => {}
     }
     // O_EXCL: never write through a symlink planted between the check and the open.
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
@@ -83,7 +83,22 @@ pub fn create_file(path: &Path, force: bool) -> Result<File> {
                 path: shown.clone(),
             },
             _ => Error::io(format!("creating {shown}"), e),
-        })
+        })?;
+    // The new name must survive a host crash too, not only the bytes written under it.
+    sync_dir_of(path)?;
+    Ok(file)
+}
+
+/// fsyncs the directory holding `path`, so that a file created or replaced there is still
+/// found after a host crash.
+pub fn sync_dir_of(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format!("syncing the directory {}", dir.display()), e))
 }
 
 fn random_id() -> [u8; 16] {
@@ -117,6 +132,24 @@ struct TargetState {
 }
 
 impl Writer<File> {
+    /// Writes every buffered block (as [`Writer::flush`]) and waits until the file's data
+    /// is on stable storage: a host crash then loses at most what came after this call.
+    pub fn flush_durably(&mut self) -> Result<()> {
+        self.flush()?;
+        self.out
+            .sync_data()
+            .map_err(|e| Error::io("syncing the capture to disk", e))
+    }
+
+    /// [`Writer::finish`], then waits until the whole file (data and metadata) is on stable
+    /// storage. Call [`sync_dir_of`] after it before reporting success.
+    pub fn finish_durably(self) -> Result<(WriteSummary, File)> {
+        let (summary, file) = self.finish()?;
+        file.sync_all()
+            .map_err(|e| Error::io("syncing the finished capture to disk", e))?;
+        Ok((summary, file))
+    }
+
     /// After a failed write (disk full, quota), cuts the file back to the end of the last
     /// complete block, which also frees the space the partial block took, and lets the
     /// writer continue: a later [`Writer::finish`] can then often still write the stats,
@@ -168,12 +201,17 @@ impl<W: Write> Writer<W> {
     pub fn new(mut out: W, opts: WriterOptions) -> Result<Self> {
         let header = FileHeader {
             version: FORMAT_VERSION,
-            flags: 0,
+            flags: HEADER_FLAG_ZSTD_CHECKSUMS,
             file_id: opts.file_id.unwrap_or_else(random_id),
         };
         out.write_all(&header.encode())
             .map_err(|e| Error::io("writing the capture header", e))?;
-        let compressor = zstd::bulk::Compressor::new(opts.zstd_level)
+        let mut compressor = zstd::bulk::Compressor::new(opts.zstd_level)
+            .map_err(|e| Error::io("starting zstd", e))?;
+        // The chain catches any change to the stored bytes; zstd's checksum of the content
+        // also catches a decompressor or memory fault turning good bytes into bad events.
+        compressor
+            .include_checksum(true)
             .map_err(|e| Error::io("starting zstd", e))?;
         Ok(Writer {
             out,

@@ -72,7 +72,7 @@ fn roundtrip_through_a_file() {
     assert!(cap.recovery().complete);
     assert_eq!(cap.event_count(), 10_000);
     assert_eq!(summary.events, 10_000);
-    assert_eq!(cap.digest().unwrap(), summary.digest);
+    assert_eq!(cap.digest(), summary.digest);
     let v = cap.verify();
     assert!(v.intact, "{:?}", v.problems);
     // Mode 0600, and no overwrite without force.
@@ -246,19 +246,37 @@ fn lying_raw_length_is_refused() {
     let (mut bytes, _) = small_capture(100, 1000);
     let cap = Capture::from_vec(bytes.clone()).unwrap();
     let target = *cap.event_blocks().nth(2).unwrap();
+    // The size checks themselves, below the chain: a frame declaring 60 MiB from a few
+    // hundred bytes is beyond the ratio bound; a smaller lie differs from the zstd frame.
+    let lie = gcap_format::BlockInfo {
+        raw_len: 60 << 20,
+        ..target
+    };
+    let err = cap.events_block(&lie).err().unwrap().to_string();
+    assert!(err.contains("beyond the reader's bound of 256:1"), "{err}");
+    let lie = gcap_format::BlockInfo {
+        raw_len: target.raw_len + 1000,
+        ..target
+    };
+    let err = cap.events_block(&lie).err().unwrap().to_string();
+    assert!(err.contains("zstd frame size differs"), "{err}");
+    // The same lie written into the file (header CRC fixed) breaks the block's chain link:
+    // the block is left out with a warning before anything is decompressed.
     let at = target.offset as usize;
     bytes[at + 16..at + 20].copy_from_slice(&(60u32 << 20).to_le_bytes());
     let crc = crc32(&bytes[at..at + 20]);
     bytes[at + 20..at + 24].copy_from_slice(&crc.to_le_bytes());
     let cap = Capture::from_vec(bytes).unwrap();
-    let info = cap
-        .blocks()
-        .iter()
-        .find(|b| b.offset == target.offset)
-        .copied()
-        .unwrap();
-    let err = cap.events_block(&info).err().unwrap().to_string();
-    assert!(err.contains("zstd frame size differs"), "{err}");
+    assert!(cap.blocks().iter().all(|b| b.offset != target.offset));
+    assert!(!cap.recovery().complete);
+    assert!(
+        cap.recovery()
+            .warnings
+            .iter()
+            .any(|w| w.contains("does not match the hash chain")),
+        "{:?}",
+        cap.recovery().warnings
+    );
     assert!(!cap.verify().intact);
     // The other blocks are fine.
     assert!(
@@ -320,4 +338,125 @@ fn recovers_from_a_failed_write() {
     assert!(cap.verify().intact, "{:?}", cap.verify().problems);
     assert_eq!(cap.event_count(), 1000);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Every single-bit flip of a real capture is either refused, warned about (the capture is
+/// then not complete), or reads exactly as the original: nothing decodes silently wrong.
+/// `GCAP_FLIP_FILE` sweeps another file; `GCAP_FLIP_BITS=1` flips one bit per byte (cycling
+/// through the bit positions) instead of all eight.
+#[test]
+fn no_bit_flip_decodes_silently() {
+    let path = std::env::var("GCAP_FLIP_FILE").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../corpus/captures/lifecycle.gcap"
+        )
+        .into()
+    });
+    let bits: usize = std::env::var("GCAP_FLIP_BITS")
+        .ok()
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(8);
+    let bytes = std::fs::read(&path).unwrap();
+    let original = Capture::from_vec(bytes.clone()).unwrap();
+    assert!(original.recovery().complete && original.recovery().warnings.is_empty());
+    let facts = |c: &Capture| {
+        (
+            c.meta().cloned(),
+            c.targets().to_vec(),
+            c.stats().cloned(),
+            c.blocks().len(),
+            c.events().ok(),
+        )
+    };
+    let expect = facts(&original);
+    let (mut refused, mut warned, mut same) = (0u64, 0u64, 0u64);
+    for i in 0..bytes.len() {
+        for k in 0..bits {
+            let bit = if bits == 1 { i % 8 } else { k };
+            let mut b = bytes.clone();
+            b[i] ^= 1 << bit;
+            match Capture::from_vec(b) {
+                Err(_) => refused += 1,
+                Ok(cap) if !cap.recovery().complete && !cap.recovery().warnings.is_empty() => {
+                    warned += 1
+                }
+                Ok(cap) => {
+                    assert!(
+                        facts(&cap) == expect,
+                        "flipping bit {bit} of byte {i} changed what the capture says, with no warning"
+                    );
+                    same += 1;
+                }
+            }
+        }
+    }
+    eprintln!("{path}: {refused} flips refused, {warned} warned about, {same} read the same");
+}
+
+/// A capture still being written (no trailer) that shrinks while it is open, as gcap's cut
+/// back after a full disk does, is read from memory: no SIGBUS, the same events.
+#[test]
+fn a_file_that_shrinks_while_open_is_still_read() {
+    let dir = tempdir();
+    let path = dir.join("live.gcap");
+    let f = gcap_format::create_file(&path, false).unwrap();
+    let mut w = Writer::new(f, opts(100)).unwrap();
+    w.write_meta(&Meta::default()).unwrap();
+    let mut g = Synthetic::new(5, 2, 300.0);
+    g.prepare(&mut w, 0);
+    for _ in 0..2000 {
+        w.push(0, g.next_event()).unwrap();
+    }
+    w.flush().unwrap();
+    let cap = Capture::open(&path).unwrap();
+    let before = cap.events().unwrap();
+    assert_eq!(before.len(), 2000);
+    // Cut the file to a tenth, under the open capture, then read every block again.
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len / 10)
+        .unwrap();
+    assert_eq!(cap.events().unwrap(), before);
+    assert!(!cap.verify().intact);
+    drop(w);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A lost strings block (its payload zeroed on disk) costs its own strings only: later
+/// strings blocks still place their entries at their ids. (A block whose stored digest is
+/// lost too takes the next block with it: nothing then vouches for that one's bytes.)
+#[test]
+fn a_lost_strings_block_leaves_a_gap_not_a_refusal() {
+    let mut w = Writer::new(Vec::new(), opts(100)).unwrap();
+    w.write_meta(&Meta::default()).unwrap();
+    let a = w.intern("first.block");
+    w.flush().unwrap();
+    let b = w.intern("second.block");
+    w.flush().unwrap();
+    let c = w.intern("third.block");
+    let (_, mut bytes) = w.finish().unwrap();
+    let cap = Capture::from_vec(bytes.clone()).unwrap();
+    assert_eq!(
+        [cap.string(a), cap.string(b), cap.string(c)],
+        ["first.block", "second.block", "third.block"]
+    );
+    let second = cap.blocks()[2];
+    assert_eq!(second.kind, 3, "the second strings block");
+    let start = second.offset as usize + 24;
+    let end = start + second.payload_len as usize;
+    bytes[start..end].fill(0);
+    let cap = Capture::from_vec(bytes).unwrap();
+    assert!(!cap.recovery().complete);
+    assert_eq!(cap.string(a), "first.block");
+    assert_eq!(cap.string(b), "", "the lost string is unknown");
+    assert_eq!(
+        cap.string(c),
+        "third.block",
+        "{:?}",
+        cap.recovery().warnings
+    );
 }

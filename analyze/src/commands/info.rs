@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ganalyze::coverage::{self, FileCoverage};
-use gcap_format::{Capture, EventKind};
+use gcap_format::{Capture, EventKind, Evidence};
 use serde_json::{json, Value};
 
 use crate::Format;
@@ -50,7 +50,14 @@ pub(crate) fn info_json(file: &str, cap: &Capture, cov: &FileCoverage) -> Value 
         "bytes": cap.len(),
         "complete": cap.recovery().complete,
         "bytes_discarded": cap.recovery().bytes_discarded,
-        "digest": cap.digest().unwrap_or_else(|| cap.verify().digest),
+        "digest": cap.digest(),
+        "digest_matches_trailer": cap.evidence().matches_trailer,
+        "trailer_digest": cap.evidence().trailer_digest,
+        "chain": {
+            "blocks": cap.evidence().chain_blocks,
+            "head": cap.evidence().chain_head,
+            "broken_links": cap.evidence().broken_links,
+        },
         "warnings": cap.recovery().warnings,
         "probe_hits": cap.stats().map(|s| {
             s.probes
@@ -151,4 +158,29 @@ fn print_text(cap: &Capture, v: &Value, cov: &FileCoverage) {
         );
     }
     println!("  digest          {}", v["digest"].as_str().unwrap_or(""));
+    println!("  integrity       {}", integrity(cap.evidence()));
+}
+
+/// What the digest printed by `info` vouches for, in one line.
+fn integrity(ev: &Evidence) -> String {
+    if ev.matches_trailer {
+        return "every block is in the hash chain and the trailer matches: the digest pins every byte".into();
+    }
+    let mut why = Vec::new();
+    if ev.broken_links > 0 {
+        why.push(format!(
+            "{} blocks do not match the hash chain (left out)",
+            ev.broken_links
+        ));
+    }
+    why.push(match &ev.trailer_digest {
+        None => "no trailer (cut off, or still being written)".to_string(),
+        Some(t) => format!("the trailer (digest {t}) does not match the blocks"),
+    });
+    format!(
+        "{}; the digest is BLAKE3 of the file's bytes; the chain runs unbroken over the first {} blocks to head {}",
+        why.join("; "),
+        ev.chain_blocks,
+        ev.chain_head
+    )
 }

@@ -68,7 +68,7 @@ pub fn parquet(set: &CaptureSet, a: &Analysis, out: &Path) -> Result<Vec<PathBuf
                 targets.push(g.key.target);
             }
         }
-        let digest = f.cap.digest().unwrap_or_default();
+        let digest = f.cap.digest().to_string();
         for target in targets {
             let dir = out
                 .join(format!("service={}", hive_value(&f.service(target))))

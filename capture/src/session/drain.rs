@@ -239,8 +239,9 @@ impl Capture {
         Ok(())
     }
 
-    /// Symbolizes pending PCs (of processes whose load bias is known) and writes everything
-    /// buffered.
+    /// Symbolizes pending PCs (of processes whose load bias is known), writes everything
+    /// buffered and waits for it to reach the disk (a host crash loses at most one flush
+    /// interval, as a killed gcap does).
     fn flush(&mut self) -> Result<()> {
         let (procs, groups) = (&self.procs, &self.groups);
         self.translator.symbolize(&mut self.w, |pi| {
@@ -252,7 +253,7 @@ impl Capture {
                 bias: p.bias,
             }
         });
-        self.w.flush()?;
+        self.w.flush_durably()?;
         Ok(())
     }
 }

@@ -178,8 +178,12 @@ pub fn run(opts: &Options, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let summary = cap
         .w
         .write_stats(&stats)
-        .and_then(|_| cap.w.finish())
-        .map(|(summary, _)| summary)
+        .and_then(|_| cap.w.finish_durably())
+        .and_then(|(summary, _)| {
+            // Only once the file and its name are on disk is the summary a promise.
+            gcap_format::sync_dir_of(&opts.output)?;
+            Ok(summary)
+        })
         .with_context(|| {
             format!(
                 "{}could not finish {shown}; it holds every block written before (ganalyze reads it, verify reports it unfinished)",

@@ -40,14 +40,51 @@ impl StackTable {
     }
 }
 
+/// The archive bytes of all dictionary blocks (meta, targets, strings, stacks, symbols,
+/// stats) a reader loads from one file: they stay in memory while it is open.
+pub(crate) const MAX_DICTIONARY_BYTES: u64 = 256 << 20;
+/// Strings, stacks, stack frames and symbols a reader loads from one file, together: each
+/// costs memory beyond its bytes in the archive (a 2-byte stack length is an 8-byte range).
+pub(crate) const MAX_DICTIONARY_ENTRIES: u64 = 16 << 20;
+
+/// What the dictionaries loaded so far have used of the budgets above.
+#[derive(Default)]
+struct Budget {
+    bytes: u64,
+    entries: u64,
+}
+
+impl Budget {
+    /// Takes `n` entries from the budget, or says why a block cannot have them.
+    fn take_entries(&mut self, offset: u64, n: u64) -> Result<()> {
+        if self.entries + n > MAX_DICTIONARY_ENTRIES {
+            return Err(Error::corrupt(
+                offset,
+                format!("the dictionaries would exceed the reader's budget of {MAX_DICTIONARY_ENTRIES} entries per file: the file is damaged or hostile"),
+            ));
+        }
+        self.entries += n;
+        Ok(())
+    }
+}
+
 impl Capture {
     pub(super) fn load_dictionaries(&mut self) -> Result<()> {
         let mut problems = Vec::new();
+        let mut budget = Budget::default();
         let infos = self.blocks.clone();
         for (i, info) in infos.iter().enumerate() {
             let Some(kind) = BlockKind::from_u16(info.kind) else {
                 continue; // a newer kind: skip it
             };
+            let is_dictionary = !matches!(kind, BlockKind::Events | BlockKind::Index);
+            if is_dictionary && budget.bytes + info.raw_len as u64 > MAX_DICTIONARY_BYTES {
+                problems.push(Error::corrupt(
+                    info.offset,
+                    format!("the dictionary blocks exceed the reader's budget of {} MiB per file: the file is damaged or hostile", MAX_DICTIONARY_BYTES >> 20),
+                ).to_string());
+                continue;
+            }
             let raw = match kind {
                 BlockKind::Meta
                 | BlockKind::Target
@@ -55,7 +92,10 @@ impl Capture {
                 | BlockKind::Stacks
                 | BlockKind::Symbols
                 | BlockKind::Stats => match self.decompress(info) {
-                    Ok(r) => r,
+                    Ok(r) => {
+                        budget.bytes += r.len() as u64;
+                        r
+                    }
                     Err(e) => {
                         problems.push(e.to_string());
                         continue;
@@ -64,6 +104,18 @@ impl Capture {
                 BlockKind::Events if !self.recovery.complete => {
                     // Scanned files lack the index's counts: read them from the block.
                     match self.events_block(info) {
+                        Ok(p)
+                            if p.archived().count.to_native() as usize
+                                != p.archived().kinds.len() =>
+                        {
+                            problems.push(
+                                Error::corrupt(
+                                    info.offset,
+                                    "events block count differs from its kinds column",
+                                )
+                                .to_string(),
+                            );
+                        }
                         Ok(p) => {
                             let a = p.archived();
                             self.blocks[i].target = a.target.to_native();
@@ -98,9 +150,18 @@ impl Capture {
                     BlockKind::Strings => {
                         let s =
                             rkyv::access::<ArchivedStrings, rancor::Error>(&raw).map_err(bad)?;
-                        if s.first_id.to_native() as usize != self.strings.len() {
-                            return Err(Error::corrupt(info.offset, "string ids out of sequence"));
+                        // Entries go at their ids: after a lost block, a gap of unknown
+                        // (empty) strings, and the later blocks still resolve.
+                        let first = s.first_id.to_native() as usize;
+                        if first < self.strings.len() {
+                            return Err(Error::corrupt(
+                                info.offset,
+                                "string ids overlap those of an earlier block",
+                            ));
                         }
+                        let gap = (first - self.strings.len()) as u64;
+                        budget.take_entries(info.offset, gap + s.strings.len() as u64)?;
+                        self.strings.resize(first, String::new());
                         self.strings
                             .extend(s.strings.iter().map(|x| x.as_str().to_owned()));
                     }
@@ -112,13 +173,21 @@ impl Capture {
                             ranges: vec![(0, 0)],
                             pcs: Vec::new(),
                         });
-                        if s.first_id.to_native() as usize != table.ranges.len() {
-                            return Err(Error::corrupt(info.offset, "stack ids out of sequence"));
+                        let first = s.first_id.to_native() as usize;
+                        if first < table.ranges.len() {
+                            return Err(Error::corrupt(
+                                info.offset,
+                                "stack ids overlap those of an earlier block",
+                            ));
                         }
                         let total: u64 = s.lens.iter().map(|l| l.to_native() as u64).sum();
                         if total != s.pcs.len() as u64 {
                             return Err(Error::corrupt(info.offset, "stack lengths do not add up"));
                         }
+                        let gap = (first - table.ranges.len()) as u64;
+                        budget.take_entries(info.offset, gap + s.lens.len() as u64 + total)?;
+                        // As for strings: a lost block leaves empty stacks, not a refusal.
+                        table.ranges.resize(first, (0, 0));
                         let mut at = table.pcs.len() as u32;
                         for l in s.lens.iter() {
                             let l = l.to_native() as u32;
@@ -132,6 +201,7 @@ impl Capture {
                             rkyv::access::<ArchivedSymbols, rancor::Error>(&raw).map_err(bad)?;
                         let target = s.target.to_native();
                         self.blocks[i].target = target;
+                        budget.take_entries(info.offset, s.symbols.len() as u64)?;
                         let v = self.symbols.entry(target).or_default();
                         v.extend(s.symbols.iter().map(|x| Symbol {
                             pc: x.pc.to_native(),

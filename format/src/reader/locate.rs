@@ -4,8 +4,9 @@
 use rkyv::rancor;
 
 use super::{BlockInfo, Capture};
+use crate::chain::seed_digest;
 use crate::error::{Error, Result};
-use crate::frame::{FrameHeader, Trailer, FILE_HEADER_LEN, FRAME_MAGIC, TRAILER_LEN};
+use crate::frame::{FrameHeader, Trailer, DIGEST_LEN, FILE_HEADER_LEN, FRAME_MAGIC, TRAILER_LEN};
 use crate::payload::{ArchivedIndex, BlockKind};
 
 impl Capture {
@@ -30,6 +31,14 @@ impl Capture {
             return false;
         }
         let info = BlockInfo::from_frame(trailer.index_offset, &index_header);
+        // The index is trusted only when it is the chain's last link and the trailer holds
+        // its digest: an index edited after the fact is never used to find blocks.
+        let index_end = (trailer.index_offset + index_header.frame_len()) as usize;
+        if !self.link_holds(&seed_digest(&self.header), &info)
+            || b[index_end - DIGEST_LEN..index_end] != trailer.digest
+        {
+            return false;
+        }
         let Ok(raw) = self.decompress(&info) else {
             return false;
         };
@@ -44,7 +53,12 @@ impl Capture {
             let Ok(h) = self.frame_at(offset) else {
                 return false;
             };
-            if offset != expect_offset || h.kind != e.kind.to_native() || h.seq != e.seq.to_native()
+            // An events count above the archive's size cannot be true (every event takes at
+            // least its kind byte): readers size things by it.
+            if offset != expect_offset
+                || h.kind != e.kind.to_native()
+                || h.seq != e.seq.to_native()
+                || e.events.to_native() > h.raw_len
             {
                 return false;
             }
@@ -57,12 +71,12 @@ impl Capture {
                 ..BlockInfo::from_frame(offset, &h)
             });
         }
-        if expect_offset != trailer.index_offset {
+        if expect_offset != trailer.index_offset || trailer.blocks as usize != blocks.len() + 1 {
             return false;
         }
         self.blocks = blocks;
+        self.index_frames = vec![info];
         self.recovery.complete = true;
-        self.digest = Some(trailer.digest);
         true
     }
 
@@ -87,7 +101,9 @@ impl Capture {
         while pos < len {
             match self.frame_at(pos) {
                 Ok(h) => {
-                    if h.kind != BlockKind::Index as u16 {
+                    if h.kind == BlockKind::Index as u16 {
+                        self.index_frames.push(BlockInfo::from_frame(pos, &h));
+                    } else {
                         blocks.push(BlockInfo::from_frame(pos, &h));
                     }
                     pos += h.frame_len();

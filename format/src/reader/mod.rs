@@ -3,6 +3,7 @@
 //! rkyv archives that can be decoded in parallel. `verify` checks every byte (§3).
 
 mod dictionaries;
+mod integrity;
 mod locate;
 mod verify;
 
@@ -15,13 +16,16 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
 pub use dictionaries::StackTable;
+pub use integrity::Evidence;
 pub use verify::VerifyReport;
 
-use crate::chain::Digest;
 use crate::error::{Error, Result};
 use crate::event::{Event, RawEvent, StackId, StrId};
 use crate::events_block::ArchivedEventsBlock;
-use crate::frame::{FileHeader, FrameHeader, FLAG_ZSTD, FRAME_HEADER_LEN};
+use crate::frame::{
+    ratio_ok, FileHeader, FrameHeader, Trailer, FLAG_ZSTD, FRAME_HEADER_LEN,
+    HEADER_FLAG_ZSTD_CHECKSUMS, MAX_RATIO, RATIO_SLACK, TRAILER_LEN,
+};
 use crate::payload::{BlockKind, Meta, Stats, Symbol, Target};
 
 thread_local! {
@@ -29,6 +33,23 @@ thread_local! {
     /// decompressing a small block.
     static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
+}
+
+/// Whether `file`, `len` bytes long, ends in a trailer recording that length: a finished
+/// capture, which its writer no longer changes.
+fn finished(file: &File, len: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut t = [0u8; TRAILER_LEN];
+    len >= TRAILER_LEN as u64
+        && file.read_exact_at(&mut t, len - TRAILER_LEN as u64).is_ok()
+        && Trailer::decode(&t).is_some_and(|t| t.file_len == len)
+}
+
+/// Whether a zstd frame declares a content checksum: bit 2 of the Frame_Header_Descriptor,
+/// the byte after the 4-byte magic (RFC 8878, section 3.1.1.1.1). zstd then checks it while
+/// decompressing.
+fn has_zstd_checksum(frame: &[u8]) -> bool {
+    frame.len() > 4 && frame[..4] == [0x28, 0xB5, 0x2F, 0xFD] && frame[4] & 0b100 != 0
 }
 
 /// Where a block is and what it holds.
@@ -96,15 +117,18 @@ impl std::ops::Deref for Bytes {
 pub struct Capture {
     bytes: Bytes,
     header: FileHeader,
+    /// Every block but index blocks, in file order, without those whose chain link failed.
     blocks: Vec<BlockInfo>,
+    /// The index frames found (one in a finished file).
+    index_frames: Vec<BlockInfo>,
     recovery: Recovery,
+    evidence: Evidence,
     meta: Option<Meta>,
     targets: Vec<Target>,
     strings: Vec<String>,
     stacks: HashMap<u32, StackTable>,
     symbols: HashMap<u32, Vec<Symbol>>,
     stats: Option<Stats>,
-    digest: Option<Digest>,
 }
 
 /// A decompressed, validated events block.
@@ -131,25 +155,36 @@ impl EventsPayload {
 }
 
 impl Capture {
-    /// Memory-maps and opens a capture file.
+    /// Opens a capture file: memory-mapped when it is finished (it ends in a trailer that
+    /// records its length), read into memory otherwise. A file still being written, or cut
+    /// back by a writer after a full disk, may shrink while it is open, and a shrunk map
+    /// kills the reader with SIGBUS on its next access; a copy in memory cannot shrink.
     pub fn open(path: impl AsRef<Path>) -> Result<Capture> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let file = File::open(path).map_err(|e| Error::io(format!("opening {shown}"), e))?;
+        let mut file = File::open(path).map_err(|e| Error::io(format!("opening {shown}"), e))?;
         let len = file
             .metadata()
             .map_err(|e| Error::io(format!("reading {shown}"), e))?
             .len();
-        let bytes = if len == 0 {
-            Bytes::Owned(Vec::new())
-        } else {
-            // SAFETY: the map is read-only; captures are not modified while analysed (a file
-            // changing underneath would at worst give garbage bytes, which every read path
-            // validates, never undefined behaviour in safe code that checks bounds).
+        let bytes = if finished(&file, len) {
+            // SAFETY: the map is read-only, and a finished capture is not written again;
+            // one cut short by someone else while open could still fault (RELIABILITY.md
+            // §3 says so). A file that changes underneath gives at worst bytes that every
+            // read path validates, never undefined behaviour in safe code.
             Bytes::Map(
                 unsafe { Mmap::map(&file) }
                     .map_err(|e| Error::io(format!("mapping {shown}"), e))?,
             )
+        } else {
+            use std::io::Read;
+            // What is there now, at most the length seen: the file may grow or shrink.
+            let mut v = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            file.by_ref()
+                .take(len)
+                .read_to_end(&mut v)
+                .map_err(|e| Error::io(format!("reading {shown}"), e))?;
+            Bytes::Owned(v)
         };
         Self::from_bytes_inner(bytes)
     }
@@ -165,18 +200,21 @@ impl Capture {
             bytes,
             header,
             blocks: Vec::new(),
+            index_frames: Vec::new(),
             recovery: Recovery::default(),
+            evidence: Evidence::default(),
             meta: None,
             targets: Vec::new(),
             strings: vec![String::new()],
             stacks: HashMap::new(),
             symbols: HashMap::new(),
             stats: None,
-            digest: None,
         };
         if !cap.load_index() {
             cap.scan();
         }
+        // Before any payload is used: a block whose link fails is left out everywhere.
+        cap.check_integrity();
         cap.load_dictionaries()?;
         Ok(cap)
     }
@@ -188,8 +226,36 @@ impl Capture {
             .bytes
             .get(start..start + info.payload_len as usize)
             .ok_or_else(|| Error::corrupt(info.offset, "block payload out of bounds"))?;
+        if !ratio_ok(info.payload_len, info.raw_len) {
+            return Err(Error::corrupt(
+                info.offset,
+                format!(
+                    "block declares {} bytes from {} compressed, beyond the reader's bound of {MAX_RATIO}:1 (plus {} KiB): the file is damaged or hostile",
+                    info.raw_len,
+                    info.payload_len,
+                    RATIO_SLACK >> 10
+                ),
+            ));
+        }
         let mut out = AlignedVec::<16>::with_capacity(info.raw_len as usize);
         if info.flags & FLAG_ZSTD != 0 {
+            // Exactly one zstd frame: bytes after it (a skippable frame, say) would be data
+            // the digest covers but no reader shows.
+            match zstd::zstd_safe::find_frame_compressed_size(payload) {
+                Ok(n) if n == payload.len() => {}
+                _ => {
+                    return Err(Error::corrupt(
+                        info.offset,
+                        "block payload is not exactly one zstd frame",
+                    ))
+                }
+            }
+            if self.header.flags & HEADER_FLAG_ZSTD_CHECKSUMS != 0 && !has_zstd_checksum(payload) {
+                return Err(Error::corrupt(
+                    info.offset,
+                    "zstd frame lacks the content checksum this file's header promises",
+                ));
+            }
             // The zstd frame must declare exactly the raw length the header does: a lying
             // header is refused before anything is allocated for it.
             match zstd::zstd_safe::get_frame_content_size(payload) {
@@ -351,8 +417,9 @@ impl Capture {
         self.bytes.is_empty()
     }
 
-    /// The evidence digest from the trailer (None when the file has none).
-    pub fn digest(&self) -> Option<String> {
-        self.digest.map(hex::encode)
+    /// The evidence digest (FORMAT.md §3.1): the trailer's when the file is intact and
+    /// finished, else BLAKE3 of the file's bytes. [`Capture::evidence`] says which.
+    pub fn digest(&self) -> &str {
+        &self.evidence.digest
     }
 }
