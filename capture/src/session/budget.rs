@@ -167,6 +167,7 @@ pub(crate) struct Controller {
     base_rate: f64,
     /// The targets' CPU per ns of wall time.
     cpu_rate: f64,
+    cpu: Average,
     /// The span probes' cost per ns of wall time while they are attached.
     spans_rate: Average,
     /// Of it, the span probes' traps and run time alone (for the warning).
@@ -205,6 +206,7 @@ impl Controller {
             window_rate: None,
             base_rate: 0.0,
             cpu_rate: 0.0,
+            cpu: Average::default(),
             spans_rate: Average::default(),
             probes_rate: Average::default(),
             other_rate: Average::default(),
@@ -266,13 +268,10 @@ impl Controller {
         }
         let (dcost, dcpu) = (s.cost - prev.cost, s.target_cpu - prev.target_cpu);
         self.balance += self.share * dcpu - dcost;
-        // From the first reading on, not from zero: a rate that starts low would make the
-        // budget look smaller than it is for the first second.
-        self.cpu_rate = if prev.target_cpu == 0.0 && self.cpu_rate == 0.0 {
-            dcpu / dt as f64
-        } else {
-            ewma(self.cpu_rate, dcpu / dt as f64, 0.1)
-        };
+        // The mean of the first readings, not an average from zero: a rate that starts low
+        // would make the budget look smaller than it is for the first seconds.
+        self.cpu.add(dcpu / dt as f64, 0.1);
+        self.cpu_rate = self.cpu.value();
         if self.window.is_none() && self.settling.is_none() {
             self.base_rate = ewma(self.base_rate, dcost / dt as f64, 0.1);
             // What the groups attached over the interval cost: gcap's own work with nothing
@@ -453,14 +452,19 @@ impl Controller {
         if self.steady.is_empty() {
             return;
         }
-        // Judged once the spans' cost has been seen for about a second (gcap's own work
-        // with nothing attached is known only once spans have been off).
-        let Some(spans_rate) = self.spans_rate.settled() else {
-            return;
-        };
+        // gcap's own work with nothing attached is known only once spans have been off.
         let other_rate = self.other_rate.value();
         // What the budget leaves for spans once gcap's own work is paid.
         let room = self.share * self.cpu_rate - other_rate;
+        // Judged once the spans' cost has been seen for about a second, or after two
+        // readings when it is far over (each second of spans then costs many of budget).
+        let spans_rate = match self.spans_rate.settled() {
+            Some(r) => r,
+            None if self.spans_rate.samples >= 2 && self.spans_rate.value() > FAR_OVER * room => {
+                self.spans_rate.value()
+            }
+            None => return,
+        };
         let take = if self.windowed.is_empty() {
             0.8
         } else {
@@ -537,10 +541,11 @@ fn ewma(old: f64, new: f64, alpha: f64) -> f64 {
 
 /// Weight of each new reading in the span probes' average cost (about 3 s of readings).
 const SPANS_ALPHA: f64 = 0.03;
-/// Readings an average needs before the controller acts on it (a few hundred ms: spans
-/// attached all along cost their full price until then, which on a busy service is many
-/// seconds of a small budget).
-const SETTLED_AFTER: u32 = 2;
+/// Readings an average needs before the controller acts on it (about a second).
+const SETTLED_AFTER: u32 = 5;
+/// Spans this many times over what the budget leaves are windowed after two readings, not
+/// five: attached all along they would cost many seconds of budget each second.
+const FAR_OVER: f64 = 3.0;
 
 /// An exponentially weighted average that starts as the plain mean of its first values.
 #[derive(Debug, Clone, Copy, Default)]

@@ -257,7 +257,9 @@ mod tests {
     #[test]
     fn own_threads_are_counted() {
         let mut t = TargetCpu::new(std::process::id(), 0);
-        assert_eq!(t.read(), 0);
+        // Counted from the first reading: only what threads of this test process (other
+        // tests run beside it) ran between their listing and their read.
+        assert!(t.read() < 20_000_000);
         // 50 ms of this thread's CPU (the machine may be busy: not of wall time).
         let start = thread_cpu_ns();
         while thread_cpu_ns() - start < 50_000_000 {
