@@ -45,11 +45,12 @@ fn info_digests(files: &[PathBuf]) -> Vec<String> {
 }
 
 fn script_digests(files: &[PathBuf]) -> Vec<String> {
-    let out = Command::new("python3")
+    // Debian's python3 (install-deps installs it), not whichever is first on PATH.
+    let out = Command::new("/usr/bin/python3")
         .arg(repo().join("scripts/gcap-digest.py"))
         .args(files)
         .output()
-        .expect("python3 runs scripts/gcap-digest.py");
+        .expect("/usr/bin/python3 runs scripts/gcap-digest.py");
     assert!(
         out.status.success(),
         "{}",
