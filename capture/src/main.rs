@@ -98,7 +98,9 @@ struct Cli {
     /// with the budget spent: triggered windows overdraw at most 10 s of budget (each spends
     /// half of what is left, so later slow spells find some), repaid before the next window,
     /// and stay open at most 5 s in any minute. A capture of T seconds thus costs at most the
-    /// budget over T + 10 s, plus the few hundred ms spans take to be priced.
+    /// budget over T + 10 s, plus the second spans take to be priced. The budget is never
+    /// less than 5 ms of CPU a second (gcap's own polling costs ~1.6 ms a second): a target
+    /// using under a quarter of a CPU gets that floor.
     /// Example: --budget 5, --budget off
     #[arg(long, value_name = "PCT|off", default_value = "2")]
     budget: Budget,
@@ -199,8 +201,12 @@ fn cost_line(c: &CostSummary) -> String {
     match c.budget {
         Budget::Off => format!("{cost} (no budget)"),
         Budget::Share(b) => format!(
-            "{cost} (budget {}: lifecycle in {} window{}, {} of the time)",
+            "{cost} (budget {}{}: lifecycle in {} window{}, {} of the time)",
             pct(b),
+            c.floor.map_or(String::new(), |f| format!(
+                ", {} with its floor of 5 ms of CPU a second",
+                pct(f)
+            )),
             c.lifecycle_windows,
             if c.lifecycle_windows == 1 { "" } else { "s" },
             pct(c.lifecycle_share)

@@ -1,8 +1,8 @@
 //! The budget controller: which probe groups are attached, decided every drain from what
 //! the capture has cost so far (`meter.rs`) against `--budget` of the targets' CPU.
 //!
-//! - A balance accrues the budget's share of the targets' CPU and pays every measured cost
-//!   (probe traps and BPF time, gcap's own CPU).
+//! - A balance accrues the budget's share of the targets' CPU (at least [`MIN_RATE`] of
+//!   one CPU) and pays every measured cost (probe traps and BPF time, gcap's own CPU).
 //! - Spans stay attached while they fit. When their own probes cost more than the budget
 //!   for a few seconds, they are attached in windows too, for the share of the time the
 //!   budget pays for (and the capture warns).
@@ -27,6 +27,10 @@ use gcap_format::coverage_cause;
 
 use crate::probes::GroupSet;
 
+/// The budget is never less than this much CPU per second of capture (5 ms a second, 0.5%
+/// of one CPU): gcap's own polling costs about 1.6 ms a second (measured on 2 vCPUs), so 2%
+/// of a target that uses a few percent of a CPU would pay for nothing, not even spans.
+pub(crate) const MIN_RATE: f64 = 0.005;
 /// Length of a duty-cycle window, ns.
 pub(crate) const WINDOW_NS: u64 = 200_000_000;
 /// A duty window closes early when the balance falls below this share of its price,
@@ -155,6 +159,10 @@ pub(crate) struct Controller {
     windowed: GroupSet,
     /// Cost still allowed, ns (negative: overdrawn).
     balance: f64,
+    /// Cost allowed since the start, ns.
+    allowed: f64,
+    /// When the first reading was taken.
+    start: Option<u64>,
     /// What the session has attached (the last change returned).
     attached: GroupSet,
     last: Option<Sample>,
@@ -199,6 +207,8 @@ impl Controller {
             steady,
             windowed,
             balance: 0.0,
+            allowed: 0.0,
+            start: None,
             attached: steady,
             last: None,
             window: None,
@@ -240,6 +250,17 @@ impl Controller {
         }
     }
 
+    /// The budget's CPU ns per ns of wall time: its share of the targets' CPU, or the floor.
+    fn rate(&self) -> f64 {
+        (self.share * self.cpu_rate).max(MIN_RATE)
+    }
+
+    /// CPU ns the budget allowed since the capture started (its share of the targets' CPU,
+    /// or the floor where that is more).
+    pub(crate) fn allowed(&self) -> f64 {
+        self.allowed
+    }
+
     /// What a window of `len` ns is expected to cost, ns.
     fn price(&self, len: u64) -> f64 {
         // Before any window: as much as the targets' own CPU (lifecycle probes on a busy
@@ -251,12 +272,12 @@ impl Controller {
     /// The balance the budget allows at most: enough for two windows, or ten seconds of
     /// budget.
     fn cap(&self) -> f64 {
-        (2.0 * self.price(WINDOW_NS)).max(self.share * self.cpu_rate * 10e9)
+        (2.0 * self.price(WINDOW_NS)).max(self.rate() * 10e9)
     }
 
     /// Lowest balance a triggered window may run to: [`OVERDRAFT_NS`] of budget overdrawn.
     fn trigger_floor(&self) -> f64 {
-        -self.share * self.cpu_rate * OVERDRAFT_NS as f64
+        -self.rate() * OVERDRAFT_NS as f64
     }
 
     /// Takes a new reading; returns the change to make, if any.
@@ -267,7 +288,13 @@ impl Controller {
             return None;
         }
         let (dcost, dcpu) = (s.cost - prev.cost, s.target_cpu - prev.target_cpu);
-        self.balance += self.share * dcpu - dcost;
+        // The floor over the whole capture, not per reading: a busy target's budget stays
+        // exactly its share however its CPU jitters between readings.
+        let start = *self.start.get_or_insert(prev.now);
+        let allowed = (self.share * s.target_cpu).max(MIN_RATE * (s.now - start) as f64);
+        let dallowed = (allowed - self.allowed).max(0.0);
+        self.allowed = self.allowed.max(allowed);
+        self.balance += dallowed - dcost;
         // The mean of the first readings, not an average from zero: a rate that starts low
         // would make the budget look smaller than it is for the first seconds.
         self.cpu.add(dcpu / dt as f64, 0.1);
@@ -455,7 +482,7 @@ impl Controller {
         // gcap's own work with nothing attached is known only once spans have been off.
         let other_rate = self.other_rate.value();
         // What the budget leaves for spans once gcap's own work is paid.
-        let room = self.share * self.cpu_rate - other_rate;
+        let room = self.rate() - other_rate;
         // Judged once the spans' cost has been seen for about a second, or after two
         // readings when it is far over (each second of spans then costs many of budget).
         let spans_rate = match self.spans_rate.settled() {
@@ -481,9 +508,9 @@ impl Controller {
                     self.warned_spans = true;
                     let pct = |rate: f64| 100.0 * rate / self.cpu_rate.max(1e-9);
                     self.warning = Some(format!(
-                        "the span probes cost {:.1}% of the targets' CPU, over the budget of {}%: spans are recorded in windows too (about {:.0}% of the time); raise --budget or use --budget off to record every request",
+                        "the span probes cost {:.1}% of the targets' CPU, more than the budget ({:.1}% of it) leaves after gcap's own work: spans are recorded in windows too (about {:.0}% of the time); raise --budget or use --budget off to record every request",
                         pct(self.probes_rate.value()),
-                        self.share * 100.0,
+                        pct(self.rate()),
                         on * 100.0
                     ));
                 }
@@ -671,6 +698,24 @@ mod tests {
         assert!(changes
             .iter()
             .any(|(_, ch)| !ch.groups.contains(GroupSet::SPANS)));
+    }
+
+    #[test]
+    fn a_small_target_gets_the_floor() {
+        // A target using 5% of a CPU: 2% of it is 1 ms a second, less than gcap's polling.
+        let mut c = Controller::new(0.02, GroupSet::SPANS, GroupSet::LIFECYCLE, None);
+        for i in 0..=100u64 {
+            let now = i * TICK;
+            c.tick(Sample {
+                now,
+                cost: 0.0,
+                target_cpu: 0.05 * now as f64,
+                spans: 0.0,
+            });
+        }
+        let allowed = c.allowed() / (100 * TICK) as f64;
+        assert!((allowed - MIN_RATE).abs() < 1e-9, "{allowed}");
+        assert!((c.rate() - MIN_RATE).abs() < 1e-9);
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct CostSummary {
     pub lifecycle_share: f64,
     /// The calibrated cost of one probe hit.
     pub trap: TrapCost,
+    /// The budget as a share of the targets' CPU once its floor is counted, when the floor
+    /// raised it.
+    pub floor: Option<f64>,
 }
 
 /// The budget's moving parts during a capture.
@@ -262,7 +265,7 @@ impl Steer {
                     ts,
                     goid: 0,
                     data: EventData::Overhead {
-                        budget_ppm: self.budget.ppm(),
+                        budget_ppm: self.budget_ppm(),
                         cost_ns: cost.round() as u64,
                         target_cpu_ns: *cpu,
                         hits: *hits,
@@ -271,6 +274,25 @@ impl Steer {
             )?;
         }
         Ok(())
+    }
+
+    /// The budget in millionths of the targets' CPU so far, its floor counted.
+    fn budget_ppm(&self) -> u32 {
+        match (self.floor_share(), self.budget.ppm()) {
+            (Some(f), _) => (f * 1e6).round().min(u32::MAX as f64) as u32,
+            (None, ppm) => ppm,
+        }
+    }
+
+    /// The budget's share of the targets' CPU when its floor raised it.
+    fn floor_share(&self) -> Option<f64> {
+        let (c, _) = self.control.as_ref()?;
+        let cpu = self.last.target_cpu() as f64;
+        let share = c.allowed() / cpu;
+        let Budget::Share(b) = self.budget else {
+            return None;
+        };
+        (cpu > 0.0 && share > b * 1.001).then_some(share)
     }
 
     /// What the budget did, once the capture ended at `end_ns`.
@@ -287,6 +309,7 @@ impl Steer {
             lifecycle_windows: self.windows.lifecycle_windows,
             lifecycle_share,
             trap: self.meter.trap(),
+            floor: self.floor_share(),
         }
     }
 
