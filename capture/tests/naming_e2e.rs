@@ -3,8 +3,9 @@
 //! - tests/programs/naming starts goroutines with every shape of `go` statement (a target
 //!   inlined into the compiler's go wrapper, one the wrapper calls, a method, a method value,
 //!   closures, a plain function, a `go` inside a closure), each printing its traceback; under
-//!   `gcap -- PROGRAM` on Go 1.19, 1.21 and 1.27, the start function and creation site gcap
-//!   records for each goroutine must be the bottom frame and the "created by" line Go printed.
+//!   `gcap -- PROGRAM` on Go 1.19, 1.21 and 1.27 (1.27 stripped too: the pclntab alone), the
+//!   start function and creation site gcap records for each goroutine must be the bottom frame
+//!   and the "created by" line Go printed.
 //! - Debian's prometheus under query load: its goroutine dump (Go's tracebacks of every live
 //!   goroutine) agrees with the capture, and the goroutines its queries start are named after
 //!   their own closures, never after a function the closure calls (`sync.(*WaitGroup).Wait`).
@@ -116,7 +117,9 @@ fn origins(cap: &Capture) -> HashMap<u64, Origin> {
     out
 }
 
-fn names_equal_go_traceback(version: &str) {
+/// `stripped`: built with `-ldflags=-s -w` (no symbol table, no DWARF): names come from the
+/// pclntab alone.
+fn names_equal_go_traceback(version: &str, stripped: bool) {
     require_root();
     assert!(
         gcap_testenv::go_versions().contains(&version),
@@ -124,8 +127,13 @@ fn names_equal_go_traceback(version: &str) {
     );
     let minor: u32 = version.split('.').nth(1).unwrap().parse().unwrap();
     let src = manifest("tests/programs/naming/main.go");
-    let bin = go_build(&src, version, &[], &format!("naming-go{version}"));
-    let file = support::tmp_capture(&format!("naming-go{version}.gcap"));
+    let (flags, name): (&[&str], _) = if stripped {
+        (&["-ldflags=-s -w"], format!("naming-go{version}-stripped"))
+    } else {
+        (&[], format!("naming-go{version}"))
+    };
+    let bin = go_build(&src, version, flags, &name);
+    let file = support::tmp_capture(&format!("{name}.gcap"));
     // Every goroutine's creation is recorded (--budget off): each is named from it.
     let out = Command::new(env!("CARGO_BIN_EXE_gcap"))
         .args(["--budget", "off", "-o", file.to_str().unwrap(), "--"])
@@ -196,17 +204,22 @@ fn names_equal_go_traceback(version: &str) {
 
 #[test]
 fn names_equal_go_traceback_go1_19() {
-    names_equal_go_traceback("1.19");
+    names_equal_go_traceback("1.19", false);
 }
 
 #[test]
 fn names_equal_go_traceback_go1_21() {
-    names_equal_go_traceback("1.21.13");
+    names_equal_go_traceback("1.21.13", false);
 }
 
 #[test]
 fn names_equal_go_traceback_go1_27() {
-    names_equal_go_traceback("1.27.3");
+    names_equal_go_traceback("1.27.3", false);
+}
+
+#[test]
+fn names_equal_go_traceback_go1_27_stripped() {
+    names_equal_go_traceback("1.27.3", true);
 }
 
 /// A loopback port nothing listens on (taken from the kernel, then released).
