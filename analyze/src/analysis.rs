@@ -401,9 +401,15 @@ impl Analysis {
             .get(&self.goroutines, &key)
     }
 
-    /// Leak suspects (see [`LeakParams`]).
+    /// Leak suspects (see [`LeakParams`]), against the server requests in flight.
     pub fn leak_suspects(&self, set: &CaptureSet, params: &LeakParams) -> Vec<LeakSuspect> {
-        goroutine::leak_suspects(set, &self.goroutines, params)
+        let in_flight = goroutine::requests_in_flight(
+            self.spans
+                .iter()
+                .filter(|s| s.kind == gcap_format::SpanKind::HttpServer)
+                .map(|s| (s.pid, s.start, s.end_or(set.files[s.key.file as usize].end))),
+        );
+        goroutine::leak_suspects(set, &self.goroutines, params, &in_flight)
     }
 }
 
