@@ -443,12 +443,7 @@ fn piling(grown: u64, workers: u64) -> Vec<u8> {
     let serve = b.func(0x1000, "main.serve", "/src/pile/main.go", 10);
     let run = b.func(0x1100, "main.(*Manager).Run", "/src/pile/main.go", 20);
     let start = b.func(0x2000, "main.wait", "/src/pile/main.go", 30);
-    b.symbol(
-        0x3000,
-        "runtime.gopark",
-        "/usr/lib/go/src/runtime/proc.go",
-        400,
-    );
+    b.symbol(0x3000, "runtime.gopark", "/goroot/src/runtime/proc.go", 400);
     b.symbol(0x3100, "main.wait", "/src/pile/main.go", 31);
     let st = b.stack(&[0x3000, 0x3100]);
     let mut starts: Vec<(u64, u64, u32)> = (0..grown)
