@@ -422,7 +422,8 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
         .filter(|p| p.stw)
         .map(|p| (p.end - p.start).max(0) as u64)
         .collect();
-    let kernel = caps.iter().any(|c| c.level == "full");
+    // Whether the capture holds the kernel's view, whatever level recorded it.
+    let kernel = a.kernel_sched || caps.iter().any(|c| c.level == "full");
     let mut warnings = a.warnings.clone();
     if spans_only {
         warnings.push(
