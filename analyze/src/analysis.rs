@@ -65,6 +65,10 @@ pub struct Analysis {
     pub events_lost: u64,
     /// What could not be analysed (damaged blocks, unpaired spans), one sentence each.
     pub warnings: Vec<String>,
+    /// Whether the capture holds the kernel's scheduling events (threads switched off and on).
+    pub(crate) kernel_sched: bool,
+    /// Whether it holds CPU samples of some goroutine.
+    cpu_samples: bool,
     /// Goroutine key -> index in `goroutines`, built on first use by [`Analysis::goroutine`].
     index: std::sync::OnceLock<KeyIndex>,
 }
@@ -326,6 +330,7 @@ impl Analysis {
         let coverage = file_coverage(set, &mut d);
         phase_mark("decode and group");
         let threads = off_cpu::intervals(set, std::mem::take(&mut d.thread_events));
+        let kernel_sched = !threads.is_empty();
         phase_mark("thread intervals");
         // Runs of one goroutine next to each other, in block (file) order.
         let mut runs = std::mem::take(&mut d.runs);
@@ -358,6 +363,7 @@ impl Analysis {
             phase_mark("goroutine creations");
         }
 
+        let cpu_samples = goroutines.iter().any(|g| !g.samples.is_empty());
         let pauses = pauses::pair(std::mem::take(&mut d.pause_events));
 
         let span_events = std::mem::take(&mut d.span_events);
@@ -388,8 +394,15 @@ impl Analysis {
             events: d.events,
             events_lost: lost,
             warnings,
+            kernel_sched,
+            cpu_samples,
             index: Default::default(),
         }
+    }
+
+    /// Whether the capture holds CPU samples of some goroutine.
+    pub(crate) fn has_cpu_samples(&self) -> bool {
+        self.cpu_samples
     }
 
     /// The goroutine with this key.
@@ -401,9 +414,15 @@ impl Analysis {
             .get(&self.goroutines, &key)
     }
 
-    /// Leak suspects (see [`LeakParams`]).
+    /// Leak suspects (see [`LeakParams`]), against the server requests in flight.
     pub fn leak_suspects(&self, set: &CaptureSet, params: &LeakParams) -> Vec<LeakSuspect> {
-        goroutine::leak_suspects(set, &self.goroutines, params)
+        let in_flight = goroutine::requests_in_flight(
+            self.spans
+                .iter()
+                .filter(|s| s.kind == gcap_format::SpanKind::HttpServer)
+                .map(|s| (s.pid, s.start, s.end_or(set.files[s.key.file as usize].end))),
+        );
+        goroutine::leak_suspects(set, &self.goroutines, params, &in_flight)
     }
 }
 

@@ -81,6 +81,8 @@ pub(crate) struct CauseWords<'a> {
     pub doing: &'a str,
     /// The time it took: "3.00ms per slow request vs 1.00ms in requests that met the SLO".
     pub per: &'a str,
+    /// Whether the capture holds CPU samples: advice never asks for what it already has.
+    pub cpu_samples: bool,
 }
 
 impl Category {
@@ -199,7 +201,7 @@ impl Category {
     /// what it costs, and what to do about it.
     pub(crate) fn sentence(self, w: &CauseWords) -> String {
         let mut s = format!("{}: {}; {}.", w.share, self.situation(w), w.per);
-        if let Some(advice) = self.advice() {
+        if let Some(advice) = self.advice(w.cpu_samples, !w.at.is_empty()) {
             s.push(' ');
             s.push_str(advice);
         }
@@ -248,8 +250,10 @@ impl Category {
         }
     }
 
-    /// What to do about a root cause of this category, when there is a general answer.
-    const fn advice(self) -> Option<&'static str> {
+    /// What to do about a root cause of this category, when there is a general answer;
+    /// `cpu_samples`: the capture holds CPU samples, `placed`: the cause has a code location.
+    /// Only what the capture lacks is asked for.
+    const fn advice(self, cpu_samples: bool, placed: bool) -> Option<&'static str> {
         match self {
             Category::Mutex => Some("Do not hold the lock across slow work."),
             Category::Chan => Some("Add capacity where the work is done, or bound the queue."),
@@ -260,7 +264,13 @@ impl Category {
             Category::Runnable => Some(
                 "The process is CPU-starved: check GOMAXPROCS, CPU limits and busy goroutines.",
             ),
-            Category::OnCpu => Some("Profile the handler (capture with CPU samples)."),
+            Category::OnCpu => match (cpu_samples, placed) {
+                (false, _) => Some("Profile the handler (capture with CPU samples)."),
+                (true, true) => Some("Make that code cheaper, or run it less often."),
+                (true, false) => Some(
+                    "The capture's CPU samples name no function there: capture longer for more samples.",
+                ),
+            },
             Category::OffCpu => {
                 Some("Look for CPU limits (cgroup throttling) or noisy neighbours.")
             }
@@ -286,6 +296,43 @@ impl std::fmt::Display for Category {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On-CPU advice asks for CPU samples only when the capture has none.
+    #[test]
+    fn advice_asks_only_for_what_the_capture_lacks() {
+        let words = |at, cpu_samples| CauseWords {
+            share: "90% of the excess",
+            endpoint: "GET /hash",
+            at,
+            blocker: None,
+            doing: "",
+            per: "9.0ms per slow request vs 1.0ms in requests that met the SLO",
+            cpu_samples,
+        };
+        let ask = "capture with CPU samples";
+        let without = Category::OnCpu.sentence(&words("", false));
+        assert!(
+            without.ends_with("Profile the handler (capture with CPU samples)."),
+            "{without}"
+        );
+        let with = Category::OnCpu.sentence(&words(" in main.hash (main.go:12)", true));
+        assert!(!with.contains(ask), "{with}");
+        assert!(
+            with.ends_with("Make that code cheaper, or run it less often."),
+            "{with}"
+        );
+        let unplaced = Category::OnCpu.sentence(&words("", true));
+        assert!(!unplaced.contains(ask), "{unplaced}");
+        assert!(
+            unplaced.contains("capture longer for more samples"),
+            "{unplaced}"
+        );
+        // Other advice does not depend on it.
+        assert_eq!(
+            Category::Mutex.sentence(&words("", true)),
+            Category::Mutex.sentence(&words("", false))
+        );
+    }
 
     #[test]
     fn wait_reasons_map_to_categories() {

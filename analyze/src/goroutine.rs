@@ -17,7 +17,7 @@
 //! | `event.rs` | goroutine events between decoding and reconstruction (their encoding) |
 //! | `off_cpu.rs` | when the kernel had descheduled the targets' threads |
 //! | `builder.rs` | the state machine: events to states |
-//! | `leak.rs` | [`LeakSuspect`]s: goroutines alive at the end and blocked for long |
+//! | `leak.rs` | [`LeakSuspect`]s: goroutines stuck at one place and piling up there |
 //! | `tests.rs` | known answers of all of it on hand-built captures |
 
 mod builder;
@@ -34,7 +34,7 @@ mod tests;
 
 pub(crate) use builder::{Builder, Cover};
 pub(crate) use counts::Counts;
-pub(crate) use leak::leak_suspects;
+pub(crate) use leak::{leak_suspects, requests_in_flight};
 pub use leak::{LeakParams, LeakSuspect};
 pub(crate) use name::symbolize;
 pub(crate) use name::Name;

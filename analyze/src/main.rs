@@ -63,12 +63,20 @@ enum Command {
     Goroutines {
         #[command(flatten)]
         listing: Listing,
-        /// A goroutine alive at the end is a leak suspect when blocked at least this long ...
+        /// A goroutine alive at the end is stuck when blocked at least this long ...
         #[arg(long, default_value = "1s", value_parser = ganalyze::units::parse_duration)]
         leak_min_blocked: u64,
         /// ... and for at least this fraction of the capture.
         #[arg(long, default_value_t = 0.5)]
         leak_min_fraction: f64,
+        /// Stuck goroutines from one creation site, blocked at one place, are leak suspects
+        /// when at least this many arrived during the capture after the first (0: every
+        /// group of stuck goroutines) ...
+        #[arg(long, default_value_t = ganalyze::LeakParams::default().min_growth)]
+        leak_min_growth: u64,
+        /// ... or when there are at least this many of them.
+        #[arg(long, default_value_t = ganalyze::LeakParams::default().min_pile)]
+        leak_min_pile: u64,
     },
     /// Every HTTP server, HTTP client and SQL span, with its goroutine, parent span and trace.
     Spans {
@@ -119,6 +127,8 @@ fn main() -> ExitCode {
             listing: l,
             leak_min_blocked,
             leak_min_fraction,
+            leak_min_growth,
+            leak_min_pile,
         } => commands::goroutines::run(
             &l.files,
             l.format,
@@ -126,6 +136,8 @@ fn main() -> ExitCode {
             ganalyze::LeakParams {
                 min_blocked_ns: leak_min_blocked,
                 min_fraction: leak_min_fraction,
+                min_growth: leak_min_growth,
+                min_pile: leak_min_pile,
             },
         ),
         Command::Spans { listing: l } => commands::spans::run(&l.files, l.format, l.limit),

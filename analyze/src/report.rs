@@ -188,14 +188,15 @@ pub const MIN_EXPLAINED: usize = 5;
 
 /// Leak suspects for the report: goroutines alive and blocked at the end, grouped by
 /// creation site and place, whose oldest has been blocked at least 1 s and a fifth of the
-/// capture; at least two from one creation site in the program's own code (single
-/// long-lived goroutines such as a worker or an accept loop, and the runtime's and standard
-/// library's own, such as idle keep-alive connections, are left out; `ganalyze goroutines`
-/// lists every suspect).
+/// capture, and that grew during the capture or are far more numerous than the requests in
+/// flight ([`LeakParams`]); at least two from one creation site in the program's own code
+/// (the runtime's and standard library's own, such as idle keep-alive connections, are left
+/// out; `ganalyze goroutines` lists every suspect).
 pub(crate) fn report_leak_params() -> LeakParams {
     LeakParams {
         min_blocked_ns: 1_000_000_000,
         min_fraction: 0.2,
+        ..LeakParams::default()
     }
 }
 
@@ -401,6 +402,7 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
     let all = LeakParams {
         min_blocked_ns: 0,
         min_fraction: 0.0,
+        ..params
     };
     let leaks: Vec<LeakSuspect> = a
         .leak_suspects(set, &all)
@@ -420,7 +422,8 @@ pub fn build(set: &CaptureSet, a: &Analysis, slos: &[Slo]) -> Report {
         .filter(|p| p.stw)
         .map(|p| (p.end - p.start).max(0) as u64)
         .collect();
-    let kernel = caps.iter().any(|c| c.level == "full");
+    // Whether the capture holds the kernel's view, whatever level recorded it.
+    let kernel = a.kernel_sched || caps.iter().any(|c| c.level == "full");
     let mut warnings = a.warnings.clone();
     if spans_only {
         warnings.push(

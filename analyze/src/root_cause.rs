@@ -231,7 +231,7 @@ pub(crate) fn explain(
             requests: acc.requests,
             activities: acts,
         };
-        rc.summary = summary(&rc, endpoint, compared);
+        rc.summary = summary(&rc, endpoint, compared, w.a.has_cpu_samples());
         out.push(rc);
     }
     keep_largest_shares(&mut out, 8, |c| (c.share, c.category, c.where_.as_str()));
@@ -313,7 +313,8 @@ fn per_request(c: &RootCause, compared: bool) -> String {
 }
 
 /// One sentence a person can act on; `compared`: some requests met the SLO.
-pub(crate) fn summary(c: &RootCause, endpoint: &str, compared: bool) -> String {
+/// `cpu_samples`: the capture holds CPU samples.
+pub(crate) fn summary(c: &RootCause, endpoint: &str, compared: bool, cpu_samples: bool) -> String {
     // What the blocker did, unless it is the wait itself (nobody ended it).
     let doing = c
         .activities
@@ -344,6 +345,7 @@ pub(crate) fn summary(c: &RootCause, endpoint: &str, compared: bool) -> String {
         blocker: c.blocker.as_deref(),
         doing: &doing,
         per: &per_request(c, compared),
+        cpu_samples,
     })
 }
 

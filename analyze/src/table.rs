@@ -145,10 +145,11 @@ pub fn goroutines_text(rows: &[GoroutineRow], leaks: &[LeakSuspect], limit: usiz
         }
     ));
     if !leaks.is_empty() {
-        out.push_str("\nLeak suspects (alive at the end, blocked for long):\n");
+        out.push_str("\nLeak suspects (piling up, blocked for long):\n");
         let mut t = new_table(
             &[
                 "COUNT",
+                "PILED UP",
                 "PID",
                 "CREATED AT",
                 "START FUNCTION",
@@ -156,11 +157,12 @@ pub fn goroutines_text(rows: &[GoroutineRow], leaks: &[LeakSuspect], limit: usiz
                 "WHERE",
                 "BLOCKED FOR",
             ],
-            7,
+            8,
         );
         for l in leaks {
             t.add_row(vec![
                 l.count.to_string(),
+                l.how(),
                 l.pid.to_string(),
                 l.creation_site.clone(),
                 l.start_function.clone(),

@@ -3,8 +3,9 @@
 //! - tests/programs/naming starts goroutines with every shape of `go` statement (a target
 //!   inlined into the compiler's go wrapper, one the wrapper calls, a method, a method value,
 //!   closures, a plain function, a `go` inside a closure), each printing its traceback; under
-//!   `gcap -- PROGRAM` on Go 1.19, 1.21 and 1.27, the start function and creation site gcap
-//!   records for each goroutine must be the bottom frame and the "created by" line Go printed.
+//!   `gcap -- PROGRAM` on Go 1.19, 1.21 and 1.27 (1.27 stripped too: the pclntab alone), the
+//!   start function and creation site gcap records for each goroutine must be the bottom frame
+//!   and the "created by" line Go printed.
 //! - Debian's prometheus under query load: its goroutine dump (Go's tracebacks of every live
 //!   goroutine) agrees with the capture, and the goroutines its queries start are named after
 //!   their own closures, never after a function the closure calls (`sync.(*WaitGroup).Wait`).
@@ -12,15 +13,14 @@
 //! Runs as root (eBPF). Nothing is skipped.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gcap_format::{Capture, EventData};
 
 mod support;
+use support::services::{free_port, get, prometheus, ready, Server};
 use support::{gcap_attached, go_build, manifest, require_root};
 
 /// What Go's traceback of one goroutine says.
@@ -116,7 +116,9 @@ fn origins(cap: &Capture) -> HashMap<u64, Origin> {
     out
 }
 
-fn names_equal_go_traceback(version: &str) {
+/// `stripped`: built with `-ldflags=-s -w` (no symbol table, no DWARF): names come from the
+/// pclntab alone.
+fn names_equal_go_traceback(version: &str, stripped: bool) {
     require_root();
     assert!(
         gcap_testenv::go_versions().contains(&version),
@@ -124,8 +126,13 @@ fn names_equal_go_traceback(version: &str) {
     );
     let minor: u32 = version.split('.').nth(1).unwrap().parse().unwrap();
     let src = manifest("tests/programs/naming/main.go");
-    let bin = go_build(&src, version, &[], &format!("naming-go{version}"));
-    let file = support::tmp_capture(&format!("naming-go{version}.gcap"));
+    let (flags, name): (&[&str], _) = if stripped {
+        (&["-ldflags=-s -w"], format!("naming-go{version}-stripped"))
+    } else {
+        (&[], format!("naming-go{version}"))
+    };
+    let bin = go_build(&src, version, flags, &name);
+    let file = support::tmp_capture(&format!("{name}.gcap"));
     // Every goroutine's creation is recorded (--budget off): each is named from it.
     let out = Command::new(env!("CARGO_BIN_EXE_gcap"))
         .args(["--budget", "off", "-o", file.to_str().unwrap(), "--"])
@@ -196,96 +203,22 @@ fn names_equal_go_traceback(version: &str) {
 
 #[test]
 fn names_equal_go_traceback_go1_19() {
-    names_equal_go_traceback("1.19");
+    names_equal_go_traceback("1.19", false);
 }
 
 #[test]
 fn names_equal_go_traceback_go1_21() {
-    names_equal_go_traceback("1.21.13");
+    names_equal_go_traceback("1.21.13", false);
 }
 
 #[test]
 fn names_equal_go_traceback_go1_27() {
-    names_equal_go_traceback("1.27.3");
+    names_equal_go_traceback("1.27.3", false);
 }
 
-/// A loopback port nothing listens on (taken from the kernel, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `GET path` from 127.0.0.1:port (HTTP/1.0, one request): the body of a 200 response, else
-/// an error holding the whole response.
-fn get(port: u16, path: &str) -> std::io::Result<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    match out.split_once("\r\n\r\n") {
-        Some((head, body)) if head.starts_with("HTTP/1.0 200 ") => Ok(body.to_string()),
-        _ => Err(std::io::Error::other(out)),
-    }
-}
-
-/// Kills the prometheus it holds when dropped (a failed assertion too).
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts Debian's prometheus on a loopback port, scraping itself every second and reading
-/// from a remote that refuses connections (a remote read makes every query's Select merge
-/// the local and the remote querier concurrently: the goroutines at merge.go).
-fn prometheus(dir: &Path) -> (Server, u16) {
-    let (port, remote) = (free_port(), free_port());
-    std::fs::create_dir_all(dir).unwrap();
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n\
-             scrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n\
-             remote_read:\n  - url: http://127.0.0.1:{remote}/api/v1/read\n    read_recent: true\n"
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("starting prometheus (Debian package prometheus: run scripts/install-deps.sh)");
-    let server = Server(child);
-    ready(port, "/-/ready", &dir.join("prometheus.log"));
-    (server, port)
-}
-
-/// Waits (at most 30 s) until `GET path` on `port` answers 200; `log` is the server's.
-fn ready(port: u16, path: &str, log: &Path) {
-    let t = Instant::now();
-    while get(port, path).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "not ready after 30 s; see {}",
-            log.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+#[test]
+fn names_equal_go_traceback_go1_27_stripped() {
+    names_equal_go_traceback("1.27.3", true);
 }
 
 #[test]

@@ -158,6 +158,7 @@ impl<'a> Builder<'a> {
             start_function: Name::UNKNOWN,
             was_created: false,
             first_seen: f.start,
+            arrived_us: 0,
             end: f.end,
             ended_by: EndedBy::CaptureEnd,
             states: States::default(),
@@ -186,6 +187,9 @@ impl<'a> Builder<'a> {
         for (i, e) in events.enumerate() {
             if e.t > stop_at {
                 break;
+            }
+            if i == 0 {
+                g.arrived_us = arrival(f, &e, cover);
             }
             if g.ended_by == EndedBy::Exit {
                 // Events after the goroutine exited: lost or reordered events.
@@ -570,6 +574,20 @@ fn origin(g: &mut Goroutine, e: &GEv) {
     g.parent = Some(e.a);
     g.creation_stack = e.b;
     g.start_stack = e.c;
+}
+
+/// When a goroutine whose first event is `e` joined the ones the capture knows of, in µs
+/// after the capture start: its creation; else the start when the capture saw it from there
+/// (no gap in the lifecycle probes before it, or read by the first snapshot), else when
+/// first seen.
+fn arrival(f: &LoadedCapture, e: &GEv, cover: Cover) -> u32 {
+    let at_start = e.kind != CREATE
+        && (!cover.gap_between(f.start, e.t) || cover.snapshots.first().is_some_and(|&s| e.t <= s));
+    if at_start {
+        0
+    } else {
+        u32::try_from((e.t - f.start).max(0) / 1_000).unwrap_or(u32::MAX)
+    }
 }
 
 /// A goroutine first seen at `t` that existed before the capture: its life is followed from

@@ -8,6 +8,7 @@ use crate::table::GoroutineRow;
 use crate::testkit::{reason, scenario, CaptureBuilder};
 use crate::{Analysis, CaptureSet};
 use gcap_format::EventData;
+use std::collections::HashMap;
 
 #[test]
 fn record_sizes() {
@@ -150,7 +151,10 @@ fn existing_goroutines_have_inferred_first_states() {
 #[test]
 fn leak_suspects_need_long_blocks() {
     let (set, a) = analyse(scenario::leak());
-    let l = a.leak_suspects(&set, &LeakParams::default());
+    // Two goroutines that did not grow are no suspect at the defaults ...
+    assert_eq!(a.leak_suspects(&set, &LeakParams::default()), vec![]);
+    // ... and stuck long enough is the first condition whatever the growth.
+    let l = a.leak_suspects(&set, &LeakParams::default().any_group());
     assert_eq!(l.len(), 1, "{l:?}");
     assert_eq!(l[0].count, 1);
     assert_eq!(l[0].goids, vec![5]);
@@ -162,6 +166,7 @@ fn leak_suspects_need_long_blocks() {
     let loose = LeakParams {
         min_blocked_ns: 100_000_000,
         min_fraction: 0.1,
+        ..LeakParams::default().any_group()
     };
     let l = a.leak_suspects(&set, &loose);
     assert_eq!((l.len(), l[0].count), (1, 2));
@@ -348,7 +353,9 @@ fn goroutines_missing_from_a_later_snapshot_exited_unseen() {
 #[test]
 fn leak_suspects_come_from_goroutines_parked_in_every_snapshot() {
     let (set, a) = analyse(scenario::windowed(6));
-    let l = a.leak_suspects(&set, &LeakParams::default());
+    // Three workers there from the start that never grew: no suspect at the defaults.
+    assert_eq!(a.leak_suspects(&set, &LeakParams::default()), vec![]);
+    let l = a.leak_suspects(&set, &LeakParams::default().any_group());
     assert_eq!(l.len(), 1, "{l:?}");
     assert_eq!(l[0].count, 3);
     assert_eq!(l[0].goids, vec![100, 101, 102]);
@@ -367,6 +374,7 @@ fn leak_suspects_come_from_goroutines_parked_in_every_snapshot() {
     let loose = LeakParams {
         min_blocked_ns: 1_000_000,
         min_fraction: 0.5,
+        ..LeakParams::default().any_group()
     };
     let l = a.leak_suspects(&set, &loose);
     assert_eq!((l[0].count, l[0].min_blocked_ns), (4, 9_400_000));
@@ -425,4 +433,106 @@ fn a_snapshot_opens_goroutines_of_a_capture_without_windows() {
     assert_eq!((g6.totals.runnable_ns, g6.totals.running_ns), (300, 700));
     assert_eq!(state_at(&set, g6, 0).cause, Cause::Snapshot);
     assert_eq!(g6.anomalies, 0);
+}
+
+/// A capture of 5 s: `grown` goroutines created at `main.serve` one every 400 ms, and
+/// `workers` created at `main.(*Manager).Run` within a millisecond, every one blocked on a
+/// channel receive from its start to the end.
+fn piling(grown: u64, workers: u64) -> Vec<u8> {
+    let mut b = CaptureBuilder::new(9, "/srv/pile");
+    let serve = b.func(0x1000, "main.serve", "/src/pile/main.go", 10);
+    let run = b.func(0x1100, "main.(*Manager).Run", "/src/pile/main.go", 20);
+    let start = b.func(0x2000, "main.wait", "/src/pile/main.go", 30);
+    b.symbol(0x3000, "runtime.gopark", "/goroot/src/runtime/proc.go", 400);
+    b.symbol(0x3100, "main.wait", "/src/pile/main.go", 31);
+    let st = b.stack(&[0x3000, 0x3100]);
+    let mut starts: Vec<(u64, u64, u32)> = (0..grown)
+        .map(|i| (10_000_000 + 400_000_000 * i, 100 + i, serve))
+        .chain((0..workers).map(|i| (20_000_000 + 100 * i, 10_000 + i, run)))
+        .collect();
+    starts.sort_unstable();
+    for (t, g, creation) in starts {
+        b.ev(
+            t,
+            g,
+            EventData::GoCreate {
+                parent: 1,
+                creation,
+                start,
+            },
+        );
+        b.ev(t + 10, g, EventData::GoStart { tid: 2 });
+        b.ev(
+            t + 20,
+            g,
+            EventData::GoBlock {
+                reason: reason::CHAN_RECEIVE,
+                stack: st,
+            },
+        );
+    }
+    b.end(5_000_000_000);
+    b.finish()
+}
+
+#[test]
+fn leak_suspects_grow_during_the_capture() {
+    let (set, a) = analyse(piling(10, 2));
+    let l = a.leak_suspects(&set, &LeakParams::default());
+    // Those arriving over the capture are one suspect; the two workers started at once are
+    // not.
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert_eq!(l[0].creation_site, "main.serve (main.go:10)");
+    // Seven were blocked half the capture (2.5 s); the first is no growth, nor the second
+    // (400 ms after it, within the 500-ms grace).
+    assert_eq!((l[0].count, l[0].growth), (7, 5));
+    assert_eq!(l[0].how(), "+5 during the capture");
+    // Any group of stuck goroutines lists the workers too, which did not grow.
+    let all = a.leak_suspects(&set, &LeakParams::default().any_group());
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1].creation_site, "main.(*Manager).Run (main.go:20)");
+    assert_eq!((all[1].count, all[1].growth), (2, 0));
+}
+
+#[test]
+fn a_pile_without_growth_is_a_suspect_when_it_outnumbers_the_requests() {
+    let (set, a) = analyse(piling(0, 1_000));
+    let none = HashMap::new();
+    let l = leak::leak_suspects(&set, &a.goroutines, &LeakParams::default(), &none);
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert_eq!((l[0].count, l[0].growth), (1_000, 0));
+    assert_eq!(l[0].how(), "none new during the capture");
+    // 1,000 goroutines for 200 requests in flight (five a request): no pile.
+    let busy = HashMap::from([(9, 200)]);
+    let l = leak::leak_suspects(&set, &a.goroutines, &LeakParams::default(), &busy);
+    assert_eq!(l, vec![]);
+    let l = leak::leak_suspects(
+        &set,
+        &a.goroutines,
+        &LeakParams::default().any_group(),
+        &busy,
+    );
+    assert_eq!(
+        l[0].how(),
+        "none new during the capture; at most 200 requests in flight"
+    );
+    // One fewer than the minimum pile is no suspect either.
+    let (set, a) = analyse(piling(0, 999));
+    assert_eq!(a.leak_suspects(&set, &LeakParams::default()), vec![]);
+}
+
+#[test]
+fn requests_in_flight_are_the_most_at_once() {
+    let f = leak::requests_in_flight(
+        [
+            (1, 0, 10),
+            (1, 5, 20),
+            (1, 10, 30), // starts as the first ends
+            (1, 12, 18), // three at once
+            (1, 25, 26),
+            (2, 0, 100),
+        ]
+        .into_iter(),
+    );
+    assert_eq!(f, HashMap::from([(1, 3), (2, 1)]));
 }

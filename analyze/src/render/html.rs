@@ -69,12 +69,13 @@ pub fn render(r: &Report) -> String {
     }
     o.push_str("</table>");
     if !r.goroutines.leak_suspects.is_empty() {
-        o.push_str("<h2>Leak suspects</h2><table><tr><th>count</th><th>created at</th><th>start function</th><th>blocked on</th><th>where</th></tr>");
+        o.push_str("<h2>Leak suspects</h2><table><tr><th>count</th><th>piled up</th><th>created at</th><th>start function</th><th>blocked on</th><th>where</th></tr>");
         for l in &r.goroutines.leak_suspects {
             let _ = write!(
                 o,
-                "<tr><td class=n>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td></tr>",
+                "<tr><td class=n>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td></tr>",
                 l.count,
+                esc(&l.how()),
                 esc(&l.creation_site),
                 esc(&l.start_function),
                 esc(&l.blocked_on),

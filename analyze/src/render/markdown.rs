@@ -140,13 +140,14 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(o, "\n## Leak suspects\n");
         let _ = writeln!(
             o,
-            "| count | created at | start function | blocked on | where |\n|---:|---|---|---|---|"
+            "| count | piled up | created at | start function | blocked on | where |\n|---:|---|---|---|---|---|"
         );
         for l in &r.goroutines.leak_suspects {
             let _ = writeln!(
                 o,
-                "| {} | `{}` | `{}` | {} | `{}` |",
+                "| {} | {} | `{}` | `{}` | {} | `{}` |",
                 l.count,
+                l.how(),
                 esc(&l.creation_site),
                 esc(&l.start_function),
                 l.blocked_on,

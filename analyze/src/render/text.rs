@@ -186,13 +186,18 @@ pub fn render(r: &Report, color: bool) -> String {
         let _ = writeln!(
             o,
             "{}",
-            st.bold("Leak suspects (alive at the end, blocked for long):")
+            st.bold("Leak suspects (piling up, blocked for long):")
         );
         for l in &g.leak_suspects {
             let _ = writeln!(
                 o,
-                "  {} goroutines created at {} ({}), blocked on {} at {}",
-                l.count, l.creation_site, l.start_function, l.blocked_on, l.where_
+                "  {} goroutines created at {} ({}), blocked on {} at {} ({})",
+                l.count,
+                l.creation_site,
+                l.start_function,
+                l.blocked_on,
+                l.where_,
+                l.how()
             );
         }
     }

@@ -144,3 +144,5 @@ pub fn ganalyze_json(args: &[&str], file: &Path) -> serde_json::Value {
     let out = succeed(Command::new(ganalyze()).args(args).arg(file));
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+pub mod services;
