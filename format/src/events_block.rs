@@ -249,8 +249,8 @@ mod tests {
 
     fn roundtrip(target: u32, mut events: Vec<Event>, shift: u8) -> Vec<Event> {
         let block = EventsBlock::encode(target, &mut events, shift);
-        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&block).unwrap();
-        let archived = rkyv::access::<ArchivedEventsBlock, rkyv::rancor::Error>(&bytes).unwrap();
+        let bytes = rkyv::to_bytes::<rancor::BoxedError>(&block).unwrap();
+        let archived = rkyv::access::<ArchivedEventsBlock, rancor::BoxedError>(&bytes).unwrap();
         assert_eq!(archived.target.to_native(), target);
         archived
             .iter()
@@ -290,14 +290,14 @@ mod tests {
         ];
         let mut block = EventsBlock::encode(0, &mut events, 0);
         block.args.pop();
-        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&block).unwrap();
-        let archived = rkyv::access::<ArchivedEventsBlock, rkyv::rancor::Error>(&bytes).unwrap();
+        let bytes = rkyv::to_bytes::<rancor::BoxedError>(&block).unwrap();
+        let archived = rkyv::access::<ArchivedEventsBlock, rancor::BoxedError>(&bytes).unwrap();
         let results: Vec<_> = archived.iter().collect();
         assert!(results.last().unwrap().is_err());
         block.count = 2;
         block.args.push(3);
-        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&block).unwrap();
-        let archived = rkyv::access::<ArchivedEventsBlock, rkyv::rancor::Error>(&bytes).unwrap();
+        let bytes = rkyv::to_bytes::<rancor::BoxedError>(&block).unwrap();
+        let archived = rkyv::access::<ArchivedEventsBlock, rancor::BoxedError>(&bytes).unwrap();
         assert!(
             archived.iter().any(|r| r.is_err()),
             "leftover bytes must be reported"

@@ -9,6 +9,18 @@ use rkyv::{Archive, Deserialize, Serialize};
 
 use crate::event::StrId;
 
+// The archive layout FORMAT.md §4 specifies (little-endian, aligned, 32-bit relative
+// pointers), checked when the crate is built: a layout feature enabled anywhere in a build
+// changes every archive, so it must fail the build rather than misread captures.
+const _: () = {
+    use core::mem::{align_of, size_of};
+    // A vector is a 32-bit relative pointer and a 32-bit length.
+    assert!(size_of::<rkyv::Archived<Vec<u8>>>() == 8);
+    // Aligned: an archived u64 is 8-aligned (unaligned would make it 1).
+    assert!(align_of::<rkyv::Archived<u64>>() == 8);
+    assert!(size_of::<rkyv::Archived<u64>>() == 8);
+};
+
 /// The kind of a block, stored in its frame header. Readers skip kinds they do not know.
 #[repr(u16)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -193,4 +205,36 @@ pub struct IndexEntry {
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub struct Index {
     pub entries: Vec<IndexEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archives_are_little_endian_with_32_bit_pointers() {
+        // Endianness cannot be seen in a type's size: look at the bytes.
+        let s = Strings {
+            first_id: 0x0102_0304,
+            strings: vec!["ab".into()],
+        };
+        let b = rkyv::to_bytes::<rancor::BoxedError>(&s).unwrap();
+        // Root at the end: the u32 first_id, then the vector's 4-byte offset and 4-byte length.
+        let root = &b[b.len() - 12..];
+        assert_eq!(root[0..4], [4, 3, 2, 1]);
+        assert_eq!(root[8..12], [1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn errors_say_what_failed() {
+        // rancor's default error drops its message in release builds; BoxedError keeps it.
+        let mut raw = rkyv::util::AlignedVec::<16>::new();
+        raw.extend_from_slice(&[0xff; 16]);
+        let Err(e) = rkyv::access::<ArchivedStrings, rancor::BoxedError>(&raw) else {
+            panic!("sixteen 0xff bytes are not a strings archive");
+        };
+        let msg = e.to_string();
+        assert!(!msg.contains("without error information"), "{msg}");
+        assert!(msg.len() > 20, "{msg}");
+    }
 }

@@ -438,14 +438,14 @@ impl<W: Write> Writer<W> {
             rkyv::api::high::HighSerializer<
                 rkyv::util::AlignedVec,
                 rkyv::ser::allocator::ArenaHandle<'a>,
-                rancor::Error,
+                rancor::BoxedError,
             >,
         >,
     {
         if let Some(why) = &self.failed {
             return Err(Error::Poisoned(why.clone()));
         }
-        let raw = rkyv::to_bytes::<rancor::Error>(value)
+        let raw = rkyv::to_bytes::<rancor::BoxedError>(value)
             .map_err(|e| Error::Invalid(format!("archiving a {} block: {e}", kind.name())))?;
         if raw.len() > MAX_RAW_LEN as usize {
             return Err(Error::Invalid(format!(

@@ -129,27 +129,29 @@ impl Capture {
                 }
                 _ => continue,
             };
-            let bad =
-                |e: rancor::Error| Error::corrupt(info.offset, format!("{}: {e}", kind.name()));
+            let bad = |e: rancor::BoxedError| {
+                Error::corrupt(info.offset, format!("{}: {e}", kind.name()))
+            };
             let r: Result<()> = (|| {
                 match kind {
                     BlockKind::Meta => {
-                        let m = rkyv::from_bytes::<Meta, rancor::Error>(&raw).map_err(bad)?;
+                        let m = rkyv::from_bytes::<Meta, rancor::BoxedError>(&raw).map_err(bad)?;
                         self.meta.get_or_insert(m);
                     }
                     BlockKind::Target => {
-                        let t = rkyv::from_bytes::<Target, rancor::Error>(&raw).map_err(bad)?;
+                        let t =
+                            rkyv::from_bytes::<Target, rancor::BoxedError>(&raw).map_err(bad)?;
                         self.blocks[i].target = t.id;
                         self.targets.retain(|x| x.id != t.id);
                         self.targets.push(t);
                     }
                     BlockKind::Stats => {
                         self.stats =
-                            Some(rkyv::from_bytes::<Stats, rancor::Error>(&raw).map_err(bad)?);
+                            Some(rkyv::from_bytes::<Stats, rancor::BoxedError>(&raw).map_err(bad)?);
                     }
                     BlockKind::Strings => {
-                        let s =
-                            rkyv::access::<ArchivedStrings, rancor::Error>(&raw).map_err(bad)?;
+                        let s = rkyv::access::<ArchivedStrings, rancor::BoxedError>(&raw)
+                            .map_err(bad)?;
                         // Entries go at their ids: after a lost block, a gap of unknown
                         // (empty) strings, and the later blocks still resolve.
                         let first = s.first_id.to_native() as usize;
@@ -166,7 +168,8 @@ impl Capture {
                             .extend(s.strings.iter().map(|x| x.as_str().to_owned()));
                     }
                     BlockKind::Stacks => {
-                        let s = rkyv::access::<ArchivedStacks, rancor::Error>(&raw).map_err(bad)?;
+                        let s = rkyv::access::<ArchivedStacks, rancor::BoxedError>(&raw)
+                            .map_err(bad)?;
                         let target = s.target.to_native();
                         self.blocks[i].target = target;
                         let table = self.stacks.entry(target).or_insert_with(|| StackTable {
@@ -197,8 +200,8 @@ impl Capture {
                         table.pcs.extend(s.pcs.iter().map(|p| p.to_native()));
                     }
                     BlockKind::Symbols => {
-                        let s =
-                            rkyv::access::<ArchivedSymbols, rancor::Error>(&raw).map_err(bad)?;
+                        let s = rkyv::access::<ArchivedSymbols, rancor::BoxedError>(&raw)
+                            .map_err(bad)?;
                         let target = s.target.to_native();
                         self.blocks[i].target = target;
                         budget.take_entries(info.offset, s.symbols.len() as u64)?;

@@ -279,7 +279,7 @@ pub(crate) mod tests {
         }
         let index_offset = out.len() as u64;
         let index_info = cap.index_frames[0];
-        let raw = rkyv::to_bytes::<rancor::Error>(&index).unwrap();
+        let raw = rkyv::to_bytes::<rancor::BoxedError>(&index).unwrap();
         let digest = put(
             &mut out,
             BlockKind::Index as u16,
@@ -300,16 +300,16 @@ pub(crate) mod tests {
     fn forge(kind: BlockKind, raw: &[u8]) -> Option<Vec<u8>> {
         let bytes = match kind {
             BlockKind::Meta => {
-                let mut m = rkyv::from_bytes::<Meta, rancor::Error>(raw).unwrap();
+                let mut m = rkyv::from_bytes::<Meta, rancor::BoxedError>(raw).unwrap();
                 m.host = "elsewhere".into();
                 m.start_unix_ns += 3_600_000_000_000;
-                rkyv::to_bytes::<rancor::Error>(&m).unwrap()
+                rkyv::to_bytes::<rancor::BoxedError>(&m).unwrap()
             }
             BlockKind::Target => {
-                let mut t = rkyv::from_bytes::<Target, rancor::Error>(raw).unwrap();
+                let mut t = rkyv::from_bytes::<Target, rancor::BoxedError>(raw).unwrap();
                 t.exe = "/usr/bin/innocent".into();
                 t.build_id = "deadbeef".into();
-                rkyv::to_bytes::<rancor::Error>(&t).unwrap()
+                rkyv::to_bytes::<rancor::BoxedError>(&t).unwrap()
             }
             _ => return None,
         };

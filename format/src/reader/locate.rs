@@ -42,7 +42,7 @@ impl Capture {
         let Ok(raw) = self.decompress(&info) else {
             return false;
         };
-        let Ok(index) = rkyv::access::<ArchivedIndex, rancor::Error>(&raw) else {
+        let Ok(index) = rkyv::access::<ArchivedIndex, rancor::BoxedError>(&raw) else {
             return false;
         };
         let mut blocks = Vec::with_capacity(index.entries.len());

@@ -299,7 +299,7 @@ impl Capture {
             )));
         }
         let raw = self.decompress(info)?;
-        rkyv::access::<ArchivedEventsBlock, rancor::Error>(&raw)
+        rkyv::access::<ArchivedEventsBlock, rancor::BoxedError>(&raw)
             .map_err(|e| Error::corrupt(info.offset, format!("events: {e}")))?;
         Ok(EventsPayload { raw, info: *info })
     }

@@ -110,7 +110,8 @@ impl Capture {
 
     fn check_payload(&self, info: &BlockInfo) -> Result<()> {
         let raw = self.decompress(info)?;
-        let bad = |e: rancor::Error| Error::corrupt(info.offset, format!("invalid archive: {e}"));
+        let bad =
+            |e: rancor::BoxedError| Error::corrupt(info.offset, format!("invalid archive: {e}"));
         match BlockKind::from_u16(info.kind) {
             Some(BlockKind::Meta) => valid::<ArchivedMeta>(&raw),
             Some(BlockKind::Target) => valid::<ArchivedTarget>(&raw),
@@ -120,7 +121,8 @@ impl Capture {
             Some(BlockKind::Stats) => valid::<ArchivedStats>(&raw),
             Some(BlockKind::Index) => valid::<ArchivedIndex>(&raw),
             Some(BlockKind::Events) => {
-                let a = rkyv::access::<ArchivedEventsBlock, rancor::Error>(&raw).map_err(bad)?;
+                let a =
+                    rkyv::access::<ArchivedEventsBlock, rancor::BoxedError>(&raw).map_err(bad)?;
                 if let Some(Err(e)) = a.iter().find(|r| r.is_err()) {
                     return Err(Error::corrupt(info.offset, e.0));
                 }
@@ -133,12 +135,12 @@ impl Capture {
 }
 
 /// Checks that `raw` is a valid archive of `T` (rkyv's checked access).
-fn valid<T>(raw: &[u8]) -> std::result::Result<(), rancor::Error>
+fn valid<T>(raw: &[u8]) -> std::result::Result<(), rancor::BoxedError>
 where
     T: rkyv::Portable
-        + for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rancor::Error>>,
+        + for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rancor::BoxedError>>,
 {
-    rkyv::access::<T, rancor::Error>(raw).map(|_| ())
+    rkyv::access::<T, rancor::BoxedError>(raw).map(|_| ())
 }
 
 /// The result of [`Capture::verify`].
