@@ -14,8 +14,13 @@ use crate::error::{Error, Result};
 
 /// The first 8 bytes of every capture (PNG-style: catches text-mode transfers).
 pub(crate) const FILE_MAGIC: [u8; 8] = *b"\x89GCAP\r\n\x1a";
-/// The format version this crate writes and the newest it reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this crate writes and the newest it reads. Version 2 (FORMAT.md §6)
+/// records arg codings in each events block and stores trace and span ids in a
+/// fixed-width column; version-1 files are still read.
+pub const FORMAT_VERSION: u16 = 2;
+/// The first version whose events blocks are [`crate::EventsBlock`]s (version 1's are
+/// [`crate::EventsBlockV1`]s).
+pub(crate) const VERSION_RECORDED_CODINGS: u16 = 2;
 pub(crate) const FILE_HEADER_LEN: usize = 32;
 
 /// Magic at the start of every frame: "GBLK".

@@ -104,7 +104,7 @@ fn events_by_kind(cap: &Capture) -> anyhow::Result<Value> {
     let mut counts = std::collections::BTreeMap::<String, u64>::new();
     for info in cap.event_blocks() {
         let p = cap.events_block(info)?;
-        for ev in p.archived().iter() {
+        for ev in p.block().iter() {
             let ev = ev?;
             let name = EventKind::from_u8(ev.kind)
                 .map_or_else(|| format!("kind_{}", ev.kind), |k| k.name().to_string());

@@ -104,10 +104,7 @@ impl Capture {
                 BlockKind::Events if !self.recovery.complete => {
                     // Scanned files lack the index's counts: read them from the block.
                     match self.events_block(info) {
-                        Ok(p)
-                            if p.archived().count.to_native() as usize
-                                != p.archived().kinds.len() =>
-                        {
+                        Ok(p) if p.block().count as usize != p.block().kinds_len() => {
                             problems.push(
                                 Error::corrupt(
                                     info.offset,
@@ -117,11 +114,11 @@ impl Capture {
                             );
                         }
                         Ok(p) => {
-                            let a = p.archived();
-                            self.blocks[i].target = a.target.to_native();
-                            self.blocks[i].t_min = a.t_min.to_native();
-                            self.blocks[i].t_max = a.t_max.to_native();
-                            self.blocks[i].events = a.count.to_native();
+                            let a = p.block();
+                            self.blocks[i].target = a.target;
+                            self.blocks[i].t_min = a.t_min;
+                            self.blocks[i].t_max = a.t_max;
+                            self.blocks[i].events = a.count;
                         }
                         Err(e) => problems.push(e.to_string()),
                     }

@@ -21,10 +21,10 @@ pub use verify::VerifyReport;
 
 use crate::error::{Error, Result};
 use crate::event::{Event, RawEvent, StackId, StrId};
-use crate::events_block::ArchivedEventsBlock;
+use crate::events_block::{ArchivedEventsBlock, ArchivedEventsBlockV1, EventsView};
 use crate::frame::{
     ratio_ok, FileHeader, FrameHeader, Trailer, FLAG_ZSTD, FRAME_HEADER_LEN,
-    HEADER_FLAG_ZSTD_CHECKSUMS, MAX_RATIO, RATIO_SLACK, TRAILER_LEN,
+    HEADER_FLAG_ZSTD_CHECKSUMS, MAX_RATIO, RATIO_SLACK, TRAILER_LEN, VERSION_RECORDED_CODINGS,
 };
 use crate::payload::{BlockKind, Meta, Stats, Symbol, Target};
 
@@ -134,20 +134,29 @@ pub struct Capture {
 /// A decompressed, validated events block.
 pub struct EventsPayload {
     raw: AlignedVec,
+    /// Which layout `raw` holds: [`ArchivedEventsBlock`] (format version 2 on) or
+    /// [`ArchivedEventsBlockV1`].
+    v1: bool,
     pub info: BlockInfo,
 }
 
 impl EventsPayload {
-    /// The archived block, accessed in place.
-    pub fn archived(&self) -> &ArchivedEventsBlock {
-        // SAFETY: `raw` was validated with rkyv's checked `access` for this exact type when the
-        // payload was built (`Capture::events_block`) and is never mutated afterwards.
-        unsafe { rkyv::access_unchecked::<ArchivedEventsBlock>(&self.raw) }
+    /// The block, read in place.
+    pub fn block(&self) -> EventsView<'_> {
+        if self.v1 {
+            // SAFETY: `raw` was validated with rkyv's checked `access` for this exact type
+            // when the payload was built (`Capture::events_block`) and is never mutated
+            // afterwards.
+            EventsView::from(unsafe { rkyv::access_unchecked::<ArchivedEventsBlockV1>(&self.raw) })
+        } else {
+            // SAFETY: as above, validated as this type in `Capture::events_block`.
+            EventsView::from(unsafe { rkyv::access_unchecked::<ArchivedEventsBlock>(&self.raw) })
+        }
     }
 
     /// Decodes every event (raw form). Errors name the block.
     pub fn raw_events(&self) -> Result<Vec<RawEvent>> {
-        self.archived()
+        self.block()
             .iter()
             .map(|r| r.map_err(|e| Error::corrupt(self.info.offset, e.0)))
             .collect()
@@ -299,9 +308,24 @@ impl Capture {
             )));
         }
         let raw = self.decompress(info)?;
-        rkyv::access::<ArchivedEventsBlock, rancor::BoxedError>(&raw)
-            .map_err(|e| Error::corrupt(info.offset, format!("events: {e}")))?;
-        Ok(EventsPayload { raw, info: *info })
+        let bad = |e: rancor::BoxedError| Error::corrupt(info.offset, format!("events: {e}"));
+        let v1 = self.header.version < VERSION_RECORDED_CODINGS;
+        let view = if v1 {
+            EventsView::from(
+                rkyv::access::<ArchivedEventsBlockV1, rancor::BoxedError>(&raw).map_err(bad)?,
+            )
+        } else {
+            EventsView::from(
+                rkyv::access::<ArchivedEventsBlock, rancor::BoxedError>(&raw).map_err(bad)?,
+            )
+        };
+        view.check()
+            .map_err(|e| Error::corrupt(info.offset, e.to_string()))?;
+        Ok(EventsPayload {
+            raw,
+            v1,
+            info: *info,
+        })
     }
 
     /// Every block, in file order (the index block excluded).
@@ -338,7 +362,7 @@ impl Capture {
         let mut out = Vec::new();
         for info in self.event_blocks() {
             let p = self.events_block(info)?;
-            let target = p.archived().target.to_native();
+            let target = p.block().target;
             for raw in p.raw_events()? {
                 if let Some(e) = raw.to_event() {
                     out.push((target, e));

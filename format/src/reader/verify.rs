@@ -6,7 +6,6 @@ use rkyv::rancor;
 use super::{BlockInfo, Capture};
 use crate::chain::{chain_digest, seed_digest, Digest};
 use crate::error::{Error, Result};
-use crate::events_block::ArchivedEventsBlock;
 use crate::frame::{
     FrameHeader, Trailer, DIGEST_LEN, FILE_HEADER_LEN, FRAME_HEADER_LEN, TRAILER_LEN,
 };
@@ -109,6 +108,14 @@ impl Capture {
     }
 
     fn check_payload(&self, info: &BlockInfo) -> Result<()> {
+        if info.kind == BlockKind::Events as u16 {
+            // Decompressed, validated as its file's version's layout, and every event decoded.
+            let p = self.events_block(info)?;
+            if let Some(Err(e)) = p.block().iter().find(|r| r.is_err()) {
+                return Err(Error::corrupt(info.offset, e.0));
+            }
+            return Ok(());
+        }
         let raw = self.decompress(info)?;
         let bad =
             |e: rancor::BoxedError| Error::corrupt(info.offset, format!("invalid archive: {e}"));
@@ -120,15 +127,7 @@ impl Capture {
             Some(BlockKind::Symbols) => valid::<ArchivedSymbols>(&raw),
             Some(BlockKind::Stats) => valid::<ArchivedStats>(&raw),
             Some(BlockKind::Index) => valid::<ArchivedIndex>(&raw),
-            Some(BlockKind::Events) => {
-                let a =
-                    rkyv::access::<ArchivedEventsBlock, rancor::BoxedError>(&raw).map_err(bad)?;
-                if let Some(Err(e)) = a.iter().find(|r| r.is_err()) {
-                    return Err(Error::corrupt(info.offset, e.0));
-                }
-                Ok(())
-            }
-            None => Ok(()),
+            Some(BlockKind::Events) | None => Ok(()),
         }
         .map_err(bad)
     }
