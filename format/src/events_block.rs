@@ -31,7 +31,8 @@ pub struct EventsBlock {
     /// How each arg is coded ([`ArgCoding`] numbers): for every kind `k` in increasing
     /// order, `schema[k]` bytes, one per arg.
     pub codings: Vec<u8>,
-    /// The distinct nonzero values of [`ArgCoding::Id`] args, in order of first use.
+    /// The distinct nonzero values of [`ArgCoding::Id`] args, in order of first use (each
+    /// must be used: nothing in a block is hidden from readers).
     pub ids: Vec<u64>,
     pub kinds: Vec<u8>,
     pub ts: Vec<u8>,
@@ -92,12 +93,16 @@ impl EventsBlock {
                     ArgCoding::Goroutine => goroutines.encode(a),
                     ArgCoding::Thread => threads.encode(a),
                     ArgCoding::Id if a == 0 => 0,
-                    ArgCoding::Id => {
-                        1 + *id_pos.entry(a).or_insert_with(|| {
+                    ArgCoding::Id => match id_pos.get(&a) {
+                        // Seen: how far back from the newest id.
+                        Some(&p) => 1 + (ids.len() as u64 - p),
+                        // New: always the next entry of the column, so always 1.
+                        None => {
+                            id_pos.insert(a, ids.len() as u64);
                             ids.push(a);
-                            ids.len() as u64 - 1
-                        })
-                    }
+                            1
+                        }
+                    },
                 };
                 varint::put(&mut args, a);
             }
@@ -267,6 +272,7 @@ impl<'a> EventsView<'a> {
             schema: self.schema,
             table,
             ids: self.ids,
+            ids_used: 0,
             kinds: self.kinds,
             kind_pos: 0,
             ts: Cursor::new(self.ts),
@@ -297,6 +303,11 @@ impl<'a> EventsView<'a> {
         it.finish_check()
     }
 
+    /// Entries in the block's fixed-width id column (0 in a version-1 block).
+    pub fn id_count(&self) -> usize {
+        self.ids.len()
+    }
+
     /// Number of events in the kinds column (a valid block's is `count`).
     pub fn kinds_len(&self) -> usize {
         self.kinds.len()
@@ -309,6 +320,8 @@ pub struct EventsIter<'a> {
     schema: &'a [u8],
     table: CodingTable,
     ids: &'a [rkyv::Archived<u64>],
+    /// Ids of the column used so far: the next new id is `ids[ids_used]`.
+    ids_used: usize,
     kinds: &'a [u8],
     kind_pos: usize,
     ts: Cursor<'a>,
@@ -378,10 +391,20 @@ impl<'a> EventsIter<'a> {
                 ArgCoding::Goroutine => self.goroutines.decode(a),
                 ArgCoding::Thread => self.threads.decode(a),
                 ArgCoding::Id if a == 0 => 0,
+                ArgCoding::Id if a == 1 => {
+                    let v = self
+                        .ids
+                        .get(self.ids_used)
+                        .ok_or(DecodeError("more new ids than the block's id column holds"))?
+                        .to_native();
+                    self.ids_used += 1;
+                    v
+                }
                 ArgCoding::Id => usize::try_from(a - 1)
                     .ok()
+                    .and_then(|back| self.ids_used.checked_sub(back))
                     .and_then(|i| self.ids.get(i))
-                    .ok_or(DecodeError("id beyond the block's id column"))?
+                    .ok_or(DecodeError("an id refers back past the block's first id"))?
                     .to_native(),
             };
             if i < MAX_ARGS {
@@ -396,6 +419,7 @@ impl<'a> EventsIter<'a> {
             || !self.ts.is_empty()
             || !self.goids.is_empty()
             || !self.args.is_empty()
+            || self.ids_used != self.ids.len()
         {
             return Err(DecodeError("columns longer than the event count"));
         }
@@ -499,6 +523,16 @@ mod tests {
         };
         let mut block = EventsBlock::encode(0, &mut [span(0, 1, Some(trace))], 0);
         block.ids.pop();
+        assert!(decode(&block).iter().any(|r| r.is_err()));
+        // An id nobody uses is refused too.
+        let mut block = EventsBlock::encode(0, &mut [span(0, 1, Some(trace))], 0);
+        block.ids.push(42);
+        assert!(decode(&block).iter().any(|r| r.is_err()));
+        // A reference back past the first id.
+        let mut block = EventsBlock::encode(0, &mut [span(0, 1, Some(trace))], 0);
+        // The last id arg, before the two bytes of the flags.
+        let last = block.args.len() - 3;
+        block.args[last] = 9;
         assert!(decode(&block).iter().any(|r| r.is_err()));
     }
 

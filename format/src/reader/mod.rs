@@ -398,6 +398,17 @@ impl Capture {
         self.strings.get(id as usize).map_or("", |s| s.as_str())
     }
 
+    /// The string table, indexed by id (id 0 is the empty string; a lost block's ids are
+    /// empty too).
+    pub fn strings(&self) -> &[String] {
+        &self.strings
+    }
+
+    /// Every symbol of a target, sorted by PC.
+    pub fn symbols(&self, target: u32) -> &[Symbol] {
+        self.symbols.get(&target).map_or(&[], |v| v.as_slice())
+    }
+
     /// The stack table of a target.
     pub fn stacks(&self, target: u32) -> Option<&StackTable> {
         self.stacks.get(&target)
