@@ -15,8 +15,9 @@ use crate::error::{Error, Result};
 use crate::event::{Event, StackId, StrId};
 use crate::events_block::EventsBlock;
 use crate::frame::{
-    FileHeader, FrameHeader, Trailer, FILE_HEADER_LEN, FLAG_ZSTD, FORMAT_VERSION, FRAME_HEADER_LEN,
-    HEADER_FLAG_ZSTD_CHECKSUMS, MAX_PAYLOAD_LEN, MAX_RAW_LEN, TRAILER_LEN,
+    BlockSummary, FileHeader, FrameHeader, Trailer, FILE_HEADER_LEN, FLAG_SUMMARY, FLAG_ZSTD,
+    FORMAT_VERSION, FRAME_HEADER_LEN, HEADER_FLAG_ZSTD_CHECKSUMS, MAX_PAYLOAD_LEN, MAX_RAW_LEN,
+    TRAILER_LEN,
 };
 use crate::payload::{
     BlockKind, Index, IndexEntry, Meta, Stacks, Stats, Strings, Symbol, Symbols, Target,
@@ -454,11 +455,23 @@ impl<W: Write> Writer<W> {
                 raw.len()
             )));
         }
-        let payload = self
+        let compressed = self
             .compressor
             .compress(&raw)
             .map_err(|e| Error::io("compressing a block", e))?;
-        if payload.len() > MAX_PAYLOAD_LEN as usize {
+        // Events blocks carry their summary in the clear, in front of the zstd frame, so
+        // that a file cut before its index opens without decompressing them.
+        let summary = (kind == BlockKind::Events).then(|| {
+            BlockSummary {
+                target,
+                events,
+                t_min,
+                t_max,
+            }
+            .encode()
+        });
+        let payload_len = compressed.len() + summary.map_or(0, |s| s.len());
+        if payload_len > MAX_PAYLOAD_LEN as usize {
             return Err(Error::Invalid(format!(
                 "a compressed {} block exceeds the format's limit",
                 kind.name()
@@ -466,16 +479,23 @@ impl<W: Write> Writer<W> {
         }
         let header = FrameHeader {
             kind: kind as u16,
-            flags: FLAG_ZSTD,
+            flags: if summary.is_some() {
+                FLAG_ZSTD | FLAG_SUMMARY
+            } else {
+                FLAG_ZSTD
+            },
             seq: self.seq,
-            payload_len: payload.len() as u32,
+            payload_len: payload_len as u32,
             raw_len: raw.len() as u32,
         }
         .encode();
-        let digest = chain_digest(&self.prev, &header, &payload);
         self.frame.clear();
         self.frame.extend_from_slice(&header);
-        self.frame.extend_from_slice(&payload);
+        if let Some(s) = &summary {
+            self.frame.extend_from_slice(s);
+        }
+        self.frame.extend_from_slice(&compressed);
+        let digest = chain_digest(&self.prev, &header, &self.frame[FRAME_HEADER_LEN..]);
         self.frame.extend_from_slice(&digest);
         if let Err(e) = self.out.write_all(&self.frame) {
             let err = Error::io(
@@ -496,7 +516,7 @@ impl<W: Write> Writer<W> {
                 events,
             });
         }
-        self.offset += (FRAME_HEADER_LEN + payload.len() + digest.len()) as u64;
+        self.offset += (FRAME_HEADER_LEN + payload_len + digest.len()) as u64;
         self.seq += 1;
         self.prev = digest;
         Ok(())

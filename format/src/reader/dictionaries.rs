@@ -6,6 +6,7 @@ use rkyv::rancor;
 use super::Capture;
 use crate::error::{Error, Result};
 use crate::event::StackId;
+use crate::frame::FLAG_SUMMARY;
 use crate::payload::{
     ArchivedStacks, ArchivedStrings, ArchivedSymbols, BlockKind, Meta, Stats, Symbol, Target,
 };
@@ -101,6 +102,19 @@ impl Capture {
                         continue;
                     }
                 },
+                BlockKind::Events if !self.recovery.complete && info.flags & FLAG_SUMMARY != 0 => {
+                    // The frame's summary already gave the counts: the block is not
+                    // decompressed until it is read (and then checked against it). A
+                    // count above the archive's size cannot be true.
+                    if info.events > info.raw_len {
+                        problems.push(
+                            Error::corrupt(info.offset, "events block summary counts more events than its archive has bytes")
+                                .to_string(),
+                        );
+                        self.blocks[i].events = 0;
+                    }
+                    continue;
+                }
                 BlockKind::Events if !self.recovery.complete => {
                     // Scanned files lack the index's counts: read them from the block.
                     match self.events_block(info) {

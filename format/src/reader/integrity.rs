@@ -229,19 +229,19 @@ pub(crate) mod tests {
         let mut seq = 0u32;
         let mut zstd = zstd::bulk::Compressor::new(3).unwrap();
         zstd.include_checksum(true).unwrap();
-        // (kind, archive, or the original payload when unchanged, stored digest)
+        // (kind, archive, or the original payload and flags when unchanged, stored digest)
         let mut put = |out: &mut Vec<u8>,
                        kind: u16,
-                       raw: Result<&[u8], (&[u8], u32)>,
+                       raw: Result<&[u8], (&[u8], u32, u16)>,
                        stored: Digest|
          -> Digest {
-            let (payload, raw_len) = match raw {
-                Ok(raw) => (zstd.compress(raw).unwrap(), raw.len()),
-                Err((payload, raw_len)) => (payload.to_vec(), raw_len as usize),
+            let (payload, raw_len, flags) = match raw {
+                Ok(raw) => (zstd.compress(raw).unwrap(), raw.len(), FLAG_ZSTD),
+                Err((payload, raw_len, flags)) => (payload.to_vec(), raw_len as usize, flags),
             };
             let h = FrameHeader {
                 kind,
-                flags: FLAG_ZSTD,
+                flags,
                 seq,
                 payload_len: payload.len() as u32,
                 raw_len: raw_len as u32,
@@ -265,7 +265,7 @@ pub(crate) mod tests {
             let edited = edit(kind, &raw);
             let start = b.offset as usize + FRAME_HEADER_LEN;
             let original = &bytes[start..start + b.payload_len as usize];
-            let raw = edited.as_deref().ok_or((original, b.raw_len));
+            let raw = edited.as_deref().ok_or((original, b.raw_len, b.flags));
             index.entries.push(crate::payload::IndexEntry {
                 offset: out.len() as u64,
                 kind: b.kind,

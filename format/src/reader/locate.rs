@@ -104,7 +104,7 @@ impl Capture {
                     if h.kind == BlockKind::Index as u16 {
                         self.index_frames.push(BlockInfo::from_frame(pos, &h));
                     } else {
-                        blocks.push(BlockInfo::from_frame(pos, &h));
+                        blocks.push(self.block_at(pos, &h));
                     }
                     pos += h.frame_len();
                 }

@@ -23,8 +23,9 @@ use crate::error::{Error, Result};
 use crate::event::{Event, RawEvent, StackId, StrId};
 use crate::events_block::{ArchivedEventsBlock, ArchivedEventsBlockV1, EventsView};
 use crate::frame::{
-    ratio_ok, FileHeader, FrameHeader, Trailer, FLAG_ZSTD, FRAME_HEADER_LEN,
-    HEADER_FLAG_ZSTD_CHECKSUMS, MAX_RATIO, RATIO_SLACK, TRAILER_LEN, VERSION_RECORDED_CODINGS,
+    ratio_ok, BlockSummary, FileHeader, FrameHeader, Trailer, FLAG_SUMMARY, FLAG_ZSTD,
+    FRAME_HEADER_LEN, HEADER_FLAG_ZSTD_CHECKSUMS, MAX_RATIO, RATIO_SLACK, SUMMARY_LEN, TRAILER_LEN,
+    VERSION_RECORDED_CODINGS,
 };
 use crate::payload::{BlockKind, Meta, Stats, Symbol, Target};
 
@@ -228,20 +229,51 @@ impl Capture {
         Ok(cap)
     }
 
+    /// The summary in front of a block's payload, when its frame has one.
+    fn summary(&self, info: &BlockInfo) -> Option<BlockSummary> {
+        if info.flags & FLAG_SUMMARY == 0 {
+            return None;
+        }
+        let start = (info.offset as usize).checked_add(FRAME_HEADER_LEN)?;
+        BlockSummary::decode(self.bytes.get(start..)?)
+    }
+
+    /// A block known from its frame: with its summary's target, time range and count when
+    /// the frame has one (otherwise those are unknown until the block is decoded).
+    fn block_at(&self, offset: u64, h: &FrameHeader) -> BlockInfo {
+        let info = BlockInfo::from_frame(offset, h);
+        match self.summary(&info) {
+            Some(s) => BlockInfo {
+                target: s.target,
+                events: s.events,
+                t_min: s.t_min,
+                t_max: s.t_max,
+                ..info
+            },
+            None => info,
+        }
+    }
+
     /// Decompresses a block's payload into an aligned buffer, enforcing its declared size.
     fn decompress(&self, info: &BlockInfo) -> Result<AlignedVec> {
+        // A summary in front of the zstd frame is not part of it.
+        let skip = if info.flags & FLAG_SUMMARY != 0 {
+            SUMMARY_LEN
+        } else {
+            0
+        };
         let start = (info.offset as usize) + FRAME_HEADER_LEN;
         let payload = self
             .bytes
-            .get(start..start + info.payload_len as usize)
+            .get(start + skip..start + info.payload_len as usize)
             .ok_or_else(|| Error::corrupt(info.offset, "block payload out of bounds"))?;
-        if !ratio_ok(info.payload_len, info.raw_len) {
+        if !ratio_ok(payload.len() as u32, info.raw_len) {
             return Err(Error::corrupt(
                 info.offset,
                 format!(
                     "block declares {} bytes from {} compressed, beyond the reader's bound of {MAX_RATIO}:1 (plus {} KiB): the file is damaged or hostile",
                     info.raw_len,
-                    info.payload_len,
+                    payload.len(),
                     RATIO_SLACK >> 10
                 ),
             ));
@@ -321,6 +353,16 @@ impl Capture {
         };
         view.check()
             .map_err(|e| Error::corrupt(info.offset, e.to_string()))?;
+        if let Some(s) = self.summary(info) {
+            if (s.target, s.events, s.t_min, s.t_max)
+                != (view.target, view.count, view.t_min, view.t_max)
+            {
+                return Err(Error::corrupt(
+                    info.offset,
+                    "events block summary differs from the block's content",
+                ));
+            }
+        }
         Ok(EventsPayload {
             raw,
             v1,

@@ -52,7 +52,7 @@ impl Capture {
                             h.seq
                         ));
                     }
-                    let info = BlockInfo::from_frame(pos, &h);
+                    let info = self.block_at(pos, &h);
                     if let Err(e) = self.check_payload(&info) {
                         problems.push(e.to_string());
                     }
