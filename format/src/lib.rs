@@ -80,6 +80,8 @@ pub use events_block::{
     EventsIter, EventsView,
 };
 pub use frame::{FileHeader, FORMAT_VERSION, FRAME_HEADER_LEN};
-pub use payload::{BlockKind, KeyValue, Meta, Offset, ProbeInfo, ProbeStat, Stats, Symbol, Target};
+pub use payload::{
+    BlockKind, KeyValue, Meta, Offset, ProbeInfo, ProbeStat, Seal, Stats, Symbol, Target,
+};
 pub use reader::{BlockInfo, Capture, EventsPayload, Evidence, Recovery, StackTable, VerifyReport};
-pub use writer::{create_file, sync_dir_of, WriteSummary, Writer, WriterOptions};
+pub use writer::{create_file, seal, sync_dir_of, WriteSummary, Writer, WriterOptions};

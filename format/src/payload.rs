@@ -33,6 +33,7 @@ pub enum BlockKind {
     Events = 6,
     Stats = 7,
     Index = 8,
+    Seal = 9,
 }
 
 impl BlockKind {
@@ -46,6 +47,7 @@ impl BlockKind {
             6 => BlockKind::Events,
             7 => BlockKind::Stats,
             8 => BlockKind::Index,
+            9 => BlockKind::Seal,
             _ => return None,
         })
     }
@@ -60,6 +62,7 @@ impl BlockKind {
             BlockKind::Events => "events",
             BlockKind::Stats => "stats",
             BlockKind::Index => "index",
+            BlockKind::Seal => "seal",
         }
     }
 }
@@ -184,6 +187,29 @@ pub struct Stats {
     pub probes: Vec<ProbeStat>,
     /// Events lost per CPU (ring buffer full), index = CPU number.
     pub lost_per_cpu: Vec<u64>,
+    pub extra: Vec<KeyValue>,
+}
+
+/// Written by `ganalyze seal` (not by gcap) when it turned a cut or damaged capture into a
+/// finished one: the blocks before it are the source's unbroken chain from its start,
+/// byte for byte; nothing after them was kept.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Seal {
+    /// Wall-clock time of the sealing, ns since the Unix epoch.
+    pub sealed_unix_ns: u64,
+    /// What sealed it, e.g. "ganalyze 0.1.0".
+    pub sealed_by: String,
+    /// The source file's length and evidence digest (BLAKE3 of all its bytes, as `info`
+    /// printed it for the cut file).
+    pub source_len: u64,
+    pub source_digest: String,
+    /// Frames kept from the source (the chain from byte 32 up to its first break or end).
+    pub blocks_kept: u32,
+    /// Bytes of the source not kept: a cut-off tail, damage, and any block after a break.
+    pub bytes_dropped: u64,
+    /// The stored digest of the last frame kept: the chain head gcap had logged when it had
+    /// written that far.
+    pub chain_head: String,
     pub extra: Vec<KeyValue>,
 }
 

@@ -533,3 +533,68 @@ fn a_lying_summary_is_refused() {
     assert!(e.to_string().contains("summary"), "{e}");
     assert!(!cap.verify().intact);
 }
+
+/// `seal` keeps the cut file's blocks byte for byte, adds a seal block, an index and a
+/// trailer: the result is complete and intact, says it was sealed, and holds every event
+/// the cut file did.
+#[test]
+fn a_cut_capture_seals_into_a_finished_one() {
+    let (bytes, _) = small_capture(500, 3000);
+    let full = Capture::from_vec(bytes.clone()).unwrap();
+    let blocks: Vec<_> = full.blocks().to_vec();
+    // Cut in the middle of the fourth events block.
+    let evs: Vec<_> = full.event_blocks().copied().collect();
+    let cut_at = evs[3].offset as usize + 40;
+    let cut = Capture::from_vec(bytes[..cut_at].to_vec()).unwrap();
+    let (_, out) =
+        gcap_format::seal(&cut, Vec::new(), "test 1.0", 1_800_000_000_000_000_000).unwrap();
+    let sealed = Capture::from_vec(out.clone()).unwrap();
+    assert!(
+        sealed.recovery().complete,
+        "{:?}",
+        sealed.recovery().warnings
+    );
+    let v = sealed.verify();
+    assert!(v.intact, "{:?}", v.problems);
+    assert!(sealed.evidence().matches_trailer);
+    assert_eq!(sealed.event_count(), cut.event_count());
+    assert_eq!(sealed.event_count(), 1500);
+    assert_eq!(sealed.events().unwrap(), cut.events().unwrap());
+    let kept = blocks.iter().filter(|b| b.offset < evs[3].offset).count();
+    let end = evs[3].offset as usize;
+    assert_eq!(
+        out[..end],
+        bytes[..end],
+        "the kept frames are copied byte for byte"
+    );
+    let s = sealed.sealed().expect("the seal block is read");
+    assert_eq!(s.sealed_by, "test 1.0");
+    assert_eq!(s.blocks_kept as usize, kept);
+    assert_eq!(s.bytes_dropped, (cut_at - end) as u64);
+    assert_eq!(s.source_len, cut_at as u64);
+    assert_eq!(s.source_digest, cut.digest());
+    assert_eq!(s.chain_head, cut.evidence().chain_head);
+    // gcap's own files carry no seal, and a finished file is not sealed again.
+    assert!(full.sealed().is_none());
+    assert!(gcap_format::seal(&full, Vec::new(), "t", 0).is_err());
+    assert!(gcap_format::seal(&sealed, Vec::new(), "t", 0).is_err());
+}
+
+/// Damage in the middle: only the unbroken chain before it is kept (what follows cannot be
+/// shown to belong to the capture's chain).
+#[test]
+fn sealing_stops_at_the_first_broken_link() {
+    let (bytes, _) = small_capture(500, 3000);
+    let full = Capture::from_vec(bytes.clone()).unwrap();
+    let evs: Vec<_> = full.event_blocks().copied().collect();
+    let mut b = bytes.clone();
+    b[evs[2].offset as usize + 60] ^= 0x10;
+    let damaged = Capture::from_vec(b).unwrap();
+    assert!(!damaged.recovery().complete);
+    let (_, out) = gcap_format::seal(&damaged, Vec::new(), "t", 0).unwrap();
+    let sealed = Capture::from_vec(out).unwrap();
+    assert!(sealed.verify().intact);
+    assert_eq!(sealed.event_count(), 1000);
+    let s = sealed.sealed().unwrap();
+    assert_eq!(s.bytes_dropped, bytes.len() as u64 - evs[2].offset);
+}

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::event::StackId;
 use crate::frame::FLAG_SUMMARY;
 use crate::payload::{
-    ArchivedStacks, ArchivedStrings, ArchivedSymbols, BlockKind, Meta, Stats, Symbol, Target,
+    ArchivedStacks, ArchivedStrings, ArchivedSymbols, BlockKind, Meta, Seal, Stats, Symbol, Target,
 };
 
 /// A stack table of one target.
@@ -92,7 +92,8 @@ impl Capture {
                 | BlockKind::Strings
                 | BlockKind::Stacks
                 | BlockKind::Symbols
-                | BlockKind::Stats => match self.decompress(info) {
+                | BlockKind::Stats
+                | BlockKind::Seal => match self.decompress(info) {
                     Ok(r) => {
                         budget.bytes += r.len() as u64;
                         r
@@ -155,6 +156,10 @@ impl Capture {
                         self.blocks[i].target = t.id;
                         self.targets.retain(|x| x.id != t.id);
                         self.targets.push(t);
+                    }
+                    BlockKind::Seal => {
+                        self.seal =
+                            Some(rkyv::from_bytes::<Seal, rancor::BoxedError>(&raw).map_err(bad)?);
                     }
                     BlockKind::Stats => {
                         self.stats =

@@ -152,7 +152,7 @@ impl Capture {
         chain_digest(&prev, header, payload)[..] == *stored
     }
 
-    fn stored_digest(&self, f: &BlockInfo) -> Option<Digest> {
+    pub(crate) fn stored_digest(&self, f: &BlockInfo) -> Option<Digest> {
         let end = (f.offset + frame_len(f)) as usize;
         self.bytes.get(end - DIGEST_LEN..end)?.try_into().ok()
     }

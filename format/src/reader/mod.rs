@@ -27,7 +27,7 @@ use crate::frame::{
     FRAME_HEADER_LEN, HEADER_FLAG_ZSTD_CHECKSUMS, MAX_RATIO, RATIO_SLACK, SUMMARY_LEN, TRAILER_LEN,
     VERSION_RECORDED_CODINGS,
 };
-use crate::payload::{BlockKind, Meta, Stats, Symbol, Target};
+use crate::payload::{BlockKind, Meta, Seal, Stats, Symbol, Target};
 
 thread_local! {
     /// One zstd decompression context per thread: creating one per block costs more than
@@ -130,6 +130,7 @@ pub struct Capture {
     stacks: HashMap<u32, StackTable>,
     symbols: HashMap<u32, Vec<Symbol>>,
     stats: Option<Stats>,
+    seal: Option<Seal>,
 }
 
 /// A decompressed, validated events block.
@@ -219,6 +220,7 @@ impl Capture {
             stacks: HashMap::new(),
             symbols: HashMap::new(),
             stats: None,
+            seal: None,
         };
         if !cap.load_index() {
             cap.scan();
@@ -227,6 +229,13 @@ impl Capture {
         cap.check_integrity();
         cap.load_dictionaries()?;
         Ok(cap)
+    }
+
+    /// The bytes of the file from `start`, `len` of them, if it has them.
+    pub(crate) fn raw(&self, start: u64, len: u64) -> Option<&[u8]> {
+        let start = usize::try_from(start).ok()?;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        self.bytes.get(start..end)
     }
 
     /// The summary in front of a block's payload, when its frame has one.
@@ -429,6 +438,12 @@ impl Capture {
 
     pub fn targets(&self) -> &[Target] {
         &self.targets
+    }
+
+    /// What `ganalyze seal` recorded, when this capture was sealed after the fact rather than
+    /// finished by gcap.
+    pub fn sealed(&self) -> Option<&Seal> {
+        self.seal.as_ref()
     }
 
     pub fn stats(&self) -> Option<&Stats> {

@@ -10,8 +10,8 @@ use crate::frame::{
     FrameHeader, Trailer, DIGEST_LEN, FILE_HEADER_LEN, FRAME_HEADER_LEN, TRAILER_LEN,
 };
 use crate::payload::{
-    ArchivedIndex, ArchivedMeta, ArchivedStacks, ArchivedStats, ArchivedStrings, ArchivedSymbols,
-    ArchivedTarget, BlockKind,
+    ArchivedIndex, ArchivedMeta, ArchivedSeal, ArchivedStacks, ArchivedStats, ArchivedStrings,
+    ArchivedSymbols, ArchivedTarget, BlockKind,
 };
 
 impl Capture {
@@ -127,6 +127,7 @@ impl Capture {
             Some(BlockKind::Symbols) => valid::<ArchivedSymbols>(&raw),
             Some(BlockKind::Stats) => valid::<ArchivedStats>(&raw),
             Some(BlockKind::Index) => valid::<ArchivedIndex>(&raw),
+            Some(BlockKind::Seal) => valid::<ArchivedSeal>(&raw),
             Some(BlockKind::Events) | None => Ok(()),
         }
         .map_err(bad)
