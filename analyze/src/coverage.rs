@@ -159,13 +159,13 @@ impl FileCoverage {
     /// without an analysis. `start` and `end` are the capture's, on that clock.
     pub fn of_capture(cap: &Capture, start: u64, end: u64) -> FileCoverage {
         let per_block = cap.par_map_blocks(|p| {
-            let a = p.archived();
+            let a = p.block();
             let mut r = Records::default();
             let has = |k: EventKind| a.schema.get(k as usize).is_some_and(|&n| n > 0);
             if !has(EventKind::Coverage) && !has(EventKind::Overhead) {
                 return Ok(r);
             }
-            let target = a.target.to_native();
+            let target = a.target;
             // A damaged block counts as far as it is intact (the analysis warns about it).
             let _ = a.for_each_raw(|raw| {
                 if Records::wants(raw.kind) {

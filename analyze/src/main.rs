@@ -16,7 +16,7 @@ mod commands;
     name = "ganalyze",
     version,
     about = "Analyse gcap captures of Go programs: goroutines, spans, SLOs and their root causes",
-    after_help = "Examples:\n  ganalyze info capture.gcap\n  ganalyze verify capture.gcap\n  ganalyze info --format json a.gcap b.gcap\n  ganalyze goroutines capture.gcap\n  ganalyze spans --format json frontend.gcap backend.gcap\n  ganalyze export capture.gcap --format chrome -o trace.json\n  ganalyze report capture.gcap --slo \"GET /api/orders: p99 < 200ms\"\n  ganalyze report a.gcap b.gcap --slo-file slos.yaml --format html -o report.html"
+    after_help = "Examples:\n  ganalyze info capture.gcap\n  ganalyze verify capture.gcap\n  ganalyze info --format json a.gcap b.gcap\n  ganalyze goroutines capture.gcap\n  ganalyze spans --format json frontend.gcap backend.gcap\n  ganalyze seal cut.gcap -o sealed.gcap\n  ganalyze export capture.gcap --format chrome -o trace.json\n  ganalyze report capture.gcap --slo \"GET /api/orders: p99 < 200ms\"\n  ganalyze report a.gcap b.gcap --slo-file slos.yaml --format html -o report.html"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -106,6 +106,17 @@ enum Command {
         #[arg(short = 'o', long = "output")]
         out: Option<PathBuf>,
     },
+    /// Finish a capture gcap did not (cut off or damaged): its intact blocks, copied byte for
+    /// byte, then a seal block saying it was sealed after the fact, an index and a trailer.
+    Seal {
+        file: PathBuf,
+        /// The sealed capture (created with mode 0600; never overwritten without --force).
+        #[arg(short = 'o', long = "output")]
+        out: PathBuf,
+        /// Overwrite OUT if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Export for other tools: Parquet tables, a Chrome/Perfetto trace, or a flame graph.
     Export {
         #[arg(required = true)]
@@ -149,6 +160,7 @@ fn main() -> ExitCode {
             out,
         } => commands::report::run(&files, &slo, slo_file.as_deref(), format, out.as_deref()),
         Command::Export { files, format, out } => commands::export::run(&files, format, &out),
+        Command::Seal { file, out, force } => commands::seal::run(&file, &out, force),
     };
     match result {
         Ok(code) => code,

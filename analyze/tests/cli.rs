@@ -410,3 +410,47 @@ fn corpus_captures() {
             .for_each(check_span_shape);
     }
 }
+
+/// `seal` turns a cut corpus capture (format version 1) into a finished one that `verify`
+/// calls intact, `info` says was sealed after the fact, and that holds what the cut file
+/// held; a finished file is refused, and OUT is not overwritten without --force.
+#[test]
+fn seal_finishes_a_cut_capture() {
+    let d = tempfile::tempdir().unwrap();
+    let src = std::fs::read(repo().join("corpus/captures/lock_convoy.gcap")).unwrap();
+    std::fs::write(d.path().join("cut.gcap"), &src[..src.len() * 6 / 10]).unwrap();
+    let out = run_in(d.path(), &["seal", "cut.gcap", "-o", "sealed.gcap"]);
+    let said = ok(&out);
+    assert!(said.contains("sealed from cut.gcap"), "{said}");
+    ok(&run_in(d.path(), &["verify", "sealed.gcap"]));
+    let info = |f: &str| -> Value {
+        serde_json::from_str(&ok(&run_in(d.path(), &["info", "--format", "json", f]))).unwrap()
+    };
+    let (cut, sealed) = (info("cut.gcap"), info("sealed.gcap"));
+    assert_eq!(cut["complete"], false);
+    assert!(cut["sealed"].is_null());
+    assert_eq!(sealed["complete"], true);
+    assert_eq!(sealed["events"], cut["events"]);
+    assert_eq!(sealed["events_by_kind"], cut["events_by_kind"]);
+    assert_eq!(sealed["sealed"]["source_digest"], cut["digest"]);
+    assert_eq!(sealed["sealed"]["chain_head"], cut["chain"]["head"]);
+    assert!(sealed["sealed"]["sealed_by"]
+        .as_str()
+        .unwrap()
+        .starts_with("ganalyze "));
+    let text = ok(&run_in(d.path(), &["info", "sealed.gcap"]));
+    assert!(text.contains("sealed          after the fact"), "{text}");
+    // Again into the same OUT: refused without --force, done with it.
+    let again = run_in(d.path(), &["seal", "cut.gcap", "-o", "sealed.gcap"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    ok(&run_in(
+        d.path(),
+        &["seal", "cut.gcap", "-o", "sealed.gcap", "--force"],
+    ));
+    // A finished capture has nothing to seal.
+    let done = run_in(d.path(), &["seal", "sealed.gcap", "-o", "twice.gcap"]);
+    assert_eq!(done.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&done.stderr).contains("nothing to seal"));
+    assert!(!d.path().join("twice.gcap").exists());
+}

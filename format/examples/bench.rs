@@ -63,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let per_block = cap.par_map_blocks(|p| {
         let mut c = 0u64;
-        for ev in p.archived().iter() {
+        for ev in p.block().iter() {
             c = c.wrapping_add(
                 ev.map_err(|e| gcap_format::Error::Invalid(e.0.into()))?
                     .goid,

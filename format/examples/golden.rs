@@ -1,5 +1,6 @@
-//! Writes the golden capture `corpus/golden/format-v1.gcap` that the tests read, so every
-//! later version of the reader keeps reading files written by format version 1.
+//! Writes the golden capture of the current format version (`corpus/golden/format-vN.gcap`)
+//! that the tests read, so every later version of the reader keeps reading files written by
+//! each version (`format-v1.gcap` was written by version 1 of this example).
 //!
 //! `cargo run -p gcap-format --example golden -- corpus/golden/format-v1.gcap`
 //!

@@ -7,7 +7,7 @@ fn main() -> gcap_format::Result<()> {
     let (mut n, mut check) = (0u64, 0u64);
     for info in cap.event_blocks() {
         let p = cap.events_block(info)?;
-        p.archived()
+        p.block()
             .for_each_raw(|ev| {
                 n += 1;
                 check = check.wrapping_add(ev.goid ^ ev.ts ^ ev.args[0]);

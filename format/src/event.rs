@@ -5,6 +5,8 @@
 //! (its *schema*), so a reader can skip kinds it does not know: new kinds never break old
 //! readers. [`Event`] is the typed view; [`RawEvent`] is the on-disk shape.
 
+pub use crate::recent_list::ArgCoding;
+
 /// A string id into the capture's string table. `0` is the empty string ("none").
 pub type StrId = u32;
 /// A stack id into the capture's stack table (per target). `0` is the empty stack ("none").
@@ -107,6 +109,34 @@ impl EventKind {
             EventKind::GoSnapshot => 8,
             EventKind::SnapshotEnd => 3,
             EventKind::Overhead => 4,
+        }
+    }
+
+    /// How each of this kind's args is coded in the blocks this version writes (recorded in
+    /// each block's schema; FORMAT.md §5). One entry per arg.
+    pub const fn arg_codings(self) -> &'static [ArgCoding] {
+        use ArgCoding::{Goroutine as G, Id as I, Plain as P, Thread as T};
+        match self {
+            EventKind::GoCreate | EventKind::GoInfo => &[G, P, P],
+            EventKind::GoUnblock => &[G],
+            EventKind::GoStart | EventKind::SyscallExit => &[T],
+            EventKind::SyscallEnter
+            | EventKind::ThreadOff
+            | EventKind::ThreadOn
+            | EventKind::CpuSample => &[T, P],
+            EventKind::GoExit | EventKind::StwEnd => &[],
+            EventKind::GoStop
+            | EventKind::GcStart
+            | EventKind::GcEnd
+            | EventKind::StwStart
+            | EventKind::ProcExit => &[P],
+            EventKind::GoBlock | EventKind::Lost | EventKind::Coverage => &[P, P],
+            EventKind::SpanEnd | EventKind::SnapshotEnd => &[P, P, P],
+            EventKind::Overhead => &[P, P, P, P],
+            // Trace id (two halves) and the traceparent span id: random 64-bit values, in
+            // the block's fixed-width id column, once each per block.
+            EventKind::SpanStart => &[P, P, P, P, P, P, I, I, I, P],
+            EventKind::GoSnapshot => &[P, P, P, P, P, P, P, P],
         }
     }
 
@@ -771,6 +801,7 @@ pub(crate) mod tests {
             assert_eq!(*k as usize, i + 1);
             assert_eq!(EventKind::from_u8(*k as u8), Some(*k));
             assert!((k.arity() as usize) <= MAX_ARGS);
+            assert_eq!(k.arg_codings().len(), k.arity() as usize, "{}", k.name());
             assert!(!k.name().is_empty());
         }
         assert_eq!(EventKind::from_u8(0), None);

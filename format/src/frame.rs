@@ -14,8 +14,13 @@ use crate::error::{Error, Result};
 
 /// The first 8 bytes of every capture (PNG-style: catches text-mode transfers).
 pub(crate) const FILE_MAGIC: [u8; 8] = *b"\x89GCAP\r\n\x1a";
-/// The format version this crate writes and the newest it reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this crate writes and the newest it reads. Version 2 (FORMAT.md §6)
+/// records arg codings in each events block and stores trace and span ids in a
+/// fixed-width column; version-1 files are still read.
+pub const FORMAT_VERSION: u16 = 2;
+/// The first version whose events blocks are [`crate::EventsBlock`]s (version 1's are
+/// [`crate::EventsBlockV1`]s).
+pub(crate) const VERSION_RECORDED_CODINGS: u16 = 2;
 pub(crate) const FILE_HEADER_LEN: usize = 32;
 
 /// Magic at the start of every frame: "GBLK".
@@ -29,8 +34,14 @@ pub(crate) const TRAILER_LEN: usize = 68;
 
 /// Frame flag: the payload is zstd-compressed (otherwise it is the raw rkyv archive).
 pub(crate) const FLAG_ZSTD: u16 = 1;
+/// Frame flag: the payload starts with a [`BlockSummary`] in the clear, before the zstd
+/// frame, so that a reader of a file without an index learns a block's target, time range
+/// and event count without decompressing it (format version 2 writes it on events blocks).
+pub(crate) const FLAG_SUMMARY: u16 = 2;
 /// Every frame flag this reader knows; any other bit makes the frame unreadable.
-const KNOWN_FRAME_FLAGS: u16 = FLAG_ZSTD;
+const KNOWN_FRAME_FLAGS: u16 = FLAG_ZSTD | FLAG_SUMMARY;
+/// Bytes of a [`BlockSummary`].
+pub(crate) const SUMMARY_LEN: usize = 24;
 
 /// File header flag: every zstd payload carries zstd's content checksum, and a reader
 /// refuses one that does not (files before this flag have none).
@@ -160,6 +171,12 @@ impl FrameHeader {
                 format!("block header has unknown flags {:#06x}", h.flags),
             ));
         }
+        if h.flags & FLAG_SUMMARY != 0 && (h.payload_len as usize) < SUMMARY_LEN {
+            return Err(Error::corrupt(
+                at,
+                "block header promises a summary its payload has no room for",
+            ));
+        }
         if h.payload_len > MAX_PAYLOAD_LEN {
             return Err(Error::TooLarge {
                 offset: at,
@@ -180,6 +197,38 @@ impl FrameHeader {
     /// Total bytes of the frame on disk.
     pub(crate) fn frame_len(&self) -> u64 {
         (FRAME_HEADER_LEN + DIGEST_LEN) as u64 + self.payload_len as u64
+    }
+}
+
+/// What an events block holds, written in the clear at the start of its payload (frame flag
+/// [`FLAG_SUMMARY`]): what the index says of the block, for files without one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BlockSummary {
+    pub target: u32,
+    pub events: u32,
+    pub t_min: u64,
+    pub t_max: u64,
+}
+
+impl BlockSummary {
+    pub(crate) fn encode(&self) -> [u8; SUMMARY_LEN] {
+        let mut b = [0u8; SUMMARY_LEN];
+        b[0..4].copy_from_slice(&self.target.to_le_bytes());
+        b[4..8].copy_from_slice(&self.events.to_le_bytes());
+        b[8..16].copy_from_slice(&self.t_min.to_le_bytes());
+        b[16..24].copy_from_slice(&self.t_max.to_le_bytes());
+        b
+    }
+
+    /// The summary at the start of `b`, if there are enough bytes.
+    pub(crate) fn decode(b: &[u8]) -> Option<BlockSummary> {
+        let b = b.get(..SUMMARY_LEN)?;
+        Some(BlockSummary {
+            target: u32::from_le_bytes(b[0..4].try_into().ok()?),
+            events: u32::from_le_bytes(b[4..8].try_into().ok()?),
+            t_min: u64::from_le_bytes(b[8..16].try_into().ok()?),
+            t_max: u64::from_le_bytes(b[16..24].try_into().ok()?),
+        })
     }
 }
 
@@ -251,7 +300,7 @@ mod tests {
 
     #[test]
     fn unknown_flag_bits_are_refused() {
-        for bit in 1..16 {
+        for bit in 2..16 {
             let h = FileHeader {
                 version: FORMAT_VERSION,
                 flags: HEADER_FLAG_ZSTD_CHECKSUMS | 1 << bit,
@@ -273,6 +322,25 @@ mod tests {
                 "frame flag bit {bit}"
             );
         }
+    }
+
+    #[test]
+    fn a_summary_needs_room() {
+        let f = FrameHeader {
+            kind: 6,
+            flags: FLAG_ZSTD | FLAG_SUMMARY,
+            seq: 0,
+            payload_len: SUMMARY_LEN as u32 - 1,
+            raw_len: 10,
+        };
+        assert!(FrameHeader::decode(&f.encode(), 0).is_err());
+        let s = BlockSummary {
+            target: 3,
+            events: 70_000,
+            t_min: 1 << 40,
+            t_max: (1 << 40) + 5,
+        };
+        assert_eq!(BlockSummary::decode(&s.encode()), Some(s));
     }
 
     #[test]

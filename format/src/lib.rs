@@ -72,11 +72,16 @@ mod writer;
 
 pub use error::{one_line, Error, Result};
 pub use event::{
-    coverage_cause, probe_group, stop_reason, Event, EventData, EventKind, RawEvent, SpanKind,
-    StackId, StrId, TraceContext, MAX_ARGS,
+    coverage_cause, probe_group, stop_reason, ArgCoding, Event, EventData, EventKind, RawEvent,
+    SpanKind, StackId, StrId, TraceContext, MAX_ARGS,
 };
-pub use events_block::{ArchivedEventsBlock, DecodeError, EventsBlock, EventsIter};
+pub use events_block::{
+    ArchivedEventsBlock, ArchivedEventsBlockV1, DecodeError, EventsBlock, EventsBlockV1,
+    EventsIter, EventsView,
+};
 pub use frame::{FileHeader, FORMAT_VERSION, FRAME_HEADER_LEN};
-pub use payload::{BlockKind, KeyValue, Meta, Offset, ProbeInfo, ProbeStat, Stats, Symbol, Target};
+pub use payload::{
+    BlockKind, KeyValue, Meta, Offset, ProbeInfo, ProbeStat, Seal, Stats, Symbol, Target,
+};
 pub use reader::{BlockInfo, Capture, EventsPayload, Evidence, Recovery, StackTable, VerifyReport};
-pub use writer::{create_file, sync_dir_of, WriteSummary, Writer, WriterOptions};
+pub use writer::{create_file, seal, sync_dir_of, WriteSummary, Writer, WriterOptions};

@@ -9,6 +9,18 @@ use rkyv::{Archive, Deserialize, Serialize};
 
 use crate::event::StrId;
 
+// The archive layout FORMAT.md §4 specifies (little-endian, aligned, 32-bit relative
+// pointers), checked when the crate is built: a layout feature enabled anywhere in a build
+// changes every archive, so it must fail the build rather than misread captures.
+const _: () = {
+    use core::mem::{align_of, size_of};
+    // A vector is a 32-bit relative pointer and a 32-bit length.
+    assert!(size_of::<rkyv::Archived<Vec<u8>>>() == 8);
+    // Aligned: an archived u64 is 8-aligned (unaligned would make it 1).
+    assert!(align_of::<rkyv::Archived<u64>>() == 8);
+    assert!(size_of::<rkyv::Archived<u64>>() == 8);
+};
+
 /// The kind of a block, stored in its frame header. Readers skip kinds they do not know.
 #[repr(u16)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -21,6 +33,7 @@ pub enum BlockKind {
     Events = 6,
     Stats = 7,
     Index = 8,
+    Seal = 9,
 }
 
 impl BlockKind {
@@ -34,6 +47,7 @@ impl BlockKind {
             6 => BlockKind::Events,
             7 => BlockKind::Stats,
             8 => BlockKind::Index,
+            9 => BlockKind::Seal,
             _ => return None,
         })
     }
@@ -48,6 +62,7 @@ impl BlockKind {
             BlockKind::Events => "events",
             BlockKind::Stats => "stats",
             BlockKind::Index => "index",
+            BlockKind::Seal => "seal",
         }
     }
 }
@@ -175,6 +190,29 @@ pub struct Stats {
     pub extra: Vec<KeyValue>,
 }
 
+/// Written by `ganalyze seal` (not by gcap) when it turned a cut or damaged capture into a
+/// finished one: the blocks before it are the source's unbroken chain from its start,
+/// byte for byte; nothing after them was kept.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Seal {
+    /// Wall-clock time of the sealing, ns since the Unix epoch.
+    pub sealed_unix_ns: u64,
+    /// What sealed it, e.g. "ganalyze 0.1.0".
+    pub sealed_by: String,
+    /// The source file's length and evidence digest (BLAKE3 of all its bytes, as `info`
+    /// printed it for the cut file).
+    pub source_len: u64,
+    pub source_digest: String,
+    /// Frames kept from the source (the chain from byte 32 up to its first break or end).
+    pub blocks_kept: u32,
+    /// Bytes of the source not kept: a cut-off tail, damage, and any block after a break.
+    pub bytes_dropped: u64,
+    /// The stored digest of the last frame kept: the chain head gcap had logged when it had
+    /// written that far.
+    pub chain_head: String,
+    pub extra: Vec<KeyValue>,
+}
+
 /// One block in the index.
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct IndexEntry {
@@ -193,4 +231,36 @@ pub struct IndexEntry {
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub struct Index {
     pub entries: Vec<IndexEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archives_are_little_endian_with_32_bit_pointers() {
+        // Endianness cannot be seen in a type's size: look at the bytes.
+        let s = Strings {
+            first_id: 0x0102_0304,
+            strings: vec!["ab".into()],
+        };
+        let b = rkyv::to_bytes::<rancor::BoxedError>(&s).unwrap();
+        // Root at the end: the u32 first_id, then the vector's 4-byte offset and 4-byte length.
+        let root = &b[b.len() - 12..];
+        assert_eq!(root[0..4], [4, 3, 2, 1]);
+        assert_eq!(root[8..12], [1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn errors_say_what_failed() {
+        // rancor's default error drops its message in release builds; BoxedError keeps it.
+        let mut raw = rkyv::util::AlignedVec::<16>::new();
+        raw.extend_from_slice(&[0xff; 16]);
+        let Err(e) = rkyv::access::<ArchivedStrings, rancor::BoxedError>(&raw) else {
+            panic!("sixteen 0xff bytes are not a strings archive");
+        };
+        let msg = e.to_string();
+        assert!(!msg.contains("without error information"), "{msg}");
+        assert!(msg.len() > 20, "{msg}");
+    }
 }

@@ -1,21 +1,42 @@
-//! FORMAT.md §5 "Recent-list coding": goroutine and thread ids coded against the few ids
-//! seen last in the block, and which args of which kinds are coded that way.
+//! FORMAT.md §5 "Recent-list coding" and "Argument codings": goroutine and thread ids coded
+//! against the few ids seen last in the block, and how each arg is stored.
 
 use crate::varint;
 
-/// How the first arg of a kind is coded. Goroutine-valued args (the parent of a create, the
-/// waker of an unblock) share the goid column's recent list: they are usually goroutines
-/// that ran moments ago. Thread ids get a recent list of their own (a process has few).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Coded {
-    Plain,
-    Goid,
-    Tid,
+/// How an arg is stored in the args column (FORMAT.md §5, "Argument codings"). Version-2
+/// blocks record it for every arg of every kind they hold, so that a reader that does not
+/// know a kind still decodes it, and keeps its recent lists in step.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgCoding {
+    /// A plain varint.
+    Plain = 0,
+    /// Coded against the goroutine recent list (shared with the goid column).
+    Goroutine = 1,
+    /// Coded against the thread recent list.
+    Thread = 2,
+    /// 0, or 1 + the position of a 64-bit value in the block's `ids` column.
+    Id = 3,
 }
 
-/// How the first arg of an event of `kind` is coded.
+impl ArgCoding {
+    /// The coding with this number, if this version knows it.
+    pub fn from_u8(v: u8) -> Option<ArgCoding> {
+        Some(match v {
+            0 => ArgCoding::Plain,
+            1 => ArgCoding::Goroutine,
+            2 => ArgCoding::Thread,
+            3 => ArgCoding::Id,
+            _ => return None,
+        })
+    }
+}
+
+/// How arg `i` of `kind` is coded in a version-1 block, which does not record it: the first
+/// arg of the kinds below, every other arg plain. Fixed forever for version-1 files; new
+/// files record their codings instead.
 #[inline]
-pub(crate) fn coded_arg(kind: u8) -> Coded {
+pub(crate) fn legacy_coding(kind: u8, i: usize) -> ArgCoding {
     use crate::event::EventKind as K;
     const CREATE: u8 = K::GoCreate as u8;
     const INFO: u8 = K::GoInfo as u8;
@@ -26,10 +47,10 @@ pub(crate) fn coded_arg(kind: u8) -> Coded {
     const OFF: u8 = K::ThreadOff as u8;
     const ON: u8 = K::ThreadOn as u8;
     const SAMPLE: u8 = K::CpuSample as u8;
-    match kind {
-        CREATE | INFO | UNBLOCK => Coded::Goid,
-        START | SYS_IN | SYS_OUT | OFF | ON | SAMPLE => Coded::Tid,
-        _ => Coded::Plain,
+    match (kind, i) {
+        (CREATE | INFO | UNBLOCK, 0) => ArgCoding::Goroutine,
+        (START | SYS_IN | SYS_OUT | OFF | ON | SAMPLE, 0) => ArgCoding::Thread,
+        _ => ArgCoding::Plain,
     }
 }
 

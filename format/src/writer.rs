@@ -15,12 +15,14 @@ use crate::error::{Error, Result};
 use crate::event::{Event, StackId, StrId};
 use crate::events_block::EventsBlock;
 use crate::frame::{
-    FileHeader, FrameHeader, Trailer, FILE_HEADER_LEN, FLAG_ZSTD, FORMAT_VERSION, FRAME_HEADER_LEN,
-    HEADER_FLAG_ZSTD_CHECKSUMS, MAX_PAYLOAD_LEN, MAX_RAW_LEN, TRAILER_LEN,
+    BlockSummary, FileHeader, FrameHeader, Trailer, DIGEST_LEN, FILE_HEADER_LEN, FLAG_SUMMARY,
+    FLAG_ZSTD, FORMAT_VERSION, FRAME_HEADER_LEN, HEADER_FLAG_ZSTD_CHECKSUMS, MAX_PAYLOAD_LEN,
+    MAX_RAW_LEN, TRAILER_LEN,
 };
 use crate::payload::{
-    BlockKind, Index, IndexEntry, Meta, Stacks, Stats, Strings, Symbol, Symbols, Target,
+    BlockKind, Index, IndexEntry, Meta, Seal, Stacks, Stats, Strings, Symbol, Symbols, Target,
 };
+use crate::reader::{BlockInfo, Capture};
 
 /// How the writer batches and compresses.
 #[derive(Clone, Debug)]
@@ -99,6 +101,78 @@ pub fn sync_dir_of(path: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(format!("syncing the directory {}", dir.display()), e))
+}
+
+/// Turns a capture gcap did not finish (cut off by a crash, a kill or a full disk, or
+/// damaged) into a finished one, written to `out`: the file header and the source's
+/// unbroken chain of frames from byte 32 are copied byte for byte (so every digest gcap
+/// published for them still matches), then a [`Seal`] block saying what was done, the index
+/// and the trailer. Everything after the first break in the chain is left out and counted.
+/// The sealed file's evidence digest is new; the seal records the source's.
+pub fn seal<W: Write>(
+    cap: &Capture,
+    mut out: W,
+    sealed_by: &str,
+    sealed_unix_ns: u64,
+) -> Result<(WriteSummary, W)> {
+    if cap.evidence().matches_trailer {
+        return Err(Error::Invalid(
+            "the capture is already finished (intact, with its index and trailer): there is nothing to seal".into(),
+        ));
+    }
+    let chain = cap.evidence().chain_blocks as usize;
+    let mut kept: Vec<BlockInfo> = Vec::new();
+    let mut end = FILE_HEADER_LEN as u64;
+    for b in cap.blocks() {
+        // Blocks in file order; an index frame or a broken link leaves a gap in offsets.
+        if kept.len() == chain || b.offset != end {
+            break;
+        }
+        kept.push(*b);
+        end = b.offset + (FRAME_HEADER_LEN + DIGEST_LEN) as u64 + b.payload_len as u64;
+    }
+    let prefix = cap
+        .raw(0, end)
+        .ok_or_else(|| Error::Invalid("the capture is shorter than its blocks".into()))?;
+    let head = match kept.last() {
+        Some(b) => cap.stored_digest(b),
+        None => Some(seed_digest(cap.header())),
+    }
+    .ok_or_else(|| Error::Invalid("the capture is shorter than its blocks".into()))?;
+    out.write_all(prefix)
+        .map_err(|e| Error::io("writing the sealed capture", e))?;
+    let index = kept
+        .iter()
+        .map(|b| IndexEntry {
+            offset: b.offset,
+            kind: b.kind,
+            seq: b.seq,
+            target: b.target,
+            t_min: b.t_min,
+            t_max: b.t_max,
+            events: b.events,
+        })
+        .collect();
+    let mut w = Writer::resume(
+        out,
+        WriterOptions::default(),
+        head,
+        end,
+        kept.len() as u32,
+        index,
+    )?;
+    let seal = Seal {
+        sealed_unix_ns,
+        sealed_by: sealed_by.to_owned(),
+        source_len: cap.len(),
+        source_digest: cap.digest().to_owned(),
+        blocks_kept: kept.len() as u32,
+        bytes_dropped: cap.len() - end,
+        chain_head: hex::encode(head),
+        extra: Vec::new(),
+    };
+    w.write_block(BlockKind::Seal, &seal, u32::MAX, (0, 0, 0))?;
+    w.finish()
 }
 
 fn random_id() -> [u8; 16] {
@@ -206,6 +280,26 @@ impl<W: Write> Writer<W> {
         };
         out.write_all(&header.encode())
             .map_err(|e| Error::io("writing the capture header", e))?;
+        Self::resume(
+            out,
+            opts,
+            seed_digest(&header),
+            FILE_HEADER_LEN as u64,
+            0,
+            Vec::new(),
+        )
+    }
+
+    /// A writer that continues a file already written up to `offset`, with `seq` frames
+    /// whose last stored digest is `prev`, and `index` entries for them.
+    fn resume(
+        out: W,
+        opts: WriterOptions,
+        prev: Digest,
+        offset: u64,
+        seq: u32,
+        index: Vec<IndexEntry>,
+    ) -> Result<Self> {
         let mut compressor = zstd::bulk::Compressor::new(opts.zstd_level)
             .map_err(|e| Error::io("starting zstd", e))?;
         // The chain catches any change to the stored bytes; zstd's checksum of the content
@@ -215,10 +309,10 @@ impl<W: Write> Writer<W> {
             .map_err(|e| Error::io("starting zstd", e))?;
         Ok(Writer {
             out,
-            offset: FILE_HEADER_LEN as u64,
-            seq: 0,
-            prev: seed_digest(&header),
-            index: Vec::new(),
+            offset,
+            seq,
+            prev,
+            index,
             strings: HashMap::new(),
             pending_strings: Strings {
                 first_id: 1,
@@ -438,14 +532,14 @@ impl<W: Write> Writer<W> {
             rkyv::api::high::HighSerializer<
                 rkyv::util::AlignedVec,
                 rkyv::ser::allocator::ArenaHandle<'a>,
-                rancor::Error,
+                rancor::BoxedError,
             >,
         >,
     {
         if let Some(why) = &self.failed {
             return Err(Error::Poisoned(why.clone()));
         }
-        let raw = rkyv::to_bytes::<rancor::Error>(value)
+        let raw = rkyv::to_bytes::<rancor::BoxedError>(value)
             .map_err(|e| Error::Invalid(format!("archiving a {} block: {e}", kind.name())))?;
         if raw.len() > MAX_RAW_LEN as usize {
             return Err(Error::Invalid(format!(
@@ -454,11 +548,23 @@ impl<W: Write> Writer<W> {
                 raw.len()
             )));
         }
-        let payload = self
+        let compressed = self
             .compressor
             .compress(&raw)
             .map_err(|e| Error::io("compressing a block", e))?;
-        if payload.len() > MAX_PAYLOAD_LEN as usize {
+        // Events blocks carry their summary in the clear, in front of the zstd frame, so
+        // that a file cut before its index opens without decompressing them.
+        let summary = (kind == BlockKind::Events).then(|| {
+            BlockSummary {
+                target,
+                events,
+                t_min,
+                t_max,
+            }
+            .encode()
+        });
+        let payload_len = compressed.len() + summary.map_or(0, |s| s.len());
+        if payload_len > MAX_PAYLOAD_LEN as usize {
             return Err(Error::Invalid(format!(
                 "a compressed {} block exceeds the format's limit",
                 kind.name()
@@ -466,16 +572,23 @@ impl<W: Write> Writer<W> {
         }
         let header = FrameHeader {
             kind: kind as u16,
-            flags: FLAG_ZSTD,
+            flags: if summary.is_some() {
+                FLAG_ZSTD | FLAG_SUMMARY
+            } else {
+                FLAG_ZSTD
+            },
             seq: self.seq,
-            payload_len: payload.len() as u32,
+            payload_len: payload_len as u32,
             raw_len: raw.len() as u32,
         }
         .encode();
-        let digest = chain_digest(&self.prev, &header, &payload);
         self.frame.clear();
         self.frame.extend_from_slice(&header);
-        self.frame.extend_from_slice(&payload);
+        if let Some(s) = &summary {
+            self.frame.extend_from_slice(s);
+        }
+        self.frame.extend_from_slice(&compressed);
+        let digest = chain_digest(&self.prev, &header, &self.frame[FRAME_HEADER_LEN..]);
         self.frame.extend_from_slice(&digest);
         if let Err(e) = self.out.write_all(&self.frame) {
             let err = Error::io(
@@ -496,7 +609,7 @@ impl<W: Write> Writer<W> {
                 events,
             });
         }
-        self.offset += (FRAME_HEADER_LEN + payload.len() + digest.len()) as u64;
+        self.offset += (FRAME_HEADER_LEN + payload_len + digest.len()) as u64;
         self.seq += 1;
         self.prev = digest;
         Ok(())

@@ -132,7 +132,7 @@ fn bombs_are_refused_within_the_stated_bounds() {
             first_id: 1 + i * (1 << 20),
             strings: block.strings.clone(),
         };
-        strings.frame(3, &rkyv::to_bytes::<rkyv::rancor::Error>(&b).unwrap());
+        strings.frame(3, &rkyv::to_bytes::<rancor::BoxedError>(&b).unwrap());
     }
     drop(block);
     // Stacks: 4M empty stacks a block (8 MiB of archive, 32 MiB of ranges in memory).
@@ -144,7 +144,7 @@ fn bombs_are_refused_within_the_stated_bounds() {
             lens: vec![0; 4 << 20],
             pcs: Vec::new(),
         };
-        stacks.frame(4, &rkyv::to_bytes::<rkyv::rancor::Error>(&b).unwrap());
+        stacks.frame(4, &rkyv::to_bytes::<rancor::BoxedError>(&b).unwrap());
     }
     for (name, f) in [("strings", &strings), ("stacks", &stacks)] {
         let len = f.bytes.len();

@@ -460,3 +460,141 @@ fn a_lost_strings_block_leaves_a_gap_not_a_refusal() {
         cap.recovery().warnings
     );
 }
+
+/// Recomputes every frame's digest from the one at `from` on, as someone rewriting the file
+/// would (the frames must tile the bytes from `from` to the end).
+fn rechain(b: &mut [u8], from: usize) {
+    let mut prev: [u8; 32] = b[from - 32..from].try_into().unwrap();
+    let mut pos = from;
+    while pos + 24 <= b.len() {
+        let payload_len = u32::from_le_bytes(b[pos + 12..pos + 16].try_into().unwrap()) as usize;
+        let end = pos + 24 + payload_len;
+        let mut h = blake3::Hasher::new();
+        h.update(&prev);
+        h.update(&b[pos..end]);
+        prev = *h.finalize().as_bytes();
+        b[end..end + 32].copy_from_slice(&prev);
+        pos = end + 32;
+    }
+}
+
+/// A file cut before its index opens from the frames' summaries: no events block is
+/// decompressed at open. Each events block's zstd frame is broken here (and the chain
+/// recomputed, so only decompressing could tell): the open still counts every event and
+/// finds the time range, and only reading the events finds the damage.
+#[test]
+fn a_cut_file_opens_without_decompressing_its_events() {
+    let (bytes, events) = small_capture(1000, 5000);
+    let full = Capture::from_vec(bytes.clone()).unwrap();
+    let evs: Vec<_> = full.event_blocks().copied().collect();
+    assert_eq!(evs.len(), 5);
+    let cut_at = (evs.last().unwrap().offset + frame_len(evs.last().unwrap())) as usize;
+    let mut cut = bytes[..cut_at].to_vec();
+    for b in &evs {
+        // The zstd magic, after the 24-byte frame header and the 24-byte summary.
+        cut[b.offset as usize + 48] ^= 0xff;
+    }
+    rechain(&mut cut, evs[0].offset as usize);
+    let cap = Capture::from_vec(cut).unwrap();
+    assert!(!cap.recovery().complete);
+    assert!(
+        cap.recovery()
+            .warnings
+            .iter()
+            .all(|w| !w.contains("damaged block")),
+        "{:?}",
+        cap.recovery().warnings
+    );
+    assert_eq!(cap.event_count(), 5000);
+    assert_eq!(
+        cap.time_range(),
+        Some((events[0].ts, events.last().unwrap().ts))
+    );
+    assert!(cap.events().is_err(), "the broken blocks fail when read");
+    assert!(!cap.verify().intact);
+}
+
+/// A summary that disagrees with its block is refused when the block is read.
+#[test]
+fn a_lying_summary_is_refused() {
+    let (bytes, _) = small_capture(1000, 2000);
+    let full = Capture::from_vec(bytes.clone()).unwrap();
+    let first = *full.event_blocks().next().unwrap();
+    let mut b = bytes.clone();
+    // The summary's event count, after the 24-byte frame header and the 4-byte target.
+    let at = first.offset as usize + 24 + 4;
+    b[at] ^= 1;
+    let trailer_at = b.len() - 68;
+    let mut cut = b[..trailer_at].to_vec();
+    rechain(&mut cut, first.offset as usize);
+    let cap = Capture::from_vec(cut).unwrap();
+    let info = *cap.event_blocks().next().unwrap();
+    let e = cap.events_block(&info).err().expect("refused");
+    assert!(e.to_string().contains("summary"), "{e}");
+    assert!(!cap.verify().intact);
+}
+
+/// `seal` keeps the cut file's blocks byte for byte, adds a seal block, an index and a
+/// trailer: the result is complete and intact, says it was sealed, and holds every event
+/// the cut file did.
+#[test]
+fn a_cut_capture_seals_into_a_finished_one() {
+    let (bytes, _) = small_capture(500, 3000);
+    let full = Capture::from_vec(bytes.clone()).unwrap();
+    let blocks: Vec<_> = full.blocks().to_vec();
+    // Cut in the middle of the fourth events block.
+    let evs: Vec<_> = full.event_blocks().copied().collect();
+    let cut_at = evs[3].offset as usize + 40;
+    let cut = Capture::from_vec(bytes[..cut_at].to_vec()).unwrap();
+    let (_, out) =
+        gcap_format::seal(&cut, Vec::new(), "test 1.0", 1_800_000_000_000_000_000).unwrap();
+    let sealed = Capture::from_vec(out.clone()).unwrap();
+    assert!(
+        sealed.recovery().complete,
+        "{:?}",
+        sealed.recovery().warnings
+    );
+    let v = sealed.verify();
+    assert!(v.intact, "{:?}", v.problems);
+    assert!(sealed.evidence().matches_trailer);
+    assert_eq!(sealed.event_count(), cut.event_count());
+    assert_eq!(sealed.event_count(), 1500);
+    assert_eq!(sealed.events().unwrap(), cut.events().unwrap());
+    let kept = blocks.iter().filter(|b| b.offset < evs[3].offset).count();
+    let end = evs[3].offset as usize;
+    assert_eq!(
+        out[..end],
+        bytes[..end],
+        "the kept frames are copied byte for byte"
+    );
+    let s = sealed.sealed().expect("the seal block is read");
+    assert_eq!(s.sealed_by, "test 1.0");
+    assert_eq!(s.blocks_kept as usize, kept);
+    assert_eq!(s.bytes_dropped, (cut_at - end) as u64);
+    assert_eq!(s.source_len, cut_at as u64);
+    assert_eq!(s.source_digest, cut.digest());
+    assert_eq!(s.chain_head, cut.evidence().chain_head);
+    // gcap's own files carry no seal, and a finished file is not sealed again.
+    assert!(full.sealed().is_none());
+    assert!(gcap_format::seal(&full, Vec::new(), "t", 0).is_err());
+    assert!(gcap_format::seal(&sealed, Vec::new(), "t", 0).is_err());
+}
+
+/// Damage in the middle: only the unbroken chain before it is kept (what follows cannot be
+/// shown to belong to the capture's chain).
+#[test]
+fn sealing_stops_at_the_first_broken_link() {
+    let (bytes, _) = small_capture(500, 3000);
+    let full = Capture::from_vec(bytes.clone()).unwrap();
+    let evs: Vec<_> = full.event_blocks().copied().collect();
+    let mut b = bytes.clone();
+    b[evs[2].offset as usize + 60] ^= 0x10;
+    let damaged = Capture::from_vec(b).unwrap();
+    assert!(!damaged.recovery().complete);
+    let (_, out) = gcap_format::seal(&damaged, Vec::new(), "t", 0).unwrap();
+    let sealed = Capture::from_vec(out).unwrap();
+    assert!(sealed.verify().intact);
+    assert_eq!(sealed.event_count(), 1000);
+    let s = sealed.sealed().unwrap();
+    assert_eq!(s.bytes_dropped, bytes.len() as u64 - evs[2].offset);
+}

@@ -8,16 +8,37 @@ const GOLDEN: &str = concat!(
     "/../corpus/golden/format-v1.gcap"
 );
 
+const GOLDEN_V2: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../corpus/golden/format-v2.gcap"
+);
+
 #[test]
 fn golden_v1_reads_the_same() {
-    let cap = Capture::open(GOLDEN).expect("corpus/golden/format-v1.gcap is readable");
+    reads_the_same(
+        GOLDEN,
+        1,
+        "a08a0bcda5467e3f80887ca559f1f9b6c7eb8b356c2d1cc509ae47e66efe2854",
+    );
+}
+
+/// The same events written by format version 2 (arg codings, id column, block summaries).
+#[test]
+fn golden_v2_reads_the_same() {
+    reads_the_same(
+        GOLDEN_V2,
+        2,
+        "870fd90abb51ad3475308669bdc2a4843ff596fd455752083e5d71778105aa49",
+    );
+}
+
+fn reads_the_same(path: &str, version: u16, digest: &str) {
+    let cap = Capture::open(path).expect("the golden file is readable");
+    assert_eq!(cap.header().version, version);
     assert!(cap.recovery().complete);
     let v = cap.verify();
     assert!(v.intact, "{:?}", v.problems);
-    assert_eq!(
-        cap.digest(),
-        "a08a0bcda5467e3f80887ca559f1f9b6c7eb8b356c2d1cc509ae47e66efe2854"
-    );
+    assert_eq!(cap.digest(), digest);
     let meta = cap.meta().unwrap();
     assert_eq!(meta.host, "golden-host");
     assert_eq!(meta.start_unix_ns, 1_795_000_000_000_000_000);

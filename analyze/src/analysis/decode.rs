@@ -118,22 +118,22 @@ fn decode_with(
     first_only: bool,
     sc: &mut Scratch,
 ) -> BlockOut {
-    let a = p.archived();
+    let a = p.block();
     let mut out = BlockOut {
-        target: a.target.to_native(),
+        target: a.target,
         ..BlockOut::default()
     };
     // The block's range as it says and as the index (or the frame scan) recorded it.
     let trusted = capture
         .and(TimeRange {
-            lo: a.t_min.to_native(),
-            hi: a.t_max.to_native(),
+            lo: a.t_min,
+            hi: a.t_max,
         })
         .and(TimeRange {
             lo: p.info.t_min,
             hi: p.info.t_max,
         });
-    let n = a.count.to_native() as usize;
+    let n = a.count as usize;
     sc.events.clear();
     sc.group.clear();
     sc.map.clear();

@@ -58,6 +58,15 @@ pub(crate) fn info_json(file: &str, cap: &Capture, cov: &FileCoverage) -> Value 
             "head": cap.evidence().chain_head,
             "broken_links": cap.evidence().broken_links,
         },
+        "sealed": cap.sealed().map(|s| json!({
+            "sealed_unix_ns": s.sealed_unix_ns,
+            "sealed_by": s.sealed_by,
+            "source_len": s.source_len,
+            "source_digest": s.source_digest,
+            "blocks_kept": s.blocks_kept,
+            "bytes_dropped": s.bytes_dropped,
+            "chain_head": s.chain_head,
+        })),
         "warnings": cap.recovery().warnings,
         "probe_hits": cap.stats().map(|s| {
             s.probes
@@ -104,7 +113,7 @@ fn events_by_kind(cap: &Capture) -> anyhow::Result<Value> {
     let mut counts = std::collections::BTreeMap::<String, u64>::new();
     for info in cap.event_blocks() {
         let p = cap.events_block(info)?;
-        for ev in p.archived().iter() {
+        for ev in p.block().iter() {
             let ev = ev?;
             let name = EventKind::from_u8(ev.kind)
                 .map_or_else(|| format!("kind_{}", ev.kind), |k| k.name().to_string());
@@ -159,6 +168,12 @@ fn print_text(cap: &Capture, v: &Value, cov: &FileCoverage) {
     }
     println!("  digest          {}", v["digest"].as_str().unwrap_or(""));
     println!("  integrity       {}", integrity(cap.evidence()));
+    if let Some(s) = cap.sealed() {
+        println!(
+            "  sealed          after the fact by {} (not finished by gcap): {} blocks kept from a {}-byte source (digest {}), {} bytes left out",
+            s.sealed_by, s.blocks_kept, s.source_len, s.source_digest, s.bytes_dropped
+        );
+    }
 }
 
 /// What the digest printed by `info` vouches for, in one line.

@@ -5,6 +5,7 @@ pub(crate) mod export;
 pub(crate) mod goroutines;
 pub(crate) mod info;
 pub(crate) mod report;
+pub(crate) mod seal;
 pub(crate) mod spans;
 pub(crate) mod verify;
 

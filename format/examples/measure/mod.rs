@@ -37,7 +37,7 @@ pub fn read_all(cap: &Capture) -> Result<(u64, u64), Box<dyn std::error::Error>>
     let (mut events, mut check) = (0u64, 0u64);
     for info in cap.event_blocks() {
         let p = cap.events_block(info)?;
-        p.archived().for_each_raw(|ev| {
+        p.block().for_each_raw(|ev| {
             events += 1;
             check = check.wrapping_add(ev.goid ^ ev.ts);
         })?;

@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(cap) = gcap_format::Capture::from_vec(data.to_vec()) {
         for info in cap.event_blocks() {
             if let Ok(p) = cap.events_block(info) {
-                for ev in p.archived().iter() {
+                for ev in p.block().iter() {
                     match ev {
                         Ok(raw) => {
                             let _ = raw.to_event();

@@ -6,8 +6,9 @@ use rkyv::rancor;
 use super::Capture;
 use crate::error::{Error, Result};
 use crate::event::StackId;
+use crate::frame::FLAG_SUMMARY;
 use crate::payload::{
-    ArchivedStacks, ArchivedStrings, ArchivedSymbols, BlockKind, Meta, Stats, Symbol, Target,
+    ArchivedStacks, ArchivedStrings, ArchivedSymbols, BlockKind, Meta, Seal, Stats, Symbol, Target,
 };
 
 /// A stack table of one target.
@@ -91,7 +92,8 @@ impl Capture {
                 | BlockKind::Strings
                 | BlockKind::Stacks
                 | BlockKind::Symbols
-                | BlockKind::Stats => match self.decompress(info) {
+                | BlockKind::Stats
+                | BlockKind::Seal => match self.decompress(info) {
                     Ok(r) => {
                         budget.bytes += r.len() as u64;
                         r
@@ -101,13 +103,23 @@ impl Capture {
                         continue;
                     }
                 },
+                BlockKind::Events if !self.recovery.complete && info.flags & FLAG_SUMMARY != 0 => {
+                    // The frame's summary already gave the counts: the block is not
+                    // decompressed until it is read (and then checked against it). A
+                    // count above the archive's size cannot be true.
+                    if info.events > info.raw_len {
+                        problems.push(
+                            Error::corrupt(info.offset, "events block summary counts more events than its archive has bytes")
+                                .to_string(),
+                        );
+                        self.blocks[i].events = 0;
+                    }
+                    continue;
+                }
                 BlockKind::Events if !self.recovery.complete => {
                     // Scanned files lack the index's counts: read them from the block.
                     match self.events_block(info) {
-                        Ok(p)
-                            if p.archived().count.to_native() as usize
-                                != p.archived().kinds.len() =>
-                        {
+                        Ok(p) if p.block().count as usize != p.block().kinds_len() => {
                             problems.push(
                                 Error::corrupt(
                                     info.offset,
@@ -117,11 +129,11 @@ impl Capture {
                             );
                         }
                         Ok(p) => {
-                            let a = p.archived();
-                            self.blocks[i].target = a.target.to_native();
-                            self.blocks[i].t_min = a.t_min.to_native();
-                            self.blocks[i].t_max = a.t_max.to_native();
-                            self.blocks[i].events = a.count.to_native();
+                            let a = p.block();
+                            self.blocks[i].target = a.target;
+                            self.blocks[i].t_min = a.t_min;
+                            self.blocks[i].t_max = a.t_max;
+                            self.blocks[i].events = a.count;
                         }
                         Err(e) => problems.push(e.to_string()),
                     }
@@ -129,27 +141,33 @@ impl Capture {
                 }
                 _ => continue,
             };
-            let bad =
-                |e: rancor::Error| Error::corrupt(info.offset, format!("{}: {e}", kind.name()));
+            let bad = |e: rancor::BoxedError| {
+                Error::corrupt(info.offset, format!("{}: {e}", kind.name()))
+            };
             let r: Result<()> = (|| {
                 match kind {
                     BlockKind::Meta => {
-                        let m = rkyv::from_bytes::<Meta, rancor::Error>(&raw).map_err(bad)?;
+                        let m = rkyv::from_bytes::<Meta, rancor::BoxedError>(&raw).map_err(bad)?;
                         self.meta.get_or_insert(m);
                     }
                     BlockKind::Target => {
-                        let t = rkyv::from_bytes::<Target, rancor::Error>(&raw).map_err(bad)?;
+                        let t =
+                            rkyv::from_bytes::<Target, rancor::BoxedError>(&raw).map_err(bad)?;
                         self.blocks[i].target = t.id;
                         self.targets.retain(|x| x.id != t.id);
                         self.targets.push(t);
                     }
+                    BlockKind::Seal => {
+                        self.seal =
+                            Some(rkyv::from_bytes::<Seal, rancor::BoxedError>(&raw).map_err(bad)?);
+                    }
                     BlockKind::Stats => {
                         self.stats =
-                            Some(rkyv::from_bytes::<Stats, rancor::Error>(&raw).map_err(bad)?);
+                            Some(rkyv::from_bytes::<Stats, rancor::BoxedError>(&raw).map_err(bad)?);
                     }
                     BlockKind::Strings => {
-                        let s =
-                            rkyv::access::<ArchivedStrings, rancor::Error>(&raw).map_err(bad)?;
+                        let s = rkyv::access::<ArchivedStrings, rancor::BoxedError>(&raw)
+                            .map_err(bad)?;
                         // Entries go at their ids: after a lost block, a gap of unknown
                         // (empty) strings, and the later blocks still resolve.
                         let first = s.first_id.to_native() as usize;
@@ -166,7 +184,8 @@ impl Capture {
                             .extend(s.strings.iter().map(|x| x.as_str().to_owned()));
                     }
                     BlockKind::Stacks => {
-                        let s = rkyv::access::<ArchivedStacks, rancor::Error>(&raw).map_err(bad)?;
+                        let s = rkyv::access::<ArchivedStacks, rancor::BoxedError>(&raw)
+                            .map_err(bad)?;
                         let target = s.target.to_native();
                         self.blocks[i].target = target;
                         let table = self.stacks.entry(target).or_insert_with(|| StackTable {
@@ -197,8 +216,8 @@ impl Capture {
                         table.pcs.extend(s.pcs.iter().map(|p| p.to_native()));
                     }
                     BlockKind::Symbols => {
-                        let s =
-                            rkyv::access::<ArchivedSymbols, rancor::Error>(&raw).map_err(bad)?;
+                        let s = rkyv::access::<ArchivedSymbols, rancor::BoxedError>(&raw)
+                            .map_err(bad)?;
                         let target = s.target.to_native();
                         self.blocks[i].target = target;
                         budget.take_entries(info.offset, s.symbols.len() as u64)?;

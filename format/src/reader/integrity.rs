@@ -152,7 +152,7 @@ impl Capture {
         chain_digest(&prev, header, payload)[..] == *stored
     }
 
-    fn stored_digest(&self, f: &BlockInfo) -> Option<Digest> {
+    pub(crate) fn stored_digest(&self, f: &BlockInfo) -> Option<Digest> {
         let end = (f.offset + frame_len(f)) as usize;
         self.bytes.get(end - DIGEST_LEN..end)?.try_into().ok()
     }
@@ -229,19 +229,19 @@ pub(crate) mod tests {
         let mut seq = 0u32;
         let mut zstd = zstd::bulk::Compressor::new(3).unwrap();
         zstd.include_checksum(true).unwrap();
-        // (kind, archive, or the original payload when unchanged, stored digest)
+        // (kind, archive, or the original payload and flags when unchanged, stored digest)
         let mut put = |out: &mut Vec<u8>,
                        kind: u16,
-                       raw: Result<&[u8], (&[u8], u32)>,
+                       raw: Result<&[u8], (&[u8], u32, u16)>,
                        stored: Digest|
          -> Digest {
-            let (payload, raw_len) = match raw {
-                Ok(raw) => (zstd.compress(raw).unwrap(), raw.len()),
-                Err((payload, raw_len)) => (payload.to_vec(), raw_len as usize),
+            let (payload, raw_len, flags) = match raw {
+                Ok(raw) => (zstd.compress(raw).unwrap(), raw.len(), FLAG_ZSTD),
+                Err((payload, raw_len, flags)) => (payload.to_vec(), raw_len as usize, flags),
             };
             let h = FrameHeader {
                 kind,
-                flags: FLAG_ZSTD,
+                flags,
                 seq,
                 payload_len: payload.len() as u32,
                 raw_len: raw_len as u32,
@@ -265,7 +265,7 @@ pub(crate) mod tests {
             let edited = edit(kind, &raw);
             let start = b.offset as usize + FRAME_HEADER_LEN;
             let original = &bytes[start..start + b.payload_len as usize];
-            let raw = edited.as_deref().ok_or((original, b.raw_len));
+            let raw = edited.as_deref().ok_or((original, b.raw_len, b.flags));
             index.entries.push(crate::payload::IndexEntry {
                 offset: out.len() as u64,
                 kind: b.kind,
@@ -279,7 +279,7 @@ pub(crate) mod tests {
         }
         let index_offset = out.len() as u64;
         let index_info = cap.index_frames[0];
-        let raw = rkyv::to_bytes::<rancor::Error>(&index).unwrap();
+        let raw = rkyv::to_bytes::<rancor::BoxedError>(&index).unwrap();
         let digest = put(
             &mut out,
             BlockKind::Index as u16,
@@ -300,16 +300,16 @@ pub(crate) mod tests {
     fn forge(kind: BlockKind, raw: &[u8]) -> Option<Vec<u8>> {
         let bytes = match kind {
             BlockKind::Meta => {
-                let mut m = rkyv::from_bytes::<Meta, rancor::Error>(raw).unwrap();
+                let mut m = rkyv::from_bytes::<Meta, rancor::BoxedError>(raw).unwrap();
                 m.host = "elsewhere".into();
                 m.start_unix_ns += 3_600_000_000_000;
-                rkyv::to_bytes::<rancor::Error>(&m).unwrap()
+                rkyv::to_bytes::<rancor::BoxedError>(&m).unwrap()
             }
             BlockKind::Target => {
-                let mut t = rkyv::from_bytes::<Target, rancor::Error>(raw).unwrap();
+                let mut t = rkyv::from_bytes::<Target, rancor::BoxedError>(raw).unwrap();
                 t.exe = "/usr/bin/innocent".into();
                 t.build_id = "deadbeef".into();
-                rkyv::to_bytes::<rancor::Error>(&t).unwrap()
+                rkyv::to_bytes::<rancor::BoxedError>(&t).unwrap()
             }
             _ => return None,
         };

@@ -42,7 +42,7 @@ impl Capture {
         let Ok(raw) = self.decompress(&info) else {
             return false;
         };
-        let Ok(index) = rkyv::access::<ArchivedIndex, rancor::Error>(&raw) else {
+        let Ok(index) = rkyv::access::<ArchivedIndex, rancor::BoxedError>(&raw) else {
             return false;
         };
         let mut blocks = Vec::with_capacity(index.entries.len());
@@ -104,7 +104,7 @@ impl Capture {
                     if h.kind == BlockKind::Index as u16 {
                         self.index_frames.push(BlockInfo::from_frame(pos, &h));
                     } else {
-                        blocks.push(BlockInfo::from_frame(pos, &h));
+                        blocks.push(self.block_at(pos, &h));
                     }
                     pos += h.frame_len();
                 }

@@ -21,12 +21,13 @@ pub use verify::VerifyReport;
 
 use crate::error::{Error, Result};
 use crate::event::{Event, RawEvent, StackId, StrId};
-use crate::events_block::ArchivedEventsBlock;
+use crate::events_block::{ArchivedEventsBlock, ArchivedEventsBlockV1, EventsView};
 use crate::frame::{
-    ratio_ok, FileHeader, FrameHeader, Trailer, FLAG_ZSTD, FRAME_HEADER_LEN,
-    HEADER_FLAG_ZSTD_CHECKSUMS, MAX_RATIO, RATIO_SLACK, TRAILER_LEN,
+    ratio_ok, BlockSummary, FileHeader, FrameHeader, Trailer, FLAG_SUMMARY, FLAG_ZSTD,
+    FRAME_HEADER_LEN, HEADER_FLAG_ZSTD_CHECKSUMS, MAX_RATIO, RATIO_SLACK, SUMMARY_LEN, TRAILER_LEN,
+    VERSION_RECORDED_CODINGS,
 };
-use crate::payload::{BlockKind, Meta, Stats, Symbol, Target};
+use crate::payload::{BlockKind, Meta, Seal, Stats, Symbol, Target};
 
 thread_local! {
     /// One zstd decompression context per thread: creating one per block costs more than
@@ -129,25 +130,35 @@ pub struct Capture {
     stacks: HashMap<u32, StackTable>,
     symbols: HashMap<u32, Vec<Symbol>>,
     stats: Option<Stats>,
+    seal: Option<Seal>,
 }
 
 /// A decompressed, validated events block.
 pub struct EventsPayload {
     raw: AlignedVec,
+    /// Which layout `raw` holds: [`ArchivedEventsBlock`] (format version 2 on) or
+    /// [`ArchivedEventsBlockV1`].
+    v1: bool,
     pub info: BlockInfo,
 }
 
 impl EventsPayload {
-    /// The archived block, accessed in place.
-    pub fn archived(&self) -> &ArchivedEventsBlock {
-        // SAFETY: `raw` was validated with rkyv's checked `access` for this exact type when the
-        // payload was built (`Capture::events_block`) and is never mutated afterwards.
-        unsafe { rkyv::access_unchecked::<ArchivedEventsBlock>(&self.raw) }
+    /// The block, read in place.
+    pub fn block(&self) -> EventsView<'_> {
+        if self.v1 {
+            // SAFETY: `raw` was validated with rkyv's checked `access` for this exact type
+            // when the payload was built (`Capture::events_block`) and is never mutated
+            // afterwards.
+            EventsView::from(unsafe { rkyv::access_unchecked::<ArchivedEventsBlockV1>(&self.raw) })
+        } else {
+            // SAFETY: as above, validated as this type in `Capture::events_block`.
+            EventsView::from(unsafe { rkyv::access_unchecked::<ArchivedEventsBlock>(&self.raw) })
+        }
     }
 
     /// Decodes every event (raw form). Errors name the block.
     pub fn raw_events(&self) -> Result<Vec<RawEvent>> {
-        self.archived()
+        self.block()
             .iter()
             .map(|r| r.map_err(|e| Error::corrupt(self.info.offset, e.0)))
             .collect()
@@ -209,6 +220,7 @@ impl Capture {
             stacks: HashMap::new(),
             symbols: HashMap::new(),
             stats: None,
+            seal: None,
         };
         if !cap.load_index() {
             cap.scan();
@@ -219,20 +231,58 @@ impl Capture {
         Ok(cap)
     }
 
+    /// The bytes of the file from `start`, `len` of them, if it has them.
+    pub(crate) fn raw(&self, start: u64, len: u64) -> Option<&[u8]> {
+        let start = usize::try_from(start).ok()?;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        self.bytes.get(start..end)
+    }
+
+    /// The summary in front of a block's payload, when its frame has one.
+    fn summary(&self, info: &BlockInfo) -> Option<BlockSummary> {
+        if info.flags & FLAG_SUMMARY == 0 {
+            return None;
+        }
+        let start = (info.offset as usize).checked_add(FRAME_HEADER_LEN)?;
+        BlockSummary::decode(self.bytes.get(start..)?)
+    }
+
+    /// A block known from its frame: with its summary's target, time range and count when
+    /// the frame has one (otherwise those are unknown until the block is decoded).
+    fn block_at(&self, offset: u64, h: &FrameHeader) -> BlockInfo {
+        let info = BlockInfo::from_frame(offset, h);
+        match self.summary(&info) {
+            Some(s) => BlockInfo {
+                target: s.target,
+                events: s.events,
+                t_min: s.t_min,
+                t_max: s.t_max,
+                ..info
+            },
+            None => info,
+        }
+    }
+
     /// Decompresses a block's payload into an aligned buffer, enforcing its declared size.
     fn decompress(&self, info: &BlockInfo) -> Result<AlignedVec> {
+        // A summary in front of the zstd frame is not part of it.
+        let skip = if info.flags & FLAG_SUMMARY != 0 {
+            SUMMARY_LEN
+        } else {
+            0
+        };
         let start = (info.offset as usize) + FRAME_HEADER_LEN;
         let payload = self
             .bytes
-            .get(start..start + info.payload_len as usize)
+            .get(start + skip..start + info.payload_len as usize)
             .ok_or_else(|| Error::corrupt(info.offset, "block payload out of bounds"))?;
-        if !ratio_ok(info.payload_len, info.raw_len) {
+        if !ratio_ok(payload.len() as u32, info.raw_len) {
             return Err(Error::corrupt(
                 info.offset,
                 format!(
                     "block declares {} bytes from {} compressed, beyond the reader's bound of {MAX_RATIO}:1 (plus {} KiB): the file is damaged or hostile",
                     info.raw_len,
-                    info.payload_len,
+                    payload.len(),
                     RATIO_SLACK >> 10
                 ),
             ));
@@ -299,9 +349,34 @@ impl Capture {
             )));
         }
         let raw = self.decompress(info)?;
-        rkyv::access::<ArchivedEventsBlock, rancor::Error>(&raw)
-            .map_err(|e| Error::corrupt(info.offset, format!("events: {e}")))?;
-        Ok(EventsPayload { raw, info: *info })
+        let bad = |e: rancor::BoxedError| Error::corrupt(info.offset, format!("events: {e}"));
+        let v1 = self.header.version < VERSION_RECORDED_CODINGS;
+        let view = if v1 {
+            EventsView::from(
+                rkyv::access::<ArchivedEventsBlockV1, rancor::BoxedError>(&raw).map_err(bad)?,
+            )
+        } else {
+            EventsView::from(
+                rkyv::access::<ArchivedEventsBlock, rancor::BoxedError>(&raw).map_err(bad)?,
+            )
+        };
+        view.check()
+            .map_err(|e| Error::corrupt(info.offset, e.to_string()))?;
+        if let Some(s) = self.summary(info) {
+            if (s.target, s.events, s.t_min, s.t_max)
+                != (view.target, view.count, view.t_min, view.t_max)
+            {
+                return Err(Error::corrupt(
+                    info.offset,
+                    "events block summary differs from the block's content",
+                ));
+            }
+        }
+        Ok(EventsPayload {
+            raw,
+            v1,
+            info: *info,
+        })
     }
 
     /// Every block, in file order (the index block excluded).
@@ -338,7 +413,7 @@ impl Capture {
         let mut out = Vec::new();
         for info in self.event_blocks() {
             let p = self.events_block(info)?;
-            let target = p.archived().target.to_native();
+            let target = p.block().target;
             for raw in p.raw_events()? {
                 if let Some(e) = raw.to_event() {
                     out.push((target, e));
@@ -365,6 +440,12 @@ impl Capture {
         &self.targets
     }
 
+    /// What `ganalyze seal` recorded, when this capture was sealed after the fact rather than
+    /// finished by gcap.
+    pub fn sealed(&self) -> Option<&Seal> {
+        self.seal.as_ref()
+    }
+
     pub fn stats(&self) -> Option<&Stats> {
         self.stats.as_ref()
     }
@@ -372,6 +453,17 @@ impl Capture {
     /// An interned string (empty for 0 or an unknown id).
     pub fn string(&self, id: StrId) -> &str {
         self.strings.get(id as usize).map_or("", |s| s.as_str())
+    }
+
+    /// The string table, indexed by id (id 0 is the empty string; a lost block's ids are
+    /// empty too).
+    pub fn strings(&self) -> &[String] {
+        &self.strings
+    }
+
+    /// Every symbol of a target, sorted by PC.
+    pub fn symbols(&self, target: u32) -> &[Symbol] {
+        self.symbols.get(&target).map_or(&[], |v| v.as_slice())
     }
 
     /// The stack table of a target.

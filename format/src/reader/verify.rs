@@ -6,13 +6,12 @@ use rkyv::rancor;
 use super::{BlockInfo, Capture};
 use crate::chain::{chain_digest, seed_digest, Digest};
 use crate::error::{Error, Result};
-use crate::events_block::ArchivedEventsBlock;
 use crate::frame::{
     FrameHeader, Trailer, DIGEST_LEN, FILE_HEADER_LEN, FRAME_HEADER_LEN, TRAILER_LEN,
 };
 use crate::payload::{
-    ArchivedIndex, ArchivedMeta, ArchivedStacks, ArchivedStats, ArchivedStrings, ArchivedSymbols,
-    ArchivedTarget, BlockKind,
+    ArchivedIndex, ArchivedMeta, ArchivedSeal, ArchivedStacks, ArchivedStats, ArchivedStrings,
+    ArchivedSymbols, ArchivedTarget, BlockKind,
 };
 
 impl Capture {
@@ -53,7 +52,7 @@ impl Capture {
                             h.seq
                         ));
                     }
-                    let info = BlockInfo::from_frame(pos, &h);
+                    let info = self.block_at(pos, &h);
                     if let Err(e) = self.check_payload(&info) {
                         problems.push(e.to_string());
                     }
@@ -109,8 +108,17 @@ impl Capture {
     }
 
     fn check_payload(&self, info: &BlockInfo) -> Result<()> {
+        if info.kind == BlockKind::Events as u16 {
+            // Decompressed, validated as its file's version's layout, and every event decoded.
+            let p = self.events_block(info)?;
+            if let Some(Err(e)) = p.block().iter().find(|r| r.is_err()) {
+                return Err(Error::corrupt(info.offset, e.0));
+            }
+            return Ok(());
+        }
         let raw = self.decompress(info)?;
-        let bad = |e: rancor::Error| Error::corrupt(info.offset, format!("invalid archive: {e}"));
+        let bad =
+            |e: rancor::BoxedError| Error::corrupt(info.offset, format!("invalid archive: {e}"));
         match BlockKind::from_u16(info.kind) {
             Some(BlockKind::Meta) => valid::<ArchivedMeta>(&raw),
             Some(BlockKind::Target) => valid::<ArchivedTarget>(&raw),
@@ -119,26 +127,20 @@ impl Capture {
             Some(BlockKind::Symbols) => valid::<ArchivedSymbols>(&raw),
             Some(BlockKind::Stats) => valid::<ArchivedStats>(&raw),
             Some(BlockKind::Index) => valid::<ArchivedIndex>(&raw),
-            Some(BlockKind::Events) => {
-                let a = rkyv::access::<ArchivedEventsBlock, rancor::Error>(&raw).map_err(bad)?;
-                if let Some(Err(e)) = a.iter().find(|r| r.is_err()) {
-                    return Err(Error::corrupt(info.offset, e.0));
-                }
-                Ok(())
-            }
-            None => Ok(()),
+            Some(BlockKind::Seal) => valid::<ArchivedSeal>(&raw),
+            Some(BlockKind::Events) | None => Ok(()),
         }
         .map_err(bad)
     }
 }
 
 /// Checks that `raw` is a valid archive of `T` (rkyv's checked access).
-fn valid<T>(raw: &[u8]) -> std::result::Result<(), rancor::Error>
+fn valid<T>(raw: &[u8]) -> std::result::Result<(), rancor::BoxedError>
 where
     T: rkyv::Portable
-        + for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rancor::Error>>,
+        + for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rancor::BoxedError>>,
 {
-    rkyv::access::<T, rancor::Error>(raw).map(|_| ())
+    rkyv::access::<T, rancor::BoxedError>(raw).map(|_| ())
 }
 
 /// The result of [`Capture::verify`].
