@@ -8,7 +8,7 @@
 //! did not cover is unknown for that group: reconstruction never counts it as running,
 //! blocked or idle (see `goroutine::builder`).
 
-use gcap_format::{probe_group, Capture, EventData, EventKind};
+use gcap_format::{probe_group, Capture, EventData, EventKind, BUDGET_FLOOR_NS_PER_S};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -28,10 +28,20 @@ pub struct Coverage {
 /// for (a fraction of the targets' CPU; None: `--budget off`) and gcap's measured cost as a
 /// fraction of the targets' CPU. A capture without a measurement (one that predates budgets)
 /// has none: `overhead` is null.
+///
+/// A budget never allows less than gcap's floor ([`BUDGET_FLOOR_NS_PER_S`]), so a nearly idle
+/// target can see a cost far above its budget's share: `floor` says so (and is left out of
+/// JSON when false).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Overhead {
     pub budget: Option<f64>,
     pub measured: f64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub floor: bool,
+    #[serde(skip)]
+    pub cost_ns: u64,
+    #[serde(skip)]
+    pub target_cpu_ns: u64,
 }
 
 /// The last `overhead` record of a target: (time, budget ppm, cost ns, target CPU ns).
@@ -285,13 +295,20 @@ impl FileCoverage {
         let ppm = self.overhead.iter().map(|o| o.1).max().unwrap_or(0);
         let cost: u64 = self.overhead.iter().map(|o| o.2).sum();
         let cpu: u64 = self.overhead.iter().map(|o| o.3).sum();
+        let budget = (ppm > 0).then(|| ppm as f64 / 1e6);
+        let measured = if cpu > 0 {
+            cost as f64 / cpu as f64
+        } else {
+            0.0
+        };
+        let floor_ns =
+            BUDGET_FLOOR_NS_PER_S as f64 * self.end.saturating_sub(self.start) as f64 / 1e9;
         Some(Overhead {
-            budget: (ppm > 0).then(|| ppm as f64 / 1e6),
-            measured: if cpu > 0 {
-                cost as f64 / cpu as f64
-            } else {
-                0.0
-            },
+            budget,
+            measured,
+            floor: budget.is_some_and(|b| measured > b && b * (cpu as f64) < floor_ns),
+            cost_ns: cost,
+            target_cpu_ns: cpu,
         })
     }
 }
@@ -340,6 +357,16 @@ pub fn describe(c: &Coverage) -> String {
 /// holds no measurement).
 pub fn describe_overhead(o: Option<Overhead>) -> Option<String> {
     let o = o?;
+    if o.floor {
+        // A share of a nearly idle target's CPU means nothing: say what was spent.
+        return Some(format!(
+            "{} of CPU while the targets used {} (budget {}, raised to its floor of {} of CPU a second)",
+            ms(o.cost_ns),
+            ms(o.target_cpu_ns),
+            percent(o.budget.unwrap_or(0.0)),
+            ms(BUDGET_FLOOR_NS_PER_S)
+        ));
+    }
     Some(format!(
         "{} of the targets' CPU ({})",
         percent(o.measured),
@@ -348,6 +375,16 @@ pub fn describe_overhead(o: Option<Overhead>) -> Option<String> {
             |b| format!("budget {}", percent(b))
         )
     ))
+}
+
+/// CPU time in milliseconds: "6.1 ms", "0.01 ms".
+fn ms(ns: u64) -> String {
+    let m = ns as f64 / 1e6;
+    if m < 1.0 {
+        format!("{m:.2} ms")
+    } else {
+        format!("{m:.1} ms")
+    }
 }
 
 /// A share as a percentage: one decimal below 10% ("3.1%"), none above ("42%", "100%").
@@ -474,9 +511,39 @@ mod tests {
             o,
             Some(Overhead {
                 budget: None,
-                measured: 0.0
+                measured: 0.0,
+                floor: false,
+                cost_ns: 5,
+                target_cpu_ns: 0,
             })
         );
+    }
+
+    #[test]
+    fn a_nearly_idle_target_is_held_to_the_floor_not_the_share() {
+        let mut r = Records::default();
+        // 1 s of capture: 3 ms of cost against 1 ms of the target's CPU, under a 2% budget.
+        r.add(
+            0,
+            10,
+            &EventData::Overhead {
+                budget_ppm: 20_000,
+                cost_ns: 3_000_000,
+                target_cpu_ns: 1_000_000,
+                hits: 0,
+            },
+        );
+        let o = FileCoverage::new("lifecycle", &[0], 0, 1_000_000_000, r)
+            .overhead()
+            .unwrap();
+        assert!(o.floor);
+        assert_eq!(o.budget, Some(0.02));
+        assert_eq!(
+            describe_overhead(Some(o)).unwrap(),
+            "3.0 ms of CPU while the targets used 1.0 ms (budget 2.0%, raised to its floor of 5.0 ms of CPU a second)"
+        );
+        let json = serde_json::to_value(o).unwrap();
+        assert_eq!(json["floor"], true);
     }
 
     #[test]
@@ -484,6 +551,9 @@ mod tests {
         let o = Overhead {
             budget: Some(0.02),
             measured: 0.015,
+            floor: false,
+            cost_ns: 15,
+            target_cpu_ns: 1000,
         };
         assert_eq!(
             describe_overhead(Some(o)).unwrap(),
@@ -492,6 +562,9 @@ mod tests {
         let off = Overhead {
             budget: None,
             measured: 0.25,
+            floor: false,
+            cost_ns: 250,
+            target_cpu_ns: 1000,
         };
         assert_eq!(
             describe_overhead(Some(off)).unwrap(),

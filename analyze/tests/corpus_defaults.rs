@@ -31,8 +31,7 @@ fn budgeted(r: &Report, case: &str) {
         c.lifecycle
     );
     let o = r.captures[0].overhead.as_ref().expect("a measured cost");
-    // 2%, or more where the floor of 5 ms of CPU a second raised it (small services).
-    assert!(o.budget.is_some_and(|b| b >= 0.02), "{case}: {:?}", o.budget);
+    assert_eq!(o.budget, Some(0.02), "{case}");
 }
 
 /// The case's capture, under `slo`, was budgeted; the SLO breached, some of its breaching

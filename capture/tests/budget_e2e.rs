@@ -433,7 +433,7 @@ fn slow_requests_open_a_window(name: &str, slo: Option<&str>) -> u64 {
         &bin,
         // Slow by far more than the tail that other tests running beside this one add
         // to a 2 ms request on a small machine.
-        &["-work", "2ms", "-slow-after", "9s", "-slow", "250ms"],
+        &["-work", "2ms", "-slow-after", "9s", "-slow", "500ms"],
     );
     let lg = load(&loadgen, &svc.url, 200, 22);
     std::thread::sleep(std::time::Duration::from_secs(1));
@@ -474,7 +474,8 @@ fn slow_requests_open_a_window_by_the_running_p99() {
 
 #[test]
 fn slow_requests_open_a_window_by_an_slo() {
-    // The threshold sits far above what the tests running beside this one make of a 2-ms
-    // request's p99 on a 2-core machine (20 ms was crossed there), and below the slowdown.
-    slow_requests_open_a_window("budget-trigger-slo", Some("GET /work: p99 < 100ms"));
+    // The threshold sits far above what the tests and builds running beside this one make
+    // of a 2-ms request on a 2-core machine (20 ms, then 100 ms, were crossed there), and
+    // below the slowdown.
+    slow_requests_open_a_window("budget-trigger-slo", Some("GET /work: p99 < 300ms"));
 }

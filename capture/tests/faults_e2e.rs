@@ -117,7 +117,7 @@ fn full_disk_stops_cleanly_with_a_readable_file() {
     let _ = Command::new("umount").arg(&dir).status();
     std::fs::create_dir_all(&dir).unwrap();
     let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=96k", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=400k", "tmpfs"])
         .arg(&dir)
         .status()
         .unwrap()

@@ -355,7 +355,8 @@ pub enum EventData {
     /// `cost_ns` of probe and BPF time in the target's threads plus gcap's own CPU charged to
     /// it, against `target_cpu_ns` of the target's own CPU time since the capture started.
     Overhead {
-        /// The budget in millionths of the target's CPU (0: no budget, every transition).
+        /// The budget asked for, in millionths of the target's CPU (0: no budget, every
+        /// transition). A budget never allows less than [`BUDGET_FLOOR_NS_PER_S`].
         budget_ppm: u32,
         cost_ns: u64,
         target_cpu_ns: u64,
@@ -363,6 +364,12 @@ pub enum EventData {
         hits: u64,
     },
 }
+
+/// A budgeted capture may always spend this much CPU per second of capture, whatever its
+/// share of the targets' CPU: gcap's own polling costs about 1.6 ms a second, so 2% of a
+/// nearly idle target would pay for nothing, not even spans. A reader compares a cost above
+/// the budget's share with this before calling the budget broken.
+pub const BUDGET_FLOOR_NS_PER_S: u64 = 5_000_000;
 
 /// One event: its time (nanoseconds on the capture's monotonic clock), the goroutine it is
 /// about (0 when none) and what happened.

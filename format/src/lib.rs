@@ -73,7 +73,7 @@ mod writer;
 pub use error::{one_line, Error, Result};
 pub use event::{
     coverage_cause, probe_group, stop_reason, ArgCoding, Event, EventData, EventKind, RawEvent,
-    SpanKind, StackId, StrId, TraceContext, MAX_ARGS,
+    SpanKind, StackId, StrId, TraceContext, BUDGET_FLOOR_NS_PER_S, MAX_ARGS,
 };
 pub use events_block::{
     ArchivedEventsBlock, ArchivedEventsBlockV1, DecodeError, EventsBlock, EventsBlockV1,

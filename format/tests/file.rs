@@ -253,7 +253,10 @@ fn lying_raw_length_is_refused() {
         ..target
     };
     let err = cap.events_block(&lie).err().unwrap().to_string();
-    assert!(err.contains("beyond the reader's bound of 256:1"), "{err}");
+    assert!(
+        err.contains("beyond the reader's bound of 32768:1"),
+        "{err}"
+    );
     let lie = gcap_format::BlockInfo {
         raw_len: target.raw_len + 1000,
         ..target
@@ -597,4 +600,58 @@ fn sealing_stops_at_the_first_broken_link() {
     assert_eq!(sealed.event_count(), 1000);
     let s = sealed.sealed().unwrap();
     assert_eq!(s.bytes_dropped, bytes.len() as u64 - evs[2].offset);
+}
+
+/// A goroutine leak's snapshot (many goroutines parked at one site) compresses far past the
+/// dictionaries' 256:1 bound; the reader must still read it, since it is real evidence.
+#[test]
+fn a_snapshot_of_one_site_compresses_past_256_and_still_reads() {
+    let mut w = Writer::new(Vec::new(), opts(65_536)).unwrap();
+    w.write_meta(&Meta::default()).unwrap();
+    w.write_target(&Target {
+        id: 0,
+        pid: 99,
+        ..Target::default()
+    })
+    .unwrap();
+    let site = w.intern_stack(0, &[0x4a0010, 0x4a0020]);
+    let parked = w.intern_stack(0, &[0x401000, 0x4a0030]);
+    const N: u64 = 20_000;
+    for goid in 0..N {
+        let data = EventData::GoSnapshot {
+            status: 4,
+            reason: 7,
+            waiting_ns: u64::MAX,
+            parent: 1,
+            creation: site,
+            start: site,
+            stack: parked,
+            snapshot: 0,
+        };
+        w.push(
+            0,
+            Event {
+                ts: 1_000,
+                goid: 100 + goid,
+                data,
+            },
+        )
+        .unwrap();
+    }
+    let (_, bytes) = w.finish().unwrap();
+    let cap = Capture::from_vec(bytes).unwrap();
+    let events = cap
+        .blocks()
+        .iter()
+        .find(|b| b.kind == gcap_format::BlockKind::Events as u16)
+        .unwrap();
+    let ratio = events.raw_len as f64 / events.payload_len as f64;
+    assert!(ratio > 256.0, "the block compresses only {ratio:.0}:1");
+    assert!(cap.verify().intact, "{:?}", cap.verify().problems);
+    assert_eq!(cap.events().unwrap().len() as u64, N);
+    assert!(
+        cap.recovery().warnings.is_empty(),
+        "{:?}",
+        cap.recovery().warnings
+    );
 }

@@ -28,9 +28,10 @@ use gcap_format::coverage_cause;
 use crate::probes::GroupSet;
 
 /// The budget is never less than this much CPU per second of capture (5 ms a second, 0.5%
-/// of one CPU): gcap's own polling costs about 1.6 ms a second (measured on 2 vCPUs), so 2%
-/// of a target that uses a few percent of a CPU would pay for nothing, not even spans.
-pub(crate) const MIN_RATE: f64 = 0.005;
+/// of one CPU; the file format states it, so readers know it too): gcap's own polling costs
+/// about 1.6 ms a second (measured on 2 vCPUs), so 2% of a target that uses a few percent of
+/// a CPU would pay for nothing, not even spans.
+pub(crate) const MIN_RATE: f64 = gcap_format::BUDGET_FLOOR_NS_PER_S as f64 / 1e9;
 /// Length of a duty-cycle window, ns.
 pub(crate) const WINDOW_NS: u64 = 200_000_000;
 /// A duty window closes early when the balance falls below this share of its price,

@@ -265,7 +265,7 @@ impl Steer {
                     ts,
                     goid: 0,
                     data: EventData::Overhead {
-                        budget_ppm: self.budget_ppm(),
+                        budget_ppm: self.budget.ppm(),
                         cost_ns: cost.round() as u64,
                         target_cpu_ns: *cpu,
                         hits: *hits,
@@ -274,14 +274,6 @@ impl Steer {
             )?;
         }
         Ok(())
-    }
-
-    /// The budget in millionths of the targets' CPU so far, its floor counted.
-    fn budget_ppm(&self) -> u32 {
-        match (self.floor_share(), self.budget.ppm()) {
-            (Some(f), _) => (f * 1e6).round().min(u32::MAX as f64) as u32,
-            (None, ppm) => ppm,
-        }
     }
 
     /// The budget's share of the targets' CPU when its floor raised it.

@@ -3,7 +3,9 @@
 //!
 //! The threshold is the one of an SLO given to gcap for the endpoint (`--slo`,
 //! `--slo-file`: the strictest that covers it): every request over it is slow. Without one
-//! it is the endpoint's running p99, taken over the requests that ended in the
+//! it is the endpoint's running p99 (or [`OVER_P50`] times its running median, when that is
+//! lower: a steady tail of 5% of requests 400 times the median sets the p99 itself, and is
+//! what the user calls slow), taken over the requests that ended in the
 //! [`HISTORY_NS`] before the last second (at most [`PER_SECOND`] a second: a sample at high
 //! rates). The last second is left out because it is what is judged: a baseline of the last
 //! few hundred requests would take in a slowdown within milliseconds on a busy service,
@@ -27,8 +29,11 @@ const PER_SECOND: u32 = 200;
 const P99_EVERY_NS: u64 = 100_000_000;
 /// Requests an endpoint needs before its p99 is trusted.
 const MIN_HISTORY: usize = 200;
-/// Without an SLO, a request is slow over this many times its endpoint's running p99.
+/// Without an SLO, a request is slow over this many times its endpoint's running p99...
 const OVER_P99: u64 = 2;
+/// ...or over this many times its running median, and [`SLOW_MIN_NS`].
+const OVER_P50: u64 = 20;
+const SLOW_MIN_NS: u64 = 1_000_000;
 /// Slow requests in one second that trigger...
 const MIN_SLOW: usize = 3;
 /// ...when they are at least this share of the second's requests (5× the expected 1%)...
@@ -49,9 +54,9 @@ struct Endpoint {
     /// The second the last request kept ended in, and how many of it were kept.
     second: u64,
     in_second: u32,
-    /// The p99 of the history before the last second (None until [`MIN_HISTORY`]), and
-    /// when it was taken.
-    p99: Option<u64>,
+    /// The slow threshold from the history before the last second (None until
+    /// [`MIN_HISTORY`]), and when it was taken.
+    threshold: Option<u64>,
     p99_at: u64,
     /// The requests of the last second (at least [`MIN_RECENT`]): (end, slow).
     last_second: VecDeque<(u64, bool)>,
@@ -76,7 +81,7 @@ impl Endpoint {
             self.history.pop_front();
         }
         // Sorting a few thousand values costs tens of µs: not on every request.
-        if self.p99.is_some() && end < self.p99_at + P99_EVERY_NS {
+        if self.threshold.is_some() && end < self.p99_at + P99_EVERY_NS {
             return;
         }
         self.p99_at = end;
@@ -86,9 +91,11 @@ impl Endpoint {
             .take_while(|h| h.0 + SECOND_NS <= end)
             .map(|h| h.1)
             .collect();
-        self.p99 = (v.len() >= MIN_HISTORY).then(|| {
+        self.threshold = (v.len() >= MIN_HISTORY).then(|| {
             v.sort_unstable();
-            v[(v.len() * 99).div_ceil(100) - 1]
+            let p99 = v[(v.len() * 99).div_ceil(100) - 1];
+            let p50 = v[v.len().div_ceil(2) - 1];
+            (OVER_P99 * p99).min((OVER_P50 * p50).max(SLOW_MIN_NS))
         });
     }
 }
@@ -129,7 +136,7 @@ impl SlowRequests {
                 .entry((r.target, r.endpoint.clone()))
                 .or_default();
             // The threshold comes from the requests before this one.
-            let slow = e.p99.is_some_and(|p| duration > OVER_P99 * p);
+            let slow = e.threshold.is_some_and(|t| duration > t);
             e.last_second.push_back((r.end, slow));
             while e.last_second.len() > MIN_RECENT
                 && e.last_second
@@ -175,8 +182,8 @@ impl SlowRequests {
         }
         self.endpoints
             .get(&(target, Box::from(endpoint)))
-            .and_then(|e| e.p99)
-            .is_some_and(|p| elapsed > (STUCK * p).max(STUCK_MIN_NS))
+            .and_then(|e| e.threshold)
+            .is_some_and(|t| elapsed > (STUCK * t / OVER_P99).max(STUCK_MIN_NS))
     }
 }
 
@@ -235,6 +242,29 @@ mod tests {
             triggered |= s.ended(&[req(t, d)]);
         }
         assert!(triggered);
+    }
+
+    #[test]
+    fn a_steady_tail_far_above_the_median_triggers() {
+        // 100 requests a second of 250 µs, and one in twenty takes 100 ms (a slow query):
+        // the p99 is 100 ms, but the median is 400 times less.
+        let mut s = SlowRequests::new(Vec::new());
+        let mut t = SECOND_NS;
+        let mut triggered = false;
+        for i in 0..3000u64 {
+            t += 10 * MS;
+            let d = if i % 20 == 0 { 100 * MS } else { MS / 4 };
+            triggered |= s.ended(&[req(t, d)]);
+        }
+        assert!(triggered);
+        // Fast requests are not slow, however far above the median: 1 ms is the least.
+        let mut s = SlowRequests::new(Vec::new());
+        let mut t = SECOND_NS;
+        for i in 0..3000u64 {
+            t += 10 * MS;
+            let d = if i % 10 == 0 { 900_000 } else { 20_000 };
+            assert!(!s.ended(&[req(t, d)]), "request {i}");
+        }
     }
 
     #[test]

@@ -23,8 +23,8 @@ use crate::error::{Error, Result};
 use crate::event::{Event, RawEvent, StackId, StrId};
 use crate::events_block::{ArchivedEventsBlock, ArchivedEventsBlockV1, EventsView};
 use crate::frame::{
-    ratio_ok, BlockSummary, FileHeader, FrameHeader, Trailer, FLAG_SUMMARY, FLAG_ZSTD,
-    FRAME_HEADER_LEN, HEADER_FLAG_ZSTD_CHECKSUMS, MAX_RATIO, RATIO_SLACK, SUMMARY_LEN, TRAILER_LEN,
+    max_ratio, ratio_ok, BlockSummary, FileHeader, FrameHeader, Trailer, FLAG_SUMMARY, FLAG_ZSTD,
+    FRAME_HEADER_LEN, HEADER_FLAG_ZSTD_CHECKSUMS, RATIO_SLACK, SUMMARY_LEN, TRAILER_LEN,
     VERSION_RECORDED_CODINGS,
 };
 use crate::payload::{BlockKind, Meta, Seal, Stats, Symbol, Target};
@@ -276,13 +276,14 @@ impl Capture {
             .bytes
             .get(start + skip..start + info.payload_len as usize)
             .ok_or_else(|| Error::corrupt(info.offset, "block payload out of bounds"))?;
-        if !ratio_ok(payload.len() as u32, info.raw_len) {
+        if !ratio_ok(info.kind, payload.len() as u32, info.raw_len) {
             return Err(Error::corrupt(
                 info.offset,
                 format!(
-                    "block declares {} bytes from {} compressed, beyond the reader's bound of {MAX_RATIO}:1 (plus {} KiB): the file is damaged or hostile",
+                    "block declares {} bytes from {} compressed, beyond the reader's bound of {}:1 (plus {} KiB): the file is damaged or hostile",
                     info.raw_len,
                     payload.len(),
+                    max_ratio(info.kind),
                     RATIO_SLACK >> 10
                 ),
             ));
