@@ -13,6 +13,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::capture_set::Ns;
+use crate::units::fmt_ns;
 
 /// The contract's `coverage` object: the fraction (0..1) of the capture's time during which
 /// spans and goroutine lifecycles were recorded (for at least one target), and how many
@@ -361,10 +362,10 @@ pub fn describe_overhead(o: Option<Overhead>) -> Option<String> {
         // A share of a nearly idle target's CPU means nothing: say what was spent.
         return Some(format!(
             "{} of CPU while the targets used {} (budget {}, raised to its floor of {} of CPU a second)",
-            ms(o.cost_ns),
-            ms(o.target_cpu_ns),
+            fmt_ns(o.cost_ns),
+            fmt_ns(o.target_cpu_ns),
             percent(o.budget.unwrap_or(0.0)),
-            ms(BUDGET_FLOOR_NS_PER_S)
+            fmt_ns(BUDGET_FLOOR_NS_PER_S)
         ));
     }
     Some(format!(
@@ -375,16 +376,6 @@ pub fn describe_overhead(o: Option<Overhead>) -> Option<String> {
             |b| format!("budget {}", percent(b))
         )
     ))
-}
-
-/// CPU time in milliseconds: "6.1 ms", "0.01 ms".
-fn ms(ns: u64) -> String {
-    let m = ns as f64 / 1e6;
-    if m < 1.0 {
-        format!("{m:.2} ms")
-    } else {
-        format!("{m:.1} ms")
-    }
 }
 
 /// A share as a percentage: one decimal below 10% ("3.1%"), none above ("42%", "100%").
@@ -540,7 +531,7 @@ mod tests {
         assert_eq!(o.budget, Some(0.02));
         assert_eq!(
             describe_overhead(Some(o)).unwrap(),
-            "3.0 ms of CPU while the targets used 1.0 ms (budget 2.0%, raised to its floor of 5.0 ms of CPU a second)"
+            "3.00ms of CPU while the targets used 1.00ms (budget 2.0%, raised to its floor of 5.00ms of CPU a second)"
         );
         let json = serde_json::to_value(o).unwrap();
         assert_eq!(json["floor"], true);

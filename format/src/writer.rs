@@ -141,18 +141,7 @@ pub fn seal<W: Write>(
     .ok_or_else(|| Error::Invalid("the capture is shorter than its blocks".into()))?;
     out.write_all(prefix)
         .map_err(|e| Error::io("writing the sealed capture", e))?;
-    let index = kept
-        .iter()
-        .map(|b| IndexEntry {
-            offset: b.offset,
-            kind: b.kind,
-            seq: b.seq,
-            target: b.target,
-            t_min: b.t_min,
-            t_max: b.t_max,
-            events: b.events,
-        })
-        .collect();
+    let index = kept.iter().map(|b| b.index_entry(b.offset)).collect();
     let mut w = Writer::resume(
         out,
         WriterOptions::default(),

@@ -57,7 +57,7 @@ struct Endpoint {
     /// The slow threshold from the history before the last second (None until
     /// [`MIN_HISTORY`]), and when it was taken.
     threshold: Option<u64>,
-    p99_at: u64,
+    threshold_at: u64,
     /// The requests of the last second (at least [`MIN_RECENT`]): (end, slow).
     last_second: VecDeque<(u64, bool)>,
     slow_in_last_second: usize,
@@ -81,10 +81,10 @@ impl Endpoint {
             self.history.pop_front();
         }
         // Sorting a few thousand values costs tens of µs: not on every request.
-        if self.threshold.is_some() && end < self.p99_at + P99_EVERY_NS {
+        if self.threshold.is_some() && end < self.threshold_at + P99_EVERY_NS {
             return;
         }
-        self.p99_at = end;
+        self.threshold_at = end;
         let mut v: Vec<u64> = self
             .history
             .iter()

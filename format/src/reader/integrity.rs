@@ -266,15 +266,7 @@ pub(crate) mod tests {
             let start = b.offset as usize + FRAME_HEADER_LEN;
             let original = &bytes[start..start + b.payload_len as usize];
             let raw = edited.as_deref().ok_or((original, b.raw_len, b.flags));
-            index.entries.push(crate::payload::IndexEntry {
-                offset: out.len() as u64,
-                kind: b.kind,
-                seq: b.seq,
-                target: b.target,
-                t_min: b.t_min,
-                t_max: b.t_max,
-                events: b.events,
-            });
+            index.entries.push(b.index_entry(out.len() as u64));
             put(&mut out, b.kind, raw, cap.stored_digest(b).unwrap());
         }
         let index_offset = out.len() as u64;

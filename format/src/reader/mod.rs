@@ -70,6 +70,19 @@ pub struct BlockInfo {
 }
 
 impl BlockInfo {
+    /// This block's entry in an index, placed at `offset` of the file that index ends.
+    pub(crate) fn index_entry(&self, offset: u64) -> crate::payload::IndexEntry {
+        crate::payload::IndexEntry {
+            offset,
+            kind: self.kind,
+            seq: self.seq,
+            target: self.target,
+            t_min: self.t_min,
+            t_max: self.t_max,
+            events: self.events,
+        }
+    }
+
     /// A block known only from its frame header: no target or time range yet.
     fn from_frame(offset: u64, h: &FrameHeader) -> BlockInfo {
         BlockInfo {
